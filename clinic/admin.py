@@ -1,0 +1,107 @@
+"""Admin for clinic-wide models, and `ClinicScopedAdmin`, the base every app's admin uses.
+
+Staff see only rows of the clinics they are members of; foreign-key choices are
+limited the same way, so nobody can pick another clinic's patient or room.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from clinic.models import ApiKey, Clinic, Location, Membership, Practitioner, Room, Service, User
+
+
+def user_clinic_ids(request) -> list[int]:
+    if not hasattr(request, "_clinic_ids"):
+        request._clinic_ids = list(
+            Membership.objects.filter(user=request.user, is_active=True).values_list("clinic_id", flat=True)
+        )
+    return request._clinic_ids
+
+
+class ClinicScopedAdmin(admin.ModelAdmin):
+    clinic_field = "clinic"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.clinic_field}__in": user_clinic_ids(request)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        if not request.user.is_superuser:
+            if related is Clinic:
+                kwargs["queryset"] = Clinic.objects.filter(id__in=user_clinic_ids(request))
+            elif any(f.name == "clinic" for f in related._meta.get_fields()):
+                kwargs["queryset"] = related._default_manager.filter(clinic__in=user_clinic_ids(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        if not request.user.is_superuser and any(f.name == "clinic" for f in related._meta.get_fields()):
+            kwargs["queryset"] = related._default_manager.filter(clinic__in=user_clinic_ids(request))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ["username", "first_name", "last_name", "email", "is_staff", "is_active"]
+
+
+@admin.register(Clinic)
+class ClinicAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "time_zone", "is_active"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(id__in=user_clinic_ids(request))
+
+
+@admin.register(Location)
+class LocationAdmin(ClinicScopedAdmin):
+    list_display = ["name", "clinic", "city", "is_active"]
+    list_filter = ["is_active"]
+
+
+@admin.register(Room)
+class RoomAdmin(ClinicScopedAdmin):
+    list_display = ["name", "clinic", "location", "is_active"]
+    filter_horizontal = ["services"]
+
+
+@admin.register(Service)
+class ServiceAdmin(ClinicScopedAdmin):
+    list_display = ["name", "clinic", "modality", "duration_minutes", "buffer_minutes", "price", "is_active"]
+    list_filter = ["modality", "is_active"]
+
+
+@admin.register(Practitioner)
+class PractitionerAdmin(ClinicScopedAdmin):
+    list_display = ["display_name", "clinic", "registration_number", "is_active"]
+    filter_horizontal = ["modalities", "services"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(ClinicScopedAdmin):
+    list_display = ["user", "clinic", "role", "is_active"]
+    list_filter = ["role", "is_active"]
+
+    def save_model(self, request, obj, form, change):
+        from clinic.services import membership_set
+
+        membership_set(clinic=obj.clinic, user=obj.user, role=obj.role, is_active=obj.is_active)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ClinicScopedAdmin):
+    list_display = ["name", "prefix", "clinic", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "digest", "created_by", "created_at", "last_used_at"]
+    fields = ["clinic", "name", "scopes", "prefix", "digest", "created_by", "created_at", "last_used_at", "revoked_at"]
+
+    def has_add_permission(self, request):
+        # Keys are created with `manage.py create_api_key` or the API, which show the key once.
+        return False

@@ -1,0 +1,217 @@
+"""Conventions shared by every API view: errors, pagination, authentication, clinic access.
+
+Views declare who may call them and the scope an API key needs:
+
+    class PatientViewSet(ClinicScopedMixin, viewsets.ModelViewSet):
+        allowed_roles = ALL_ROLES        # staff roles allowed (default: all)
+        api_scope = "patients"           # keys need patients:read / patients:write
+
+`ClinicAccess` resolves the clinic of the request once (`request.clinic`,
+`request.role`) and `ClinicScopedMixin` filters every queryset to it, so an
+object of another clinic is a 404, never a 403 that confirms it exists.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, pagination, permissions, status
+from rest_framework.response import Response
+
+from clinic.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
+from clinic.models import ApiKey, Clinic, Membership
+from clinic.roles import ALL_ROLES, CLINICAL_ROLES, Role
+
+# --- errors ---------------------------------------------------------------------------
+
+_TITLES = {
+    400: "Invalid request",
+    401: "Not authenticated",
+    403: "Permission denied",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    410: "Gone",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    429: "Too many requests",
+}
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+class Gone(exceptions.APIException):
+    status_code = status.HTTP_410_GONE
+    default_detail = "This resource is no longer available."
+    default_code = "gone"
+
+
+class Unprocessable(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "The request cannot be processed."
+    default_code = "unprocessable"
+
+
+def _field_errors(detail) -> dict:
+    if isinstance(detail, dict):
+        return {key: value if isinstance(value, list) else [value] for key, value in detail.items()}
+    if isinstance(detail, list):
+        return {"non_field_errors": detail}
+    return {}
+
+
+def exception_handler(exc, context):
+    """Every error is `{"type", "title", "status", "detail", "errors"}` (RFC 9457 fields)."""
+    # Imported here: DRF loads this module while rest_framework.views is still importing.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = response.status_code
+    errors: dict = {}
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _field_errors(response.data)
+        detail = "One or more fields are invalid."
+        first = next(iter(errors.values()), None)
+        if list(errors) == ["non_field_errors"] and first:
+            detail = str(first[0])
+    else:
+        data = response.data
+        detail = str(data.get("detail", "")) if isinstance(data, dict) else str(data)
+        if isinstance(data, dict):
+            errors = {k: v if isinstance(v, list) else [v] for k, v in data.items() if k != "detail"}
+    response.data = {
+        "type": "about:blank",
+        "title": _TITLES.get(code, response.status_text),
+        "status": code,
+        "detail": detail,
+        "errors": errors,
+    }
+    return response
+
+
+# --- pagination -----------------------------------------------------------------------
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Cursor pages: stable under inserts, constant cost at any depth."""
+
+    page_size = 50
+    max_page_size = 100
+    page_size_query_param = "page_size"
+    ordering = "-id"
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            raise exceptions.ValidationError({"page_size": ["Must be a whole number."]}) from None
+        if not 1 <= size <= self.max_page_size:
+            raise exceptions.ValidationError({"page_size": [f"Must be between 1 and {self.max_page_size}."]})
+        return size
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
+
+
+# --- clinic access --------------------------------------------------------------------
+
+
+def resolve_clinic(request) -> tuple[Clinic | None, Role | None]:
+    """The clinic a request acts in, and the caller's role there (None for API keys).
+
+    Staff in several clinics choose one with the `X-Clinic` header (its slug).
+    """
+    if isinstance(request.auth, ApiKey):
+        return request.auth.clinic, None
+    user = request.user
+    if not user or not user.is_authenticated:
+        return None, None
+    memberships = Membership.objects.filter(user=user, is_active=True, clinic__is_active=True).select_related("clinic")
+    wanted = request.headers.get("X-Clinic")
+    if wanted:
+        memberships = memberships.filter(clinic__slug=wanted)
+    found = list(memberships[:2])
+    if len(found) != 1:
+        return None, None
+    return found[0].clinic, Role(found[0].role)
+
+
+class ClinicAccess(permissions.BasePermission):
+    """Authenticated staff member (or API key) of one clinic, with an allowed role or scope."""
+
+    message = "You do not have access to this resource."
+
+    def has_permission(self, request, view) -> bool:
+        if not hasattr(request, "clinic"):
+            request.clinic, request.role = resolve_clinic(request)
+            request._request.clinic, request._request.role = request.clinic, request.role
+        if request.clinic is None:
+            if not (request.user and request.user.is_authenticated) and not request.auth:
+                raise exceptions.NotAuthenticated()
+            self.message = "No clinic for this account; send X-Clinic with the clinic's slug."
+            return False
+        if isinstance(request.auth, ApiKey):
+            return request.auth.has_scope(required_scope(view, request))
+        allowed = getattr(view, "allowed_roles", ALL_ROLES)
+        if request.method not in permissions.SAFE_METHODS:
+            allowed = getattr(view, "write_roles", allowed)
+        return request.role in allowed
+
+
+def required_scope(view, request) -> str:
+    resource = getattr(view, "api_scope", None) or "clinic"
+    if getattr(view, "allowed_roles", ALL_ROLES) == CLINICAL_ROLES:
+        resource = "clinical"
+    mode = "read" if request.method in permissions.SAFE_METHODS else "write"
+    return f"{resource}:{mode}"
+
+
+class ClinicScopedMixin:
+    """Filters the view's queryset to the request's clinic and stamps it on create."""
+
+    clinic_field = "clinic"
+
+    def get_queryset(self):
+        return super().get_queryset().filter(**{self.clinic_field: self.request.clinic})
+
+    def perform_create(self, serializer):
+        serializer.save(clinic=self.request.clinic)
+
+
+def error_response(status_code: int, detail: str, errors: dict | None = None) -> Response:
+    return Response(
+        {
+            "type": "about:blank",
+            "title": _TITLES.get(status_code, "Error"),
+            "status": status_code,
+            "detail": detail,
+            "errors": errors or {},
+        },
+        status=status_code,
+    )
+
+
+__all__ = ["ALL_SCOPES", "ApiKeyAuthentication", "api_key_digest", "api_key_generate"]

@@ -1,0 +1,11 @@
+from rest_framework.routers import SimpleRouter
+
+from clinic import views
+
+router = SimpleRouter(trailing_slash=True)
+router.register("locations", views.LocationViewSet, basename="location")
+router.register("services", views.ServiceViewSet, basename="service")
+router.register("rooms", views.RoomViewSet, basename="room")
+router.register("practitioners", views.PractitionerViewSet, basename="practitioner")
+
+urlpatterns = router.urls

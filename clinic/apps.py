@@ -1,0 +1,48 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+from clinic.roles import ALL_ACTIONS
+
+
+class ClinicConfig(AppConfig):
+    name = "clinic"
+    verbose_name = "Clinic"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    role_permissions = {
+        "owner": {
+            "clinic": ("view", "change"),
+            "location": ALL_ACTIONS,
+            "room": ALL_ACTIONS,
+            "service": ALL_ACTIONS,
+            "practitioner": ALL_ACTIONS,
+            "membership": ALL_ACTIONS,
+            "apikey": ALL_ACTIONS,
+        },
+        "therapist": {
+            "clinic": ("view",),
+            "location": ("view",),
+            "room": ("view",),
+            "service": ("view",),
+            "practitioner": ("view",),
+        },
+        "receptionist": {
+            "clinic": ("view",),
+            "location": ("view",),
+            "room": ("view",),
+            "service": ("view",),
+            "practitioner": ("view",),
+        },
+    }
+
+    def ready(self) -> None:
+        import clinic.schema  # noqa: F401 - registers the OpenAPI description of API-key auth
+        from clinic.roles import sync_role_groups
+
+        # Keeps group permissions in step with models added by later migrations.
+        post_migrate.connect(sync_role_groups, dispatch_uid="clinic.sync_role_groups")
+
+    def seed_demo(self, stdout):
+        from clinic.demo import seed_clinic
+
+        return seed_clinic(stdout)

@@ -1,0 +1,29 @@
+"""The Celery application: broker from settings (Redis, or the embedded filesystem broker)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+
+app = Celery("clinic")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Every periodic job of the project, in one place. Time-based work is stored as
+# rows with a due time; these sweepers claim what is due (no far-future ETAs).
+app.conf.beat_schedule = {
+    "worker-heartbeat": {"task": "clinic.tasks.record_heartbeat", "schedule": crontab()},
+}
+
+
+@app.on_after_configure.connect
+def _embedded_broker_folders(sender, **kwargs):
+    # The filesystem transport needs its folders to exist before the first publish.
+    options = sender.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "control_folder"):
+        if options.get(key):
+            os.makedirs(options[key], exist_ok=True)

@@ -1,0 +1,47 @@
+from rest_framework import serializers
+
+from clinic.models import Location, Practitioner, Room, Service
+
+
+class LocationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Location
+        fields = [
+            "id", "name", "address_line1", "address_line2", "city", "region", "postal_code",
+            "country", "phone", "is_active", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    modality = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Service
+        fields = [
+            "id", "name", "modality", "description", "duration_minutes", "buffer_minutes", "price",
+            "requires_room", "is_active", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class RoomSerializer(serializers.ModelSerializer):
+    services = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Room
+        fields = ["id", "name", "location", "services", "is_active", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class PractitionerSerializer(serializers.ModelSerializer):
+    modalities = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    services = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Practitioner
+        fields = [
+            "id", "display_name", "modalities", "services", "registration_number", "registration_body",
+            "is_active", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields

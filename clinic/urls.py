@@ -1,0 +1,29 @@
+"""URL map. Each app owns `urls.py` (its API under /api/v1/) and, when it has
+pages for patients or feeds, `public_urls.py` (mounted at the root)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from clinic.health import healthz
+
+admin.site.site_header = "Clinic administration"
+admin.site.site_title = "Clinic"
+admin.site.index_title = "Front desk and clinical records"
+
+api_v1 = [
+    path("", include("clinic.api_urls")),
+    path("", include("patients.urls")),
+    path("", include("intake.urls")),
+    path("", include("treatments.urls")),
+    path("", include("sessions.urls")),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("", include("intake.public_urls")),
+]

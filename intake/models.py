@@ -1,0 +1,1 @@
+"""Intake questionnaires, links and submissions."""

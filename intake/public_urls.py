@@ -1,0 +1,3 @@
+"""Patient-facing intake pages (no login)."""
+
+urlpatterns: list = []

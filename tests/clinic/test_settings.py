@@ -1,0 +1,114 @@
+"""Settings read from the environment: good values parse, bad ones stop start-up with one clear line."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from clinic import env
+from tests.processes import manage, project_env
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1", True), ("true", True), ("YES", True), ("on", True), ("0", False), ("false", False), ("off", False)],
+)
+def test_env_bool_reads_common_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("SOME_FLAG", raw)
+    assert env.env_bool("SOME_FLAG", default=not expected) is expected
+
+
+def test_env_bool_rejects_anything_else(monkeypatch):
+    monkeypatch.setenv("SOME_FLAG", "maybe")
+    with pytest.raises(env.EnvError, match="SOME_FLAG: expected a boolean"):
+        env.env_bool("SOME_FLAG", default=False)
+
+
+def test_env_int_rejects_words_and_values_below_minimum(monkeypatch):
+    monkeypatch.setenv("SOME_NUMBER", "ten")
+    with pytest.raises(env.EnvError, match="SOME_NUMBER: expected a whole number"):
+        env.env_int("SOME_NUMBER", 1)
+    monkeypatch.setenv("SOME_NUMBER", "-3")
+    with pytest.raises(env.EnvError, match="SOME_NUMBER: must be at least 0"):
+        env.env_int("SOME_NUMBER", 1, minimum=0)
+
+
+def test_database_url_parses_postgres_and_sqlite(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@db.internal:5433/clinic")
+    config = env.env_database("DATABASE_URL", "sqlite:///x")
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["HOST"], config["PORT"], config["NAME"]) == ("db.internal", 5433, "clinic")
+    monkeypatch.delenv("DATABASE_URL")
+    assert env.env_database("DATABASE_URL", "sqlite:////tmp/a.sqlite3")["ENGINE"] == "django.db.backends.sqlite3"
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://root@localhost/x", "postgres://localhost:notaport/x", "not a url", "postgres://host:5432/"]
+)
+def test_database_url_rejects_unusable_values(monkeypatch, url):
+    monkeypatch.setenv("DATABASE_URL", url)
+    with pytest.raises(env.EnvError, match="^DATABASE_URL: "):
+        env.env_database("DATABASE_URL", "sqlite:///x")
+
+
+@pytest.mark.parametrize("url", ["http://localhost:6379", "redis://localhost:port/0", "redis://localhost:6379/zero"])
+def test_redis_url_rejects_unusable_values(monkeypatch, url):
+    monkeypatch.setenv("REDIS_URL", url)
+    with pytest.raises(env.EnvError, match="^REDIS_URL: "):
+        env.env_redis_url("REDIS_URL")
+
+
+def test_redis_url_unset_means_embedded_broker(monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert env.env_redis_url("REDIS_URL") is None
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/2")
+    assert env.env_redis_url("REDIS_URL") == "redis://127.0.0.1:6379/2"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("DATABASE_URL", "mysql://root@localhost/clinic"),
+        ("REDIS_URL", "http://localhost:6379"),
+        ("EMAIL_PORT", "smtp"),
+        ("TIME_ZONE", "Mars/Olympus_Mons"),
+    ],
+)
+def test_bad_variable_stops_start_up_with_one_line_naming_it(variable, value):
+    result = manage("check", env=project_env(**{variable: value}))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"configuration error: {variable}")
+    assert "Traceback" not in result.stderr
+
+
+def test_production_refuses_to_start_without_a_real_secret_key():
+    result = manage("check", env=project_env(DJANGO_ENV="production", SECRET_KEY=None, ALLOWED_HOSTS="clinic.example"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration error: SECRET_KEY")
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env=project_env(DJANGO_ENV="production", SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="clinic.example"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_defaults_are_closed():
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS > 0,"
+        " s.EMAIL_BACKEND.endswith('smtp.EmailBackend'))",
+        env=project_env(DJANGO_ENV="production", SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="x.example"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False True True True"
