@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from clinic.models import ApiKey, Clinic, Location, Membership, Practitioner, Room, Service, User
+from clinic.models import ApiKey, AuditEvent, Clinic, Location, Membership, Practitioner, Room, Service, User
 
 
 def user_clinic_ids(request) -> list[int]:
@@ -104,4 +104,36 @@ class ApiKeyAdmin(ClinicScopedAdmin):
 
     def has_add_permission(self, request):
         # Keys are created with `manage.py create_api_key` or the API, which show the key once.
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ClinicScopedAdmin):
+    """Owners browse and filter the trail; nobody adds, edits or deletes it from the app."""
+
+    list_display = [
+        "occurred_at",
+        "actor_label",
+        "action",
+        "object_type",
+        "object_id",
+        "patient_id",
+        "via",
+        "ip_address",
+    ]
+    list_filter = ["action", "via", "object_type"]
+    search_fields = ["actor_label", "object_id", "request_id"]
+    date_hierarchy = "occurred_at"
+    list_select_related = ["clinic"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -18,6 +18,7 @@ class ClinicConfig(AppConfig):
             "practitioner": ALL_ACTIONS,
             "membership": ALL_ACTIONS,
             "apikey": ALL_ACTIONS,
+            "auditevent": ("view",),
         },
         "therapist": {
             "clinic": ("view",),

@@ -196,3 +196,59 @@ class ApiKey(ClinicOwned):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class AuditAction(models.TextChoices):
+    VIEW = "view", "Viewed"
+    LIST = "list", "Listed"
+    CREATE = "create", "Created"
+    CHANGE = "change", "Changed"
+    DELETE = "delete", "Deleted"
+    SIGN = "sign", "Signed"
+    ADDENDUM = "addendum", "Addendum added"
+    EXPORT = "export", "Exported"
+    ERASE = "erase", "Erased"
+    DENIED = "denied", "Access denied"
+    BREAK_GLASS = "break_glass", "Emergency access"
+    LOGIN = "login", "Signed in"
+    LOGOUT = "logout", "Signed out"
+    LOGIN_FAILED = "login_failed", "Sign-in failed"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who read or changed what. Written by `clinic.audit.audit_record`.
+
+    Each row stores the hash of the previous row of the same clinic, so an edited or
+    deleted row breaks the chain (`manage.py verify_audit`). On PostgreSQL a trigger
+    refuses UPDATE and DELETE on this table.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    occurred_at = models.DateTimeField()
+    actor = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor_label = models.CharField(max_length=150, help_text="Username, API key prefix or 'system'.")
+    action = models.CharField(max_length=20, choices=AuditAction.choices)
+    object_type = models.CharField(max_length=100, blank=True, help_text="app_label.model")
+    object_id = models.CharField(max_length=64, blank=True)
+    patient_id = models.BigIntegerField(null=True, blank=True)
+    via = models.CharField(max_length=20, blank=True, help_text="admin, api, fhir, export, page, system")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # Owner's audit browser and "who saw this patient": newest first within a clinic.
+            models.Index(fields=["clinic", "-occurred_at"], name="audit_clinic_time"),
+            models.Index(fields=["clinic", "patient_id"], name="audit_clinic_patient"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type}#{self.object_id}"
+        )
