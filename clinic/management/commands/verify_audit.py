@@ -8,7 +8,7 @@ class Command(BaseCommand):
     help = "Check the audit hash chain of every clinic; exit non-zero on any break."
 
     def handle(self, *args, **options):
-        clinic_ids = AuditEvent.objects.values_list("clinic_id", flat=True).distinct()
+        clinic_ids = AuditEvent.objects.order_by().values_list("clinic_id", flat=True).distinct()
         total = 0
         for clinic_id in clinic_ids:
             breaks = audit_verify(clinic_id=clinic_id)
