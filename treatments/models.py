@@ -5,6 +5,14 @@ from __future__ import annotations
 from django.db import models
 
 
+class Side(models.TextChoices):
+    """Laterality of a region, a flag or a treatment entry. Blank means midline / not applicable."""
+
+    LEFT = "left", "Left"
+    RIGHT = "right", "Right"
+    BOTH = "both", "Both sides (bilateral)"
+
+
 class Modality(models.Model):
     """A kind of treatment a practitioner offers (ART, remedial massage, acupuncture, ...)."""
 
