@@ -37,7 +37,8 @@ class ClinicConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        import clinic.schema  # noqa: F401 - registers the OpenAPI description of API-key auth
+        import clinic.schema
+        import clinic.security  # noqa: F401 - connects the sign-in audit receivers
         from clinic.roles import sync_role_groups
 
         # Keeps group permissions in step with models added by later migrations.

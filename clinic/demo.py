@@ -44,6 +44,8 @@ def seed_clinic(stdout) -> Clinic:
             "time_zone": "America/Toronto",
             "email": "hello@riverside.example",
             "phone": "+1 416 555 0100",
+            # Off so the printed demo logins work straight away; real clinics keep it on.
+            "two_factor_required": False,
         },
     )
     location, _ = Location.objects.get_or_create(

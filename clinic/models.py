@@ -33,6 +33,15 @@ class Clinic(models.Model):
     phone = models.CharField(max_length=32, blank=True)
     website = models.URLField(blank=True)
     currency = models.CharField(max_length=3, default="CAD")
+    two_factor_required = models.BooleanField(
+        default=True, help_text="Owners and therapists must sign in with a second factor (TOTP)."
+    )
+    session_idle_minutes = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(5)], help_text="Staff are signed out after this much inactivity."
+    )
+    session_max_hours = models.PositiveSmallIntegerField(
+        default=12, validators=[MinValueValidator(1)], help_text="Staff sign in again after this long, active or not."
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

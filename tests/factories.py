@@ -22,6 +22,8 @@ class ClinicFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Clinic {n}")
     slug = factory.Sequence(lambda n: f"clinic-{n}")
     time_zone = "America/Toronto"
+    # Tests about two-factor sign-in turn it on; the rest sign staff in with one factor.
+    two_factor_required = False
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,11 @@
+"""Staff account pages outside the admin (two-factor)."""
+
+from django.urls import path
+
+from clinic import two_factor
+
+urlpatterns = [
+    path("account/two-factor/setup/", two_factor.two_factor_setup, name="two-factor-setup"),
+    path("account/two-factor/verify/", two_factor.two_factor_verify, name="two-factor-verify"),
+    path("account/two-factor/recovery-codes/", two_factor.two_factor_recovery_codes, name="two-factor-recovery"),
+]
