@@ -9,7 +9,18 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from clinic.models import ApiKey, AuditEvent, Clinic, Location, Membership, Practitioner, Room, Service, User
+from clinic.models import (
+    ApiKey,
+    AuditEvent,
+    BreakGlassAccess,
+    Clinic,
+    Location,
+    Membership,
+    Practitioner,
+    Room,
+    Service,
+    User,
+)
 
 
 def user_clinic_ids(request) -> list[int]:
@@ -137,3 +148,38 @@ class AuditEventAdmin(ClinicScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(BreakGlassAccess)
+class BreakGlassAccessAdmin(ClinicScopedAdmin):
+    """The owner's review list of emergency access; opened through the API or the record's page."""
+
+    list_display = ["opened_at", "user", "patient", "reason", "expires_at", "reviewed_at", "reviewed_by"]
+    list_filter = [("reviewed_at", admin.EmptyFieldListFilter)]
+    actions = ["mark_reviewed"]
+    list_select_related = ["user", "patient", "reviewed_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Mark as reviewed")
+    def mark_reviewed(self, request, queryset):
+        from django.core.exceptions import PermissionDenied, ValidationError
+
+        from clinic.access import break_glass_review
+
+        done = 0
+        for access in queryset.filter(reviewed_at__isnull=True):
+            try:
+                break_glass_review(access=access, reviewer=request.user)
+                done += 1
+            except (PermissionDenied, ValidationError) as exc:
+                self.message_user(request, str(exc), level="error")
+                return
+        self.message_user(request, f"{done} access(es) marked reviewed.")

@@ -7,5 +7,6 @@ router.register("locations", views.LocationViewSet, basename="location")
 router.register("services", views.ServiceViewSet, basename="service")
 router.register("rooms", views.RoomViewSet, basename="room")
 router.register("practitioners", views.PractitionerViewSet, basename="practitioner")
+router.register("break-glass", views.BreakGlassViewSet, basename="break-glass")
 
 urlpatterns = router.urls

@@ -19,6 +19,7 @@ class ClinicConfig(AppConfig):
             "membership": ALL_ACTIONS,
             "apikey": ALL_ACTIONS,
             "auditevent": ("view",),
+            "breakglassaccess": ("view", "change"),
         },
         "therapist": {
             "clinic": ("view",),

@@ -72,7 +72,8 @@ def audit_record(
     if clinic is None and obj is not None:
         clinic = getattr(obj, "clinic", None)
     if patient_id is None and obj is not None:
-        patient_id = getattr(obj, "patient_id", None)
+        is_patient = obj._meta.label_lower == "patients.patient"
+        patient_id = obj.pk if is_patient else getattr(obj, "patient_id", None)
     clinic_id = clinic.pk if clinic is not None else None
     _lock_chain(clinic_id)
     previous = AuditEvent.objects.filter(clinic_id=clinic_id).order_by("-id").values_list("hash", flat=True).first()

@@ -261,3 +261,34 @@ class AuditEvent(models.Model):
         return (
             f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type}#{self.object_id}"
         )
+
+
+class BreakGlassAccess(ClinicOwned):
+    """Emergency access to a patient's clinical record by a therapist who is not one of
+    the patient's usual practitioners. Needs a written reason; audited; owners review it."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    opened_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-opened_at"]
+        verbose_name = "emergency (break-glass) access"
+        verbose_name_plural = "emergency (break-glass) accesses"
+        indexes = [
+            # "Does this user hold an open grant for this patient?" on every clinical read.
+            models.Index(fields=["user", "patient", "expires_at"], name="breakglass_user_patient"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("opened_at")), name="breakglass_expires_after"),
+            models.CheckConstraint(
+                condition=Q(reviewed_at__isnull=True) | Q(reviewed_by__isnull=False), name="breakglass_reviewed_has_who"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → patient {self.patient_id} at {self.opened_at:%Y-%m-%d %H:%M}"

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from clinic.models import Location, Practitioner, Room, Service
+from clinic.models import BreakGlassAccess, Location, Practitioner, Room, Service
 
 
 class LocationSerializer(serializers.ModelSerializer):
@@ -45,3 +45,20 @@ class PractitionerSerializer(serializers.ModelSerializer):
             "is_active", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class BreakGlassAccessSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BreakGlassAccess
+        fields = ["id", "patient", "user", "reason", "opened_at", "expires_at", "reviewed_at", "reviewed_by"]
+        read_only_fields = ["id", "user", "opened_at", "expires_at", "reviewed_at", "reviewed_by"]
+        extra_kwargs = {"reason": {"help_text": "Why this record is needed now (at least 15 characters)."}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None and getattr(request, "clinic", None) is not None:
+            from patients.models import Patient
+
+            # A patient of another clinic is "not found", like everywhere else.
+            self.fields["patient"].queryset = Patient.objects.filter(clinic=request.clinic)

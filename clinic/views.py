@@ -1,14 +1,25 @@
-"""Read endpoints for the clinic's directory: practitioners, services, rooms, locations.
-
-They change rarely and through the admin (owners), so the API exposes them read-only.
+"""Clinic endpoints: the directory (practitioners, services, rooms, locations; read-only,
+since owners change them rarely and in the admin) and emergency (break-glass) access.
 """
 
 from django_filters import rest_framework as filters
-from rest_framework import viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
 
+from clinic.access import break_glass_open, break_glass_review
 from clinic.api import ClinicScopedMixin
-from clinic.models import Location, Practitioner, Room, Service
-from clinic.serializers import LocationSerializer, PractitionerSerializer, RoomSerializer, ServiceSerializer
+from clinic.models import ApiKey, BreakGlassAccess, Location, Practitioner, Room, Service
+from clinic.roles import Role
+from clinic.serializers import (
+    BreakGlassAccessSerializer,
+    LocationSerializer,
+    PractitionerSerializer,
+    RoomSerializer,
+    ServiceSerializer,
+)
 
 
 class UpdatedSinceFilterSet(filters.FilterSet):
@@ -62,3 +73,45 @@ class PractitionerViewSet(_DirectoryViewSet):
         class Meta:
             model = Practitioner
             fields = ["is_active"]
+
+
+class BreakGlassViewSet(ClinicScopedMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Emergency access to a patient's clinical record.
+
+    Therapists open it with a reason (it lasts four hours); owners list and review
+    every access. Only signed-in staff: an integration's API key cannot break the glass.
+    """
+
+    queryset = BreakGlassAccess.objects.select_related("patient", "user")
+    serializer_class = BreakGlassAccessSerializer
+    api_scope = "clinical"
+    # Therapists open access, owners review it; the services enforce which does what.
+    allowed_roles = frozenset({Role.OWNER, Role.THERAPIST})
+    ordering_fields = ["opened_at", "id"]
+    filterset_fields = ["patient", "user"]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if isinstance(request.auth, ApiKey):
+            raise PermissionDenied("Emergency access is opened and reviewed by signed-in staff only.")
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        return qs if self.request.role == Role.OWNER else qs.filter(user=self.request.user)
+
+    def perform_create(self, serializer):
+        access = break_glass_open(
+            user=self.request.user,
+            patient=serializer.validated_data["patient"],
+            reason=serializer.validated_data["reason"],
+            request=self.request,
+        )
+        serializer.instance = access
+
+    @extend_schema(request=None, responses=BreakGlassAccessSerializer)
+    @action(detail=True, methods=["post"])
+    def review(self, request, pk=None):
+        if request.role != Role.OWNER:
+            raise PermissionDenied("Owners review emergency access.")
+        access = break_glass_review(access=self.get_object(), reviewer=request.user)
+        return Response(self.get_serializer(access).data)

@@ -1,0 +1,108 @@
+"""Who may open a patient's clinical record (notes, intake answers, clinical summary).
+
+Owners always may. A therapist may when they are one of the patient's usual
+practitioners (booked with them in the last 18 months or upcoming). Any other
+therapist must open emergency ("break-glass") access with a written reason; the
+access lasts a few hours, is audited as such and waits in the owner's review list.
+Receptionists never see clinical content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.audit import audit_record
+from clinic.models import AuditAction, BreakGlassAccess, Membership
+from clinic.roles import Role
+
+USUAL_WINDOW = dt.timedelta(days=548)
+BREAK_GLASS_HOURS = 4
+MIN_REASON = 15
+
+
+class BreakGlassRequired(PermissionDenied):
+    """The caller is clinical staff but not this patient's usual practitioner."""
+
+
+def role_in(*, user, clinic) -> Role | None:
+    role = Membership.objects.filter(user=user, clinic=clinic, is_active=True).values_list("role", flat=True).first()
+    return Role(role) if role else None
+
+
+def is_usual_practitioner(*, user, patient) -> bool:
+    from sessions.models import Appointment
+
+    since = timezone.now() - USUAL_WINDOW
+    return Appointment.objects.filter(
+        patient=patient, practitioner__user=user, practitioner__clinic=patient.clinic, start__gte=since
+    ).exists()
+
+
+def open_break_glass(*, user, patient) -> BreakGlassAccess | None:
+    return (
+        BreakGlassAccess.objects.filter(user=user, patient=patient, expires_at__gt=timezone.now())
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def clinical_access_check(*, user, patient) -> str:
+    """Return how access is granted ('owner', 'usual', 'break_glass') or raise.
+
+    Raises PermissionDenied for non-clinical roles and BreakGlassRequired for a
+    therapist who needs to give a reason first.
+    """
+    role = role_in(user=user, clinic=patient.clinic)
+    if role == Role.OWNER:
+        return "owner"
+    if role != Role.THERAPIST:
+        raise PermissionDenied("Only clinical staff can see clinical records.")
+    if is_usual_practitioner(user=user, patient=patient):
+        return "usual"
+    if open_break_glass(user=user, patient=patient) is not None:
+        return "break_glass"
+    raise BreakGlassRequired(
+        "You are not this patient's usual practitioner: open emergency access with a reason to see the record."
+    )
+
+
+@transaction.atomic
+def break_glass_open(*, user, patient, reason: str, request=None) -> BreakGlassAccess:
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON:
+        raise ValidationError({"reason": [f"Say why you need this record (at least {MIN_REASON} characters)."]})
+    if role_in(user=user, clinic=patient.clinic) != Role.THERAPIST:
+        raise PermissionDenied("Emergency access is for therapists of this clinic.")
+    now = timezone.now()
+    access = BreakGlassAccess(
+        clinic=patient.clinic,
+        user=user,
+        patient=patient,
+        reason=reason,
+        opened_at=now,
+        expires_at=now + dt.timedelta(hours=BREAK_GLASS_HOURS),
+    )
+    access.full_clean()
+    access.save()
+    audit_record(
+        action=AuditAction.BREAK_GLASS, obj=patient, clinic=patient.clinic, actor=user, request=request,
+        via="api" if request is not None and request.path.startswith("/api/") else "admin", reason=reason,
+    )  # fmt: skip
+    return access
+
+
+@transaction.atomic
+def break_glass_review(*, access: BreakGlassAccess, reviewer) -> BreakGlassAccess:
+    if role_in(user=reviewer, clinic=access.clinic) != Role.OWNER:
+        raise PermissionDenied("Owners review emergency access.")
+    updated = BreakGlassAccess.objects.filter(pk=access.pk, reviewed_at__isnull=True).update(
+        reviewed_at=timezone.now(), reviewed_by=reviewer
+    )
+    access.refresh_from_db()
+    if not updated:
+        raise ValidationError("This access was already reviewed.")
+    return access
