@@ -61,6 +61,7 @@ def working_windows(
     Two queries: the weekly hours and the dated exceptions of the range.
     """
     tz = clinic.tz
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     first = start.astimezone(tz).date() - dt.timedelta(days=1)
     last = end.astimezone(tz).date() + dt.timedelta(days=1)
     weekly: dict[int, dict[int, list[tuple]]] = defaultdict(lambda: defaultdict(list))
@@ -120,6 +121,7 @@ def working_window_for(
     *, clinic: Clinic, practitioner: Practitioner, start: dt.datetime, end: dt.datetime
 ) -> tuple[Window | None, str]:
     """The working window that holds [start, end), or None and the reason it is refused."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     windows = working_windows(clinic=clinic, practitioner_ids=[practitioner.pk], start=start, end=end)
     for window in windows[practitioner.pk]:
         if window.start <= start and end <= window.end:
@@ -205,6 +207,7 @@ def free_slots(
     ids = sorted(practitioners.values_list("pk", flat=True))
     if not ids:
         return []
+    start, end, now = start.astimezone(UTC), end.astimezone(UTC), now.astimezone(UTC)
     duration = dt.timedelta(minutes=service.duration_minutes)
     occupied = duration + dt.timedelta(minutes=service.buffer_minutes)
     step = dt.timedelta(minutes=clinic.booking_granularity_minutes)

@@ -158,6 +158,12 @@ def _clashes(
     return [Clash(resource, pk, s, e) for pk, s, e in rows.values_list("pk", "start", "blocked_until")[:3]]
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Durations are added in UTC: adding to a zone-aware value adds wall-clock time, which is
+    an hour off across a daylight-saving change."""
+    return value.astimezone(dt.UTC)
+
+
 def _lock(model, pks) -> None:
     """Row locks in primary-key order (every booking path locks in the same order)."""
     pks = sorted({pk for pk in pks if pk is not None})
@@ -309,6 +315,7 @@ def appointment_book(
         now=now,
         allow_past=allow_past,
     )
+    start = _utc(start)
     placement = _place(
         clinic=clinic,
         patient=patient,
@@ -365,6 +372,9 @@ def appointment_reschedule(
     Without a `room`, a service that needs one keeps its room if free, else gets another.
     The freed time is offered to the waitlist.
     """
+    if timezone.is_naive(start):
+        raise ValidationError({"start": "Give the time with its UTC offset (e.g. 2027-03-01T10:00:00-05:00)."})
+    start = _utc(start)
     locked = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if locked.status not in _MOVABLE:
         raise InvalidTransitionError(f"A {locked.get_status_display().lower()} appointment cannot be moved.")

@@ -69,3 +69,9 @@ def setup(frozen, clinic, practitioner):
         patient=PatientFactory(clinic=clinic),
         patient2=PatientFactory(clinic=clinic),
     )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Personas get real passwords; the default PBKDF2 rounds cost seconds per test here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
