@@ -733,6 +733,10 @@ def waitlist_match_freed_slot(*, appointment: Appointment) -> list[WaitlistOffer
 def waitlist_offer_accept(*, offer: WaitlistOffer, by: User | None = None) -> WaitlistOffer:
     """Book the offered slot. Returns the offer: `accepted` (with its appointment), `expired`
     or `taken` (another patient accepted first, or the slot was booked meanwhile)."""
+    # Lock order as in booking: the practitioner first, then the offer. Locking the offer first
+    # deadlocks two accepts of one slot (each holds its offer and waits for the other's).
+    practitioner_id = WaitlistOffer.objects.values_list("practitioner_id", flat=True).get(pk=offer.pk)
+    _lock(Practitioner, [practitioner_id])
     locked = WaitlistOffer.objects.select_for_update().select_related("entry", "clinic").get(pk=offer.pk)
     now = timezone.now()
     if locked.status != OfferStatus.PENDING:

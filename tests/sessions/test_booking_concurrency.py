@@ -138,3 +138,35 @@ def test_parallel_admin_bookings_make_one_appointment(setup, owner):
     refused = [html for code, html in results if code == 200]
     assert all("is already booked from 2027-03-02T10:00:00-05:00" in html for html in refused)
     assert Appointment.objects.count() == 1
+
+
+def test_parallel_accepts_of_one_freed_slot_book_it_once(setup, receptionist):
+    from sessions.models import OfferStatus, WaitlistOffer
+    from sessions.services import WAITLIST_OFFERS_PER_SLOT, appointment_book, appointment_cancel
+    from tests.factories import WaitlistEntryFactory
+
+    appointment = appointment_book(
+        clinic=setup.clinic,
+        patient=setup.patient,
+        practitioner=setup.practitioner,
+        service=setup.massage,
+        start=local(2027, 3, 2, 10, 0),
+    )
+    for _ in range(WAITLIST_OFFERS_PER_SLOT):
+        WaitlistEntryFactory(
+            clinic=setup.clinic,
+            patient=PatientFactory(clinic=setup.clinic),
+            service=setup.massage,
+            window_start=local(2027, 3, 1, 0, 0),
+            window_end=local(2027, 3, 9, 0, 0),
+        )
+    appointment_cancel(appointment=appointment)
+    offers = list(WaitlistOffer.objects.values_list("pk", flat=True))
+    assert len(offers) == WAITLIST_OFFERS_PER_SLOT
+
+    def accept(i):
+        return _api(receptionist).post(f"/api/v1/waitlist-offers/{offers[i]}/accept/").status_code
+
+    assert sorted(in_parallel(len(offers), accept)) == [200] + [409] * (len(offers) - 1)
+    assert Appointment.objects.active().count() == 1
+    assert WaitlistOffer.objects.filter(status=OfferStatus.ACCEPTED).count() == 1
