@@ -8,6 +8,8 @@ time zone, turned into instants per date (see `sessions.availability`), so 09:00
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary, RangeOperators
 from django.core.exceptions import ValidationError
@@ -43,6 +45,12 @@ class CancelledBy(models.TextChoices):
     CLINIC = "clinic", "Clinic"
 
 
+# The longest time one appointment may hold (duration plus buffer). Overlap queries bound
+# `start` from below with it, so they range-scan the (practitioner|room|patient, start)
+# indexes instead of reading every past appointment.
+MAX_APPOINTMENT_SPAN = dt.timedelta(hours=12)
+
+
 class TsTzRange(Func):
     """`tstzrange(start, end, '[)')`: the half-open interval an appointment occupies."""
 
@@ -56,7 +64,7 @@ class AppointmentQuerySet(models.QuerySet):
 
     def overlapping(self, start, end):
         """Rows whose occupied time (buffer included) overlaps [start, end)."""
-        return self.filter(start__lt=end, blocked_until__gt=start)
+        return self.filter(start__lt=end, start__gt=start - MAX_APPOINTMENT_SPAN, blocked_until__gt=start)
 
 
 class AppointmentSeries(ClinicOwned):

@@ -121,6 +121,20 @@ class SlotQuerySerializer(serializers.Serializer):
         return attrs
 
 
+class SlotSerializer(serializers.Serializer):
+    practitioner = serializers.IntegerField()
+    location = serializers.IntegerField()
+    room = serializers.IntegerField(allow_null=True)
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class SlotListSerializer(serializers.Serializer):
+    service = serializers.IntegerField()
+    count = serializers.IntegerField()
+    results = SlotSerializer(many=True)
+
+
 class CalendarFeedSerializer(serializers.ModelSerializer):
     class Meta:
         model = CalendarFeed

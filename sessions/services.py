@@ -29,6 +29,7 @@ from clinic.models import Clinic, Practitioner, Room, SeriesConflictMode, Servic
 from patients.models import Patient
 from sessions.availability import is_aligned, working_window_for
 from sessions.models import (
+    MAX_APPOINTMENT_SPAN,
     Appointment,
     AppointmentChange,
     AppointmentChangeKind,
@@ -126,6 +127,8 @@ def _validate_booking(
         errors["practitioner"] = "This practitioner is inactive."
     if not service.is_active:
         errors["service"] = "This service is no longer offered."
+    elif dt.timedelta(minutes=service.duration_minutes + service.buffer_minutes) > MAX_APPOINTMENT_SPAN:
+        errors["service"] = f"An appointment with its buffer may last at most {MAX_APPOINTMENT_SPAN}."
     elif not practitioner.services.filter(pk=service.pk).exists():
         errors["service"] = f"{practitioner} does not offer {service.name}."
     if room is not None:

@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -40,6 +41,7 @@ from sessions.serializers import (
     AppointmentSeriesSerializer,
     CalendarFeedCreateSerializer,
     CalendarFeedSerializer,
+    SlotListSerializer,
     SlotQuerySerializer,
     WaitlistEntrySerializer,
     WaitlistOfferSerializer,
@@ -208,6 +210,7 @@ class SlotView(ClinicTimeZoneMixin, APIView):
     allowed_roles = ALL_ROLES
     api_scope = "appointments"
 
+    @extend_schema(parameters=[SlotQuerySerializer], responses=SlotListSerializer)
     def get(self, request):
         query = SlotQuerySerializer(data=request.query_params, context={"request": request})
         query.is_valid(raise_exception=True)
@@ -222,7 +225,6 @@ class SlotView(ClinicTimeZoneMixin, APIView):
             practitioner_ids=[data["practitioner"].pk] if data["practitioner"] else None,
             location_id=data["location"].pk if data["location"] else None,
         )
-        tz = clinic.tz
         return Response(
             {
                 "service": data["service"].pk,
@@ -232,8 +234,8 @@ class SlotView(ClinicTimeZoneMixin, APIView):
                         "practitioner": s.practitioner_id,
                         "location": s.location_id,
                         "room": s.room_id,
-                        "start": s.start.astimezone(tz).isoformat(),
-                        "end": s.end.astimezone(tz).isoformat(),
+                        "start": s.start.isoformat(),
+                        "end": s.end.isoformat(),
                     }
                     for s in slots
                 ],
