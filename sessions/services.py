@@ -20,6 +20,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 
+from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -675,7 +677,8 @@ def waitlist_offer_create(
     *, entry: WaitlistEntry, practitioner: Practitioner, room: Room | None, start: dt.datetime, freed_by=None
 ) -> WaitlistOffer:
     """One offer row. Merge note: this is where the reminders outbox queues the offer message
-    (same transaction, `due_at=now`), so the message exists exactly when the offer does."""
+    (same transaction, `due_at=now`, with `waitlist_offer_link(offer)`), so the message exists
+    exactly when the offer does."""
     now = timezone.now()
     offer = WaitlistOffer(
         clinic_id=entry.clinic_id,
@@ -689,6 +692,27 @@ def waitlist_offer_create(
     offer.full_clean(validate_constraints=False)
     offer.save()
     return offer
+
+
+_OFFER_SALT = "sessions.waitlist-offer"
+
+
+def waitlist_offer_link(offer: WaitlistOffer) -> str:
+    """The patient's public accept link for the offer message (signed, no login)."""
+    token = signing.dumps(offer.pk, salt=_OFFER_SALT, compress=True)
+    return f"{settings.PUBLIC_BASE_URL}/waitlist/offers/{token}/"
+
+
+def waitlist_offer_from_token(token: str) -> WaitlistOffer | None:
+    try:
+        pk = signing.loads(token, salt=_OFFER_SALT)
+    except signing.BadSignature:
+        return None
+    return (
+        WaitlistOffer.objects.select_related("clinic", "practitioner", "entry__service").filter(pk=pk).first()
+        if isinstance(pk, int)
+        else None
+    )
 
 
 def waitlist_match_freed_slot(*, appointment: Appointment) -> list[WaitlistOffer]:

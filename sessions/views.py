@@ -10,8 +10,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Q
 from django.http import Http404, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
@@ -345,4 +346,34 @@ def calendar_feed(request, token: str):
     response = HttpResponse(calendar_render(feed), content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, max-age=300"
     response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def waitlist_offer_page(request, token: str):
+    """Public: the patient's page for a waitlist offer (signed link from the offer message).
+
+    GET shows the slot and an accept button; POST accepts (first to accept gets it)."""
+    offer = services.waitlist_offer_from_token(token)
+    if offer is None:
+        raise Http404
+    outcome = None
+    if request.method == "POST":
+        offer = services.waitlist_offer_accept(offer=offer)
+        outcome = offer.status
+    tz = offer.clinic.tz
+    context = {
+        "clinic": offer.clinic,
+        "practitioner": offer.practitioner.display_name,
+        "service": offer.entry.service.name,
+        "start": offer.start.astimezone(tz),
+        "expires_at": offer.expires_at.astimezone(tz),
+        "expired": offer.expires_at <= timezone.now(),
+        "status": offer.status,
+        "outcome": outcome,
+    }
+    with timezone.override(tz):
+        response = render(request, "sessions/waitlist_offer.html", context)
+    response["X-Robots-Tag"] = "noindex"
+    response["Cache-Control"] = "no-store"
     return response

@@ -7,13 +7,14 @@ import datetime as dt
 
 import pytest
 
-from sessions.models import OfferStatus, WaitlistEntry, WaitlistOffer, WaitlistStatus
+from sessions.models import Appointment, OfferStatus, WaitlistEntry, WaitlistOffer, WaitlistStatus
 from sessions.services import (
     WAITLIST_OFFERS_PER_SLOT,
     appointment_book,
     appointment_cancel,
     appointment_reschedule,
     waitlist_offer_accept,
+    waitlist_offer_link,
 )
 from sessions.tasks import expire_waitlist_offers
 from tests.factories import PatientFactory, WaitlistEntryFactory
@@ -166,3 +167,29 @@ def test_a_slot_in_the_past_is_not_offered(setup, time_machine):
     appointment_cancel(appointment=appointment)
     assert not WaitlistOffer.objects.exists()
     assert dt.timedelta(0) < local(2027, 3, 1, 9, 30) - appointment.start
+
+
+def test_the_patients_signed_link_shows_the_offer_and_books_it(setup, client):
+    appointment = _book(setup, local(2027, 3, 2, 10, 0))
+    first, second = _wait(setup), _wait(setup)
+    appointment_cancel(appointment=appointment)
+    link_first = waitlist_offer_link(WaitlistOffer.objects.get(entry=first)).split("127.0.0.1:8000", 1)[1]
+    link_second = waitlist_offer_link(WaitlistOffer.objects.get(entry=second)).split("127.0.0.1:8000", 1)[1]
+
+    page = client.get(link_first).content.decode()
+    assert "Tuesday 2 March 2027 at 10:00" in page
+    assert "Book this time" in page
+    assert "Booked." in client.post(link_first).content.decode()
+    first.refresh_from_db()
+    assert first.status == WaitlistStatus.BOOKED
+    assert "someone else took this time first" in client.post(link_second).content.decode()
+    assert Appointment.objects.active().count() == 1
+
+
+def test_a_tampered_offer_link_is_404(setup, client):
+    appointment = _book(setup, local(2027, 3, 2, 10, 0))
+    _wait(setup)
+    appointment_cancel(appointment=appointment)
+    link = waitlist_offer_link(WaitlistOffer.objects.get()).split("127.0.0.1:8000", 1)[1]
+    assert client.get(link.replace("/offers/", "/offers/x")).status_code == 404
+    assert client.post("/waitlist/offers/not-signed/").status_code == 404
