@@ -224,8 +224,9 @@ def measure_throughput(clinic, key: str, env: dict, requests: int, clients: int)
     practitioners = list(Practitioner.objects.filter(clinic=clinic).values_list("pk", flat=True))
     patients = list(Patient.objects.filter(clinic=clinic).values_list("pk", flat=True)[:200])
     service = Service.objects.get(clinic=clinic).pk
-    # Starts on the hour, 08:00-16:00, Monday-Friday: 9 x 5 x 10 = 450 distinct bookable slots
-    # (a 60+15 minute service from 08:00 blocks 08:00, so a neighbour an hour later is fine).
+    # Starts on the hour, 08:00-16:00, Monday-Friday, 10 practitioners: 450 practitioner/hour
+    # pairs. A 60 + 15 minute booking also blocks the next hour's start, so about half of them
+    # can be booked at once: the run is deliberately contended.
     starts = [
         dt.datetime.combine(day + dt.timedelta(days=d), dt.time(8 + h), tzinfo=tz).isoformat()
         for d in range(5)
