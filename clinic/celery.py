@@ -17,6 +17,7 @@ app.autodiscover_tasks()
 # rows with a due time; these sweepers claim what is due (no far-future ETAs).
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "clinic.tasks.record_heartbeat", "schedule": crontab()},
+    "waitlist-offer-expiry": {"task": "sessions.tasks.expire_waitlist_offers", "schedule": crontab()},
 }
 
 

@@ -25,6 +25,11 @@ class User(AbstractUser):
         swappable = "AUTH_USER_MODEL"
 
 
+class SeriesConflictMode(models.TextChoices):
+    FAIL = "fail", "A conflict fails the whole series"
+    SKIP = "skip", "Skip conflicting occurrences, book the rest"
+
+
 class Clinic(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
@@ -45,9 +50,33 @@ class Clinic(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Booking policy (sessions/services.py reads these).
+    booking_granularity_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MinValueValidator(5)],
+        help_text="Appointments start on multiples of this many minutes past the hour, in the clinic's time zone.",
+    )
+    cancellation_notice_hours = models.PositiveSmallIntegerField(
+        default=24, help_text="A cancellation with less notice than this is recorded as late."
+    )
+    refuse_patient_overlap = models.BooleanField(
+        default=False, help_text="Refuse a booking that overlaps another active appointment of the same patient."
+    )
+    series_conflict_mode = models.CharField(
+        max_length=10,
+        choices=SeriesConflictMode.choices,
+        default=SeriesConflictMode.FAIL,
+        help_text="What a conflicting occurrence does to a recurring series.",
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(booking_granularity_minutes__gte=5) & Q(booking_granularity_minutes__lte=60),
+                name="clinic_booking_granularity_5_to_60",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

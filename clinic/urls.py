@@ -27,4 +27,5 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", include("clinic.public_urls")),
     path("", include("intake.public_urls")),
+    path("", include("sessions.public_urls")),
 ]

@@ -1,5 +1,12 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter(trailing_slash=True)
+from sessions import views
 
-urlpatterns = router.urls
+router = SimpleRouter(trailing_slash=True)
+router.register("appointments", views.AppointmentViewSet, basename="appointment")
+router.register("calendar-feeds", views.CalendarFeedViewSet, basename="calendar-feed")
+router.register("waitlist", views.WaitlistEntryViewSet, basename="waitlist-entry")
+router.register("waitlist-offers", views.WaitlistOfferViewSet, basename="waitlist-offer")
+
+urlpatterns = [path("slots/", views.SlotView.as_view(), name="slots"), *router.urls]

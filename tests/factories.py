@@ -10,7 +10,7 @@ from django.utils import timezone
 from clinic.models import Clinic, Location, Membership, Practitioner, Room, Service, User
 from clinic.roles import Role
 from patients.models import Patient
-from sessions.models import Appointment
+from sessions.models import Appointment, AvailabilityException, ExceptionKind, WaitlistEntry, WorkingHours
 from treatments.models import Modality
 
 
@@ -132,3 +132,39 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     service = factory.SubFactory(ServiceFactory, clinic=factory.SelfAttribute("..clinic"))
     start = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0, second=0) + dt.timedelta(days=1))
     end = factory.LazyAttribute(lambda a: a.start + dt.timedelta(minutes=a.service.duration_minutes))
+    blocked_until = factory.LazyAttribute(lambda a: a.end + dt.timedelta(minutes=a.service.buffer_minutes))
+
+
+class WorkingHoursFactory(factory.django.DjangoModelFactory):
+    """Monday 09:00-17:00 unless told otherwise (wall-clock time in the clinic's zone)."""
+
+    class Meta:
+        model = WorkingHours
+
+    clinic = factory.SubFactory(ClinicFactory)
+    practitioner = factory.SubFactory(PractitionerFactory, clinic=factory.SelfAttribute("..clinic"))
+    location = factory.SubFactory(LocationFactory, clinic=factory.SelfAttribute("..clinic"))
+    weekday = 0
+    start_time = dt.time(9)
+    end_time = dt.time(17)
+
+
+class AvailabilityExceptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AvailabilityException
+
+    clinic = factory.SubFactory(ClinicFactory)
+    practitioner = factory.SubFactory(PractitionerFactory, clinic=factory.SelfAttribute("..clinic"))
+    kind = ExceptionKind.TIME_OFF
+    date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=1))
+
+
+class WaitlistEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WaitlistEntry
+
+    clinic = factory.SubFactory(ClinicFactory)
+    patient = factory.SubFactory(PatientFactory, clinic=factory.SelfAttribute("..clinic"))
+    service = factory.SubFactory(ServiceFactory, clinic=factory.SelfAttribute("..clinic"))
+    window_start = factory.LazyFunction(timezone.now)
+    window_end = factory.LazyAttribute(lambda e: e.window_start + dt.timedelta(days=30))

@@ -1,0 +1,379 @@
+"""Booking API: appointments with explicit actions, series, free slots, waitlist, calendar feeds.
+
+Views stay thin: validate, fetch within the clinic, call one service, serialise. Domain
+errors become the house error shape: BookingConflictError and InvalidTransitionError are
+409 (with the conflicting time), Django ValidationErrors are 400 with field errors.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from clinic.api import ClinicScopedMixin, Conflict, Gone
+from clinic.roles import ALL_ROLES, CLINICAL_ROLES, Role, declared_permissions
+from sessions import services
+from sessions.availability import free_slots
+from sessions.calendar import calendar_render
+from sessions.models import (
+    Appointment,
+    AppointmentStatus,
+    CalendarFeed,
+    OfferStatus,
+    WaitlistEntry,
+    WaitlistOffer,
+)
+from sessions.serializers import (
+    AppointmentBookSerializer,
+    AppointmentCancelSerializer,
+    AppointmentChangeSerializer,
+    AppointmentRescheduleSerializer,
+    AppointmentSerializer,
+    AppointmentSeriesSerializer,
+    CalendarFeedCreateSerializer,
+    CalendarFeedSerializer,
+    SlotListSerializer,
+    SlotQuerySerializer,
+    WaitlistEntrySerializer,
+    WaitlistOfferSerializer,
+)
+
+OVERRIDE_PERMISSION = ("treatment_sessions", "override_hours_appointment")
+
+
+class ClinicTimeZoneMixin:
+    """Render every datetime in the clinic's time zone for the length of the request."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if getattr(request, "clinic", None) is not None:
+            timezone.activate(request.clinic.tz)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        timezone.deactivate()
+        return response
+
+
+def _user(request):
+    return request.user if request.user and request.user.is_authenticated else None
+
+
+def _conflict(exc: services.BookingConflictError, clinic) -> Conflict:
+    return Conflict(detail={"detail": exc.message(clinic.tz), "conflicts": exc.describe(clinic.tz)})
+
+
+def _check_override(request, data) -> None:
+    if not data.get("hours_override"):
+        return
+    role = getattr(request, "role", None)
+    if role is None or OVERRIDE_PERMISSION not in declared_permissions()[Role(role).value]:
+        raise exceptions.PermissionDenied("Your role cannot book outside working hours.")
+
+
+class AppointmentFilter(filters.FilterSet):
+    start_from = filters.IsoDateTimeFilter(field_name="start", lookup_expr="gte")
+    start_to = filters.IsoDateTimeFilter(field_name="start", lookup_expr="lt")
+    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    status = filters.MultipleChoiceFilter(choices=AppointmentStatus.choices)
+
+    class Meta:
+        model = Appointment
+        fields = ["practitioner", "patient", "room", "series"]
+
+
+class AppointmentViewSet(
+    ClinicTimeZoneMixin, ClinicScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """`POST /appointments/` books; moves and status changes are explicit actions."""
+
+    queryset = Appointment.objects.all()
+    serializer_class = AppointmentSerializer
+    filterset_class = AppointmentFilter
+    allowed_roles = ALL_ROLES
+    api_scope = "appointments"
+
+    def get_serializer_class(self):
+        return {
+            "create": AppointmentBookSerializer,
+            "series": AppointmentSeriesSerializer,
+            "reschedule": AppointmentRescheduleSerializer,
+            "cancel": AppointmentCancelSerializer,
+        }.get(self.action, AppointmentSerializer)
+
+    def _input(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def _out(self, appointment, code=status.HTTP_200_OK):
+        return Response(AppointmentSerializer(appointment, context=self.get_serializer_context()).data, status=code)
+
+    def create(self, request, *args, **kwargs):
+        data = self._input(request)
+        _check_override(request, data)
+        try:
+            appointment = services.appointment_book(clinic=request.clinic, booked_by=_user(request), **data)
+        except services.BookingConflictError as exc:
+            raise _conflict(exc, request.clinic) from exc
+        return self._out(appointment, status.HTTP_201_CREATED)
+
+    @action(detail=False, methods=["post"])
+    def series(self, request):
+        data = self._input(request)
+        clinic = request.clinic
+        try:
+            result = services.appointment_series_book(clinic=clinic, booked_by=_user(request), **data)
+        except services.SeriesConflictError as exc:
+            raise Conflict(
+                detail={"detail": str(exc), "occurrences": self._skipped(exc.skipped, clinic)},
+            ) from exc
+        context = self.get_serializer_context()
+        return Response(
+            {
+                "series": result.series.pk,
+                "mode": clinic.series_conflict_mode,
+                "booked": AppointmentSerializer(result.booked, many=True, context=context).data,
+                "skipped": self._skipped(result.skipped, clinic),
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+    @staticmethod
+    def _skipped(skipped, clinic):
+        return [
+            {
+                "start": item["start"].astimezone(clinic.tz).isoformat(),
+                "reason": item["reason"],
+                "conflicts": services.BookingConflictError(item["conflicts"]).describe(clinic.tz)
+                if item["conflicts"]
+                else [],
+            }
+            for item in skipped
+        ]
+
+    def _act(self, fn, **kwargs):
+        appointment = self.get_object()
+        try:
+            return self._out(fn(appointment=appointment, **kwargs))
+        except services.BookingConflictError as exc:
+            raise _conflict(exc, self.request.clinic) from exc
+        except services.InvalidTransitionError as exc:
+            raise Conflict(str(exc)) from exc
+
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request, pk=None):
+        data = self._input(request)
+        _check_override(request, data)
+        return self._act(services.appointment_reschedule, by=_user(request), **data)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        data = self._input(request)
+        return self._act(services.appointment_cancel, by=_user(request), **data)
+
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        return self._act(services.appointment_confirm, by=_user(request))
+
+    @action(detail=True, methods=["post"], url_path="check-in")
+    def check_in(self, request, pk=None):
+        return self._act(services.appointment_check_in, by=_user(request))
+
+    @action(detail=True, methods=["post"], url_path="no-show")
+    def no_show(self, request, pk=None):
+        return self._act(services.appointment_no_show, by=_user(request))
+
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        return self._act(services.appointment_complete, by=_user(request))
+
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None):
+        appointment = self.get_object()
+        changes = appointment.changes.select_related("by")
+        return Response(AppointmentChangeSerializer(changes, many=True).data)
+
+
+class SlotView(ClinicTimeZoneMixin, APIView):
+    """`GET /slots/?service=&practitioner=&location=&start=&end=`: bookable starts, at most 31 days."""
+
+    allowed_roles = ALL_ROLES
+    api_scope = "appointments"
+
+    @extend_schema(parameters=[SlotQuerySerializer], responses=SlotListSerializer)
+    def get(self, request):
+        query = SlotQuerySerializer(data=request.query_params, context={"request": request})
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        clinic = request.clinic
+        slots = free_slots(
+            clinic=clinic,
+            service=data["service"],
+            start=data["start"],
+            end=data["end"],
+            now=timezone.now(),
+            practitioner_ids=[data["practitioner"].pk] if data["practitioner"] else None,
+            location_id=data["location"].pk if data["location"] else None,
+        )
+        return Response(
+            {
+                "service": data["service"].pk,
+                "count": len(slots),
+                "results": [
+                    {
+                        "practitioner": s.practitioner_id,
+                        "location": s.location_id,
+                        "room": s.room_id,
+                        "start": s.start.isoformat(),
+                        "end": s.end.isoformat(),
+                    }
+                    for s in slots
+                ],
+            }
+        )
+
+
+class CalendarFeedViewSet(ClinicScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Feeds of the clinic (owners) or of the therapist's own practitioner profile."""
+
+    queryset = CalendarFeed.objects.all()
+    serializer_class = CalendarFeedSerializer
+    allowed_roles = CLINICAL_ROLES
+    api_scope = "appointments"
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.request.role == Role.THERAPIST:
+            qs = qs.filter(practitioner__user=self.request.user)
+        return qs
+
+    def create(self, request):
+        serializer = CalendarFeedCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        practitioner = serializer.validated_data["practitioner"]
+        if request.role == Role.THERAPIST and practitioner.user_id != request.user.pk:
+            raise exceptions.ValidationError({"practitioner": ["Not found."]})
+        feed, raw = services.calendar_feed_create(practitioner=practitioner, created_by=_user(request))
+        body = CalendarFeedSerializer(feed).data
+        body["url"] = f"{settings.PUBLIC_BASE_URL}/calendar/{raw}.ics"
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        feed = self.get_object()
+        services.calendar_feed_revoke(feed=feed)
+        feed.refresh_from_db()
+        return Response(CalendarFeedSerializer(feed).data)
+
+
+class WaitlistEntryViewSet(
+    ClinicTimeZoneMixin,
+    ClinicScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = WaitlistEntry.objects.all()
+    serializer_class = WaitlistEntrySerializer
+    allowed_roles = ALL_ROLES
+    api_scope = "appointments"
+    filterset_fields = ["status", "patient", "service", "practitioner"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.waitlist_entry_create(
+            clinic=self.request.clinic, created_by=_user(self.request), **serializer.validated_data
+        )
+
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        try:
+            entry = services.waitlist_entry_withdraw(entry=self.get_object())
+        except services.InvalidTransitionError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(WaitlistEntrySerializer(entry, context=self.get_serializer_context()).data)
+
+
+class WaitlistOfferViewSet(
+    ClinicTimeZoneMixin, ClinicScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = WaitlistOffer.objects.all()
+    serializer_class = WaitlistOfferSerializer
+    allowed_roles = ALL_ROLES
+    api_scope = "appointments"
+    filterset_fields = ["status", "entry", "practitioner"]
+
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        offer = services.waitlist_offer_accept(offer=self.get_object(), by=_user(request))
+        if offer.status == OfferStatus.EXPIRED:
+            raise Gone("This offer has expired.")
+        if offer.status != OfferStatus.ACCEPTED:
+            raise Conflict(f"This offer is {offer.get_status_display().lower()}.")
+        return Response(WaitlistOfferSerializer(offer, context=self.get_serializer_context()).data)
+
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk=None):
+        try:
+            offer = services.waitlist_offer_decline(offer=self.get_object())
+        except services.InvalidTransitionError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(WaitlistOfferSerializer(offer, context=self.get_serializer_context()).data)
+
+
+@require_GET
+def calendar_feed(request, token: str):
+    """Public: the feed for a secret token. Unknown or revoked tokens are 404."""
+    feed = (
+        CalendarFeed.objects.filter(digest=services.calendar_token_digest(token), revoked_at__isnull=True)
+        .filter(Q(practitioner__is_active=True))
+        .select_related("practitioner__clinic")
+        .first()
+    )
+    if feed is None:
+        raise Http404
+    response = HttpResponse(calendar_render(feed), content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def waitlist_offer_page(request, token: str):
+    """Public: the patient's page for a waitlist offer (signed link from the offer message).
+
+    GET shows the slot and an accept button; POST accepts (first to accept gets it)."""
+    offer = services.waitlist_offer_from_token(token)
+    if offer is None:
+        raise Http404
+    outcome = None
+    if request.method == "POST":
+        offer = services.waitlist_offer_accept(offer=offer)
+        outcome = offer.status
+    tz = offer.clinic.tz
+    context = {
+        "clinic": offer.clinic,
+        "practitioner": offer.practitioner.display_name,
+        "service": offer.entry.service.name,
+        "start": offer.start.astimezone(tz),
+        "expires_at": offer.expires_at.astimezone(tz),
+        "expired": offer.expires_at <= timezone.now(),
+        "status": offer.status,
+        "outcome": outcome,
+    }
+    with timezone.override(tz):
+        response = render(request, "sessions/waitlist_offer.html", context)
+    response["X-Robots-Tag"] = "noindex"
+    response["Cache-Control"] = "no-store"
+    return response
