@@ -1,5 +1,13 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter(trailing_slash=True)
+from sessions import views
 
-urlpatterns = router.urls
+router = SimpleRouter(trailing_slash=True)
+router.register("treatment-sessions", views.SessionSummaryViewSet, basename="treatment-session")
+router.register("notes", views.NoteViewSet, basename="note")
+
+urlpatterns = [
+    path("pain-series/<int:patient_id>/", views.PainSeriesView.as_view(), name="pain-series"),
+    *router.urls,
+]
