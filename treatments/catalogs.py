@@ -7,6 +7,7 @@ through `full_clean()`, so a bad code in a YAML file stops the load with its nam
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import yaml
@@ -26,30 +27,50 @@ from treatments.models import (
 DATA_DIR = Path(__file__).resolve().parent / "catalog_data"
 
 
+# libyaml's loader when PyYAML was built with it: the pure-Python one is slow enough to
+# matter for a test suite that loads the catalogs in many tests.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: Path, mtime_ns: int) -> tuple[dict, ...]:
+    with path.open(encoding="utf-8") as handle:
+        return tuple(yaml.load(handle, Loader=_Loader) or [])  # noqa: S506 - a safe loader
+
+
 def read_catalog(name: str) -> list[dict]:
-    with (DATA_DIR / name).open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or []
+    path = DATA_DIR / name
+    return [dict(row) for row in _parsed(path, path.stat().st_mtime_ns)]
 
 
-def _sync(model: type[models.Model], rows: list[tuple[str, dict]]) -> tuple[int, int]:
-    """Create or update the shared rows of `model`; return (created, updated)."""
-    existing = {obj.code: obj for obj in model.objects.filter(clinic__isnull=True)}
-    created = updated = 0
+def _sync(model: type[models.Model], rows: list[tuple[str, dict]], existing: dict | None = None) -> tuple[int, int]:
+    """Create or update the shared rows of `model`; return (created, updated).
+
+    Fields are validated row by row; uniqueness and check constraints are left to the
+    database (one bulk insert instead of a query per constraint per row).
+    """
+    if existing is None:
+        existing = _shared(model)
+    # Related rows come from the catalogs just loaded: checking that they exist is a query each.
+    related = [field.name for field in model._meta.fields if field.is_relation]
+    new, changed = [], []
     for code, values in rows:
         obj = existing.get(code)
         if obj is None:
             obj = model(code=code, **values)
-            created += 1
+            new.append(obj)
         elif all(getattr(obj, name) == value for name, value in values.items()):
             continue
         else:
             for name, value in values.items():
                 setattr(obj, name, value)
-            updated += 1
-        obj.full_clean()
+            changed.append(obj)
+        obj.full_clean(exclude=related, validate_unique=False, validate_constraints=False)
+    model.objects.bulk_create(new)
+    for obj in changed:
         obj.save()
-        existing[code] = obj
-    return created, updated
+    existing.update((obj.code, obj) for obj in new)
+    return len(new), len(changed)
 
 
 def _shared(model: type[models.Model]) -> dict[str, models.Model]:
@@ -70,14 +91,12 @@ def load_catalogs(*, stdout=None) -> dict[str, int]:
     report["modalities"] = (created, 0)
 
     # Parents are listed before their children, so each parent exists when it is needed.
-    region_rows = read_catalog("body_regions.yaml")
     report["body regions"] = (0, 0)
-    for row in region_rows:
-        regions = _shared(BodyRegion)
-        parent = regions[row["parent"]] if row.get("parent") else None
-        result = _sync(BodyRegion, [(row["code"], {"name": row["name"], "parent": parent})])
-        report["body regions"] = tuple(a + b for a, b in zip(report["body regions"], result, strict=True))
     regions = _shared(BodyRegion)
+    for row in read_catalog("body_regions.yaml"):
+        parent = regions[row["parent"]] if row.get("parent") else None
+        result = _sync(BodyRegion, [(row["code"], {"name": row["name"], "parent": parent})], existing=regions)
+        report["body regions"] = tuple(a + b for a, b in zip(report["body regions"], result, strict=True))
 
     report["muscles"] = _sync(
         Muscle,
@@ -107,14 +126,16 @@ def load_catalogs(*, stdout=None) -> dict[str, int]:
             for row in trigger_rows
         ],
     )
-    points = {
-        tp.code: tp for tp in TriggerPoint.objects.filter(clinic__isnull=True).prefetch_related("referral_regions")
-    }
-    for row in trigger_rows:
-        wanted = {regions[code] for code in row.get("refers_to", [])}
-        point = points[row["code"]]
-        if set(point.referral_regions.all()) != wanted:
-            point.referral_regions.set(wanted)
+    points = _shared(TriggerPoint)
+    through = TriggerPoint.referral_regions.through
+    wanted = {(points[row["code"]].pk, regions[code].pk) for row in trigger_rows for code in row.get("refers_to", [])}
+    shared = through.objects.filter(triggerpoint__clinic__isnull=True)
+    present = set(shared.values_list("triggerpoint_id", "bodyregion_id"))
+    for point_id, region_id in present - wanted:
+        shared.filter(triggerpoint_id=point_id, bodyregion_id=region_id).delete()
+    through.objects.bulk_create(
+        [through(triggerpoint_id=point_id, bodyregion_id=region_id) for point_id, region_id in wanted - present]
+    )
 
     report["ART protocols"] = _sync(
         ArtProtocol,

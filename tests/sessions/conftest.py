@@ -9,6 +9,12 @@ from tests.factories import PatientFactory, TreatmentSessionFactory
 from treatments.models import AcupuncturePoint, BodyRegion, Muscle
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Personas get real passwords; PBKDF2's deliberate slowness costs seconds per test here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def patient(clinic):
     return PatientFactory(clinic=clinic, given_name="Maya", family_name="Singh")
