@@ -10,3 +10,7 @@ class AppointmentAdmin(ClinicScopedAdmin):
     list_filter = ["status", "practitioner"]
     date_hierarchy = "start"
     raw_id_fields = ["patient"]
+
+
+# The notes admin lives in its own module; importing it registers it.
+from sessions import notes_admin  # noqa: E402, F401
