@@ -30,5 +30,7 @@ class SessionsConfig(AppConfig):
 
     def seed_demo(self, stdout):
         from sessions.demo import seed_appointments
+        from sessions.demo_notes import seed_notes
 
-        return seed_appointments(stdout)
+        seed_appointments(stdout)
+        return seed_notes(stdout)

@@ -348,3 +348,18 @@ def test_the_database_refuses_to_edit_or_delete_an_addendum(signed, therapist):
 def test_draft_sessions_of_other_patients_are_unaffected_by_a_signature(signed, clinic, practitioner):
     other = TreatmentSessionFactory(clinic=clinic, practitioner=practitioner)
     assert TreatmentSession.objects.filter(pk=other.pk).update(plan="still editable") == 1
+
+
+def test_the_demo_seed_writes_signed_notes_once():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("seed_demo", stdout=StringIO())
+    notes = TreatmentSession.objects.filter(clinic__slug="demo")
+    assert notes.count() == 11
+    assert set(notes.values_list("status", flat=True)) == {NoteStatus.SIGNED}
+    assert all(note_verify(note) for note in notes)
+    assert MassageEntry.objects.filter(session__in=notes, trigger_points__code="vastus_medialis").count() == 3
+    call_command("seed_demo", stdout=StringIO())
+    assert notes.count() == 11
