@@ -158,3 +158,14 @@ class PainPointSerializer(serializers.Serializer):
     pain_before = serializers.IntegerField(allow_null=True)
     pain_after = serializers.IntegerField(allow_null=True)
     status = serializers.CharField()
+
+
+class PainSeriesSerializer(serializers.Serializer):
+    patient = serializers.IntegerField()
+    points = PainPointSerializer(many=True)
+
+
+class EntryCreateSerializer(serializers.Serializer):
+    """Documentation shape of `POST /notes/{id}/entries/`: `kind` plus that kind's fields."""
+
+    kind = serializers.ChoiceField(choices=EntryKind.choices)

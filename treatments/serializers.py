@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from django.db.models import F
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from treatments.models import AcupuncturePoint, ArtProtocol, BodyRegion, Muscle, TriggerPoint, validate_point_code
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class CatalogCodeField(serializers.RelatedField):
     """A catalog row by code, among the shared rows and the request clinic's additions.
 
