@@ -11,6 +11,7 @@ import datetime as dt
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -57,6 +58,22 @@ class _EntryInline(admin.TabularInline):
 
     def _editable(self, obj) -> bool:
         return obj is None or not obj.is_signed
+
+    def _catalog_rows(self, request, model):
+        # Shared catalog rows and the user's clinics' additions, never another clinic's.
+        if request.user.is_superuser:
+            return model.objects.all()
+        return model.objects.filter(Q(clinic__isnull=True) | Q(clinic__in=user_clinic_ids(request)))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if hasattr(db_field.related_model.objects, "for_clinic"):
+            kwargs["queryset"] = self._catalog_rows(request, db_field.related_model)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if hasattr(db_field.related_model.objects, "for_clinic"):
+            kwargs["queryset"] = self._catalog_rows(request, db_field.related_model)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def has_add_permission(self, request, obj=None):
         return self._editable(obj) and super().has_add_permission(request, obj)

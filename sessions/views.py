@@ -126,11 +126,6 @@ class NoteViewSet(
             )
         return Response(self._full(session))
 
-    def update(self, request, *args, **kwargs):
-        if not kwargs.get("partial"):
-            return self.http_method_not_allowed(request, *args, **kwargs)
-        return super().update(request, *args, **kwargs)
-
     @extend_schema(request=None, responses={200: NoteSerializer, 409: None})
     @action(detail=True, methods=["post"])
     def sign(self, request, pk=None):

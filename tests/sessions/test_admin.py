@@ -226,3 +226,13 @@ def test_pain_chart_draws_both_series_and_escapes_labels():
     assert "&lt;b&gt;" in svg
     assert "<b>" not in svg
     assert "No pain scores yet" in pain_chart_svg([])
+
+
+def test_another_clinics_catalog_row_is_not_a_valid_choice(as_user, therapist, session, other_clinic):
+    from treatments.models import BodyRegion
+
+    theirs = BodyRegion.objects.create(clinic=other_clinic, code="their_region", name="Theirs")
+    response = as_user(therapist).post(f"{BASE}{session.pk}/change/", form_data(session) | massage_row(theirs.pk))
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not MassageEntry.objects.exists()
