@@ -275,3 +275,25 @@ def test_export_returns_the_signed_record_and_is_audited(therapist_api, therapis
     assert body["hash_verified"] is True
     assert body["note"]["plan"].startswith("ART to the calf")
     assert len(audited(AuditAction.EXPORT, object_id=str(session.pk))) == 1
+
+
+def test_listing_notes_costs_the_same_queries_for_one_or_many(therapist_api, therapist, session, clinic, practitioner):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert therapist_api.get("/api/v1/notes/").status_code == 200
+        return len(captured)
+
+    entry_add(entry=art(session), actor=therapist)
+    entry_add(entry=needle(session), actor=therapist)
+    one = count()
+    for _ in range(4):
+        other = TreatmentSessionFactory(clinic=clinic, practitioner=practitioner, patient=session.patient)
+        entry_add(entry=art(other), actor=therapist)
+        entry_add(entry=needle(other), actor=therapist)
+    # membership, page of sessions (+ signed_by), art entries, their structures and protocols,
+    # massage entries (+ region), their trigger points, acupuncture entries, their points,
+    # home care, addenda (+ author), and the audit record (chain lock, previous hash, insert)
+    assert count() == one == 14
