@@ -23,7 +23,7 @@ from sessions.models import (
     NoteStatus,
     TreatmentSession,
 )
-from sessions.safety import RegionMap, active_flags, entry_check
+from sessions.safety import Effect, RegionMap, active_flags, entry_check, entry_problems
 from sessions.signals import note_signed
 from treatments.models import TriggerPoint
 
@@ -220,13 +220,16 @@ def note_sign_problems(session: TreatmentSession) -> dict[str, list[str]]:
             f"Needles inserted and removed do not match ({counts}). Correct the counts or record a needle incident."
         )
     # Flags raised after an entry was written still count at signing.
+    # A reason written for one warning does not cover a warning that appeared later.
     flags, regions = active_flags(session.patient_id), RegionMap()
     for entry in session.entries():
-        try:
-            entry_check(entry, flags=flags, regions=regions)
-        except ValidationError as error:
-            for messages in error.message_dict.values():
-                errors.setdefault("entries", []).extend(f"{entry}: {m}" for m in messages)
+        for problem in entry_problems(entry, flags, regions):
+            if problem.effect == Effect.BLOCK:
+                errors.setdefault("entries", []).append(f"{entry}: Blocked: {problem.message}")
+            elif problem.rule_code not in entry.overridden_rules:
+                errors.setdefault("entries", []).append(
+                    f"{entry}: Warning: {problem.message} Edit the entry and give a reason to go ahead."
+                )
     return errors
 
 

@@ -363,3 +363,19 @@ def test_the_demo_seed_writes_signed_notes_once():
     assert MassageEntry.objects.filter(session__in=notes, trigger_points__code="vastus_medialis").count() == 3
     call_command("seed_demo", stdout=StringIO())
     assert notes.count() == 11
+
+
+def test_a_warning_that_appeared_after_the_override_must_be_acknowledged_before_signing(session, therapist):
+    from tests.factories import PatientFlagFactory
+
+    PatientFlagFactory(clinic=session.clinic, patient=session.patient, rule_code="anticoagulant_or_bleeding")
+    entry = needle(session, point="SP6", override_reason="INR in range; fine needles, light technique.")
+    entry = entry_add(entry=entry, actor=therapist)
+    assert entry.overridden_rules == ["anticoagulant_or_bleeding"]
+    PatientFlagFactory(clinic=session.clinic, patient=session.patient, rule_code="pregnancy")
+    with pytest.raises(ValidationError) as caught:
+        note_sign(session=session, actor=therapist)
+    assert "Pregnancy" in caught.value.message_dict["entries"][0]
+    entry.override_reason += " Pregnancy noted: SP6 agreed with the patient's midwife."
+    assert entry_save(entry=entry, actor=therapist).overridden_rules == ["anticoagulant_or_bleeding", "pregnancy"]
+    assert note_sign(session=session, actor=therapist).is_signed
