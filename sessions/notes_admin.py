@@ -20,7 +20,7 @@ from django.utils import timezone
 from clinic.admin import ClinicScopedAdmin, user_clinic_ids
 from clinic.audit import audit_record
 from clinic.models import AuditAction, Clinic, Practitioner
-from intake.models import PatientFlag
+from intake.models import FlagSeverity, PatientFlag
 from sessions import selectors, services
 from sessions.charts import PainPoint, pain_chart_svg
 from sessions.models import (
@@ -130,6 +130,7 @@ class AddendumInline(admin.StackedInline):
         return False
 
 
+SEVERITY_ORDER = {FlagSeverity.URGENT: 0, FlagSeverity.CAUTION: 1, FlagSeverity.INFO: 2}
 NOTE_FORM_FIELDS = ["subjective", "objective", "assessment", "plan", "pain_before", "pain_after"]
 FOLLOW_UP_FIELDS = ["rebook_within_days", "course_sessions", "needle_incident"]
 SIGNATURE_FIELDS = ["status", "signed_at", "signed_by", "content_hash"]
@@ -218,6 +219,8 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not str(object_id).isdigit():  # the admin answers "does not exist" for a malformed id
+            return super().change_view(request, object_id, form_url, extra_context)
         session = self.get_queryset(request).filter(pk=object_id).select_related("patient").first()
         if session is None or not self.has_view_or_change_permission(request, session):
             self._audit_denied(request, object_id)
@@ -248,7 +251,10 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
 
     def _panels(self, patient_id: int, *, before: TreatmentSession | None) -> dict:
         """Active flags, the previous session and the pain chart for the session page."""
-        flags = list(PatientFlag.objects.active().filter(patient_id=patient_id).order_by("severity", "-created_at"))
+        flags = sorted(
+            PatientFlag.objects.active().filter(patient_id=patient_id),
+            key=lambda flag: (SEVERITY_ORDER.get(flag.severity, len(SEVERITY_ORDER)), -flag.pk),
+        )
         if before is not None:
             previous = selectors.last_session_before(before)
             series = selectors.pain_series(clinic=before.clinic, patient_id=patient_id)

@@ -236,3 +236,12 @@ def test_another_clinics_catalog_row_is_not_a_valid_choice(as_user, therapist, s
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
     assert not MassageEntry.objects.exists()
+
+
+def test_urgent_flags_come_first_and_a_malformed_id_is_not_an_error(as_user, therapist, session):
+    for rule_code, severity in (("pregnancy", "caution"), ("cauda_equina", "urgent"), ("pregnancy", "info")):
+        PatientFlagFactory(clinic=session.clinic, patient=session.patient, rule_code=rule_code, severity=severity)
+    client = as_user(therapist)
+    flags = client.get(f"{BASE}{session.pk}/change/").context["patient_flags"]
+    assert [f.severity for f in flags] == ["urgent", "caution", "info"]
+    assert client.get(f"{BASE}not-a-number/change/").status_code == 302
