@@ -2,6 +2,15 @@ from django.apps import AppConfig
 
 from clinic.roles import ALL_ACTIONS
 
+NOTE_PERMISSIONS = {
+    "treatmentsession": ALL_ACTIONS,
+    "artentry": ALL_ACTIONS,
+    "massageentry": ALL_ACTIONS,
+    "acupunctureentry": ALL_ACTIONS,
+    "homecareentry": ALL_ACTIONS,
+    "addendum": ("view", "add"),
+}
+
 
 class SessionsConfig(AppConfig):
     name = "sessions"
@@ -13,12 +22,12 @@ class SessionsConfig(AppConfig):
 
     # Front desk books and moves (and may override working hours); owners also set hours
     # and feeds; therapists see the schedule, manage their own feeds and exceptions.
+    # Note content (sessions, entries, addenda) is for clinical roles only: receptionists
+    # learn that a visit happened from the appointment and the API's session summary.
     role_permissions = {
-        "owner": {
-            "*": ALL_ACTIONS,
-            "appointment": (*ALL_ACTIONS, "override_hours"),
-        },
+        "owner": {"*": ALL_ACTIONS, "appointment": (*ALL_ACTIONS, "override_hours")},
         "therapist": {
+            **NOTE_PERMISSIONS,
             "appointment": ("view", "add", "change"),
             "appointmentseries": ("view",),
             "appointmentchange": ("view",),
@@ -41,5 +50,7 @@ class SessionsConfig(AppConfig):
 
     def seed_demo(self, stdout):
         from sessions.demo import seed_appointments
+        from sessions.demo_notes import seed_notes
 
-        return seed_appointments(stdout)
+        seed_appointments(stdout)
+        return seed_notes(stdout)

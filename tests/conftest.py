@@ -75,3 +75,11 @@ def receptionist_api(receptionist):
 @pytest.fixture
 def other_api(other_therapist):
     return _client_for(other_therapist)
+
+
+@pytest.fixture
+def catalogs(db):
+    """The shared treatment catalogs from treatments/catalog_data/ (idempotent loader)."""
+    from treatments.catalogs import load_catalogs
+
+    load_catalogs()

@@ -168,3 +168,37 @@ class WaitlistEntryFactory(factory.django.DjangoModelFactory):
     service = factory.SubFactory(ServiceFactory, clinic=factory.SelfAttribute("..clinic"))
     window_start = factory.LazyFunction(timezone.now)
     window_end = factory.LazyAttribute(lambda e: e.window_start + dt.timedelta(days=30))
+
+
+# --- treatment sessions and intake flags (notes) ----------------------------------------
+from intake.models import FlagSeverity, PatientFlag  # noqa: E402
+from sessions.models import TreatmentSession  # noqa: E402
+
+
+class TreatmentSessionFactory(factory.django.DjangoModelFactory):
+    """A draft note with all four SOAP parts written (ready to sign once entries are in)."""
+
+    class Meta:
+        model = TreatmentSession
+
+    clinic = factory.SubFactory(ClinicFactory)
+    patient = factory.SubFactory(PatientFactory, clinic=factory.SelfAttribute("..clinic"))
+    practitioner = factory.SubFactory(PractitionerFactory, clinic=factory.SelfAttribute("..clinic"))
+    started_at = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0))
+    subjective = "Sharp calf pain after running hills, worse on stairs."
+    objective = "Tender medial gastrocnemius; ankle dorsiflexion limited on the left."
+    assessment = "Gastrocnemius/soleus adhesions, likely overuse."
+    plan = "ART to the calf, home stretches, re-book in 7 days."
+    pain_before = 6
+    pain_after = 3
+
+
+class PatientFlagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PatientFlag
+
+    clinic = factory.SubFactory(ClinicFactory)
+    patient = factory.SubFactory(PatientFactory, clinic=factory.SelfAttribute("..clinic"))
+    rule_code = "pregnancy"
+    severity = FlagSeverity.CAUTION
+    title = factory.LazyAttribute(lambda f: f.rule_code.replace("_", " ").capitalize())

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clinic", "0004_audit_append_only"),
+        ("clinic", "0006_break_glass_access"),
     ]
 
     operations = [

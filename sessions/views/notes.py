@@ -1,0 +1,234 @@
+"""Treatment sessions and notes over the API.
+
+Clinical roles (and API keys with `clinical:*`) read and write notes. Anyone else who asks
+for a note gets 404, as if it did not exist, and the attempt is audited as denied.
+Receptionists see that a session happened through `/treatment-sessions/` (no content).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from clinic.api import ClinicAccess, ClinicScopedMixin, Conflict
+from clinic.audit import audit_record
+from clinic.models import AuditAction
+from clinic.roles import CLINICAL_ROLES
+from patients.models import Patient
+from sessions import selectors, services
+from sessions.models import ENTRY_MODELS, TreatmentSession
+from sessions.serializers import (
+    ENTRY_SERIALIZERS,
+    AddendumCreateSerializer,
+    AddendumSerializer,
+    EntryCreateSerializer,
+    EntryKindSerializer,
+    NoteCreateSerializer,
+    NoteSerializer,
+    NoteUpdateSerializer,
+    PainSeriesSerializer,
+    SessionSummarySerializer,
+)
+
+
+class ClinicalAccessMixin:
+    """Clinical content: callers without access get a 404 and an audit record."""
+
+    allowed_roles = CLINICAL_ROLES
+    api_scope = "clinical"
+
+    def permission_denied(self, request, message=None, code=None):
+        if getattr(request, "clinic", None) is not None:
+            audit_record(
+                action=AuditAction.DENIED,
+                clinic=request.clinic,
+                request=request,
+                via="api",
+                reason=f"{request.method} {request.path}",
+                extra={"role": request.role or "api-key"},
+            )
+            raise NotFound()
+        super().permission_denied(request, message=message, code=code)
+
+
+def _actor(request):
+    user = request.user
+    return user if user is not None and user.is_authenticated else None
+
+
+class SessionSummaryViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Every staff role: which sessions happened, and whether their note is signed."""
+
+    api_scope = "appointments"
+    queryset = TreatmentSession.objects.all()
+    serializer_class = SessionSummarySerializer
+    filterset_fields = ["patient", "practitioner", "status"]
+
+
+class NoteViewSet(
+    ClinicalAccessMixin,
+    ClinicScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    queryset = TreatmentSession.objects.none()
+    serializer_class = NoteSerializer
+    filterset_fields = ["patient", "practitioner", "status"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no clinic
+            return TreatmentSession.objects.none()
+        return selectors.notes_with_content().filter(clinic=self.request.clinic)
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        rows = response.data.get("results", [])
+        audit_record(
+            action=AuditAction.LIST,
+            clinic=request.clinic,
+            request=request,
+            via="api",
+            extra={"object_type": "treatment_sessions.treatmentsession", "ids": [row["id"] for row in rows]},
+        )
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        session = self.get_object()
+        audit_record(action=AuditAction.VIEW, obj=session, request=request, via="api")
+        return Response(NoteSerializer(session, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=NoteCreateSerializer, responses={201: NoteSerializer})
+    def create(self, request, *args, **kwargs):
+        incoming = NoteCreateSerializer(data=request.data, context=self.get_serializer_context())
+        incoming.is_valid(raise_exception=True)
+        session = services.session_start(
+            clinic=request.clinic, actor=_actor(request), request=request, via="api", **incoming.validated_data
+        )
+        return Response(self._full(session), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=NoteUpdateSerializer, responses=NoteSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        session = self.get_object()
+        incoming = NoteUpdateSerializer(session, data=request.data, partial=True)
+        incoming.is_valid(raise_exception=True)
+        with _locked_is_conflict():
+            session = services.note_update(
+                session=session, actor=_actor(request), request=request, via="api", **incoming.validated_data
+            )
+        return Response(self._full(session))
+
+    @extend_schema(request=None, responses={200: NoteSerializer, 409: None})
+    @action(detail=True, methods=["post"])
+    def sign(self, request, pk=None):
+        session = self.get_object()
+        with _locked_is_conflict():
+            session = services.note_sign(session=session, actor=_actor(request), request=request, via="api")
+        return Response(self._full(session))
+
+    @extend_schema(request=AddendumCreateSerializer, responses={201: AddendumSerializer})
+    @action(detail=True, methods=["post"], serializer_class=AddendumCreateSerializer)
+    def addenda(self, request, pk=None):
+        session = self.get_object()
+        incoming = AddendumCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        addendum = services.note_addendum_add(
+            session=session, text=incoming.validated_data["text"], actor=_actor(request), request=request, via="api"
+        )
+        return Response(AddendumSerializer(addendum).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=EntryCreateSerializer,
+        responses={201: PolymorphicProxySerializer("Entry", {str(k): v for k, v in ENTRY_SERIALIZERS.items()}, "kind")},
+    )
+    @action(detail=True, methods=["post"], url_path="entries")
+    def entries(self, request, pk=None):
+        """Add one entry: `{"kind": "art" | "massage" | "acupuncture" | "home_care", ...fields}`."""
+        session = self.get_object()
+        kind = EntryKindSerializer(data=request.data)
+        kind.is_valid(raise_exception=True)
+        serializer_class = ENTRY_SERIALIZERS[kind.validated_data["kind"]]
+        incoming = serializer_class(data=request.data, context=self.get_serializer_context())
+        incoming.is_valid(raise_exception=True)
+        data = dict(incoming.validated_data)
+        trigger_points = data.pop("trigger_points", None)
+        entry = ENTRY_MODELS[kind.validated_data["kind"]](session=session, **data)
+        with _locked_is_conflict():
+            entry = services.entry_add(
+                entry=entry, actor=_actor(request), trigger_points=trigger_points, request=request, via="api"
+            )
+        return Response(serializer_class(entry, context=self.get_serializer_context()).data, status=201)
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        parameters=[
+            OpenApiParameter("kind", str, OpenApiParameter.PATH),
+            OpenApiParameter("entry_id", int, OpenApiParameter.PATH),
+        ],
+    )
+    @action(detail=True, methods=["delete"], url_path=r"entries/(?P<kind>[a-z_]+)/(?P<entry_id>[0-9]+)")
+    def entry_delete(self, request, pk=None, kind=None, entry_id=None):
+        session = self.get_object()
+        model = ENTRY_MODELS.get(kind)
+        entry = model.objects.filter(session=session, pk=entry_id).first() if model else None
+        if entry is None:
+            raise NotFound()
+        with _locked_is_conflict():
+            services.entry_delete(entry=entry, actor=_actor(request), request=request, via="api")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        """The signed record as a document: content, signature, hash check and addenda."""
+        session = self.get_object()
+        audit_record(action=AuditAction.EXPORT, obj=session, request=request, via="api")
+        document = {
+            "note": services.signed_content(session),
+            "content_hash": session.content_hash,
+            "hash_verified": services.note_verify(session),
+            "addenda": AddendumSerializer(session.addenda.all(), many=True).data,
+        }
+        return Response(document)
+
+    def _full(self, session):
+        session = self.get_queryset().get(pk=session.pk)
+        return NoteSerializer(session, context=self.get_serializer_context()).data
+
+
+class _locked_is_conflict:  # noqa: N801 - used as a context manager
+    """A signed note answers 409, whatever the change."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, services.NoteLockedError):
+            raise Conflict(exc.message) from exc
+        return False
+
+
+class PainSeriesView(ClinicalAccessMixin, APIView):
+    """GET /pain-series/<patient id>/: pain before and after, session by session."""
+
+    permission_classes = [ClinicAccess]
+
+    @extend_schema(responses=PainSeriesSerializer)
+    def get(self, request, patient_id: int):
+        patient = Patient.objects.filter(clinic=request.clinic, pk=patient_id).first()
+        if patient is None:
+            raise NotFound()
+        points = selectors.pain_series(clinic=request.clinic, patient_id=patient.pk)
+        audit_record(
+            action=AuditAction.VIEW, obj=patient, request=request, via="api", extra={"resource": "pain_series"}
+        )
+        return Response(PainSeriesSerializer({"patient": patient.pk, "points": points}).data)
