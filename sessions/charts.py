@@ -81,4 +81,4 @@ def pain_chart_svg(points: Sequence[PainPoint]) -> SafeString:
     parts.append(f'<rect x="{LEFT + 90}" y="{legend_y - 8}" width="10" height="10" fill="{AFTER_COLOUR}"/>')
     parts.append(f'<text x="{LEFT + 104}" y="{legend_y}">Pain after</text>')
     parts.append("</svg>")
-    return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped labels only
+    return mark_safe("".join(parts))  # noqa: S308  # nosec B308 B703 - numbers and escaped labels only

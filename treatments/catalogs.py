@@ -35,7 +35,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 @functools.lru_cache(maxsize=16)
 def _parsed(path: Path, mtime_ns: int) -> tuple[dict, ...]:
     with path.open(encoding="utf-8") as handle:
-        return tuple(yaml.load(handle, Loader=_Loader) or [])  # noqa: S506 - a safe loader
+        return tuple(yaml.load(handle, Loader=_Loader) or [])  # noqa: S506  # nosec B506 - a safe loader
 
 
 def read_catalog(name: str) -> list[dict]:
