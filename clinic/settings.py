@@ -246,7 +246,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"CancelledByEnum": "sessions.models.CancelledBy"},
+    "ENUM_NAME_OVERRIDES": {
+        "CancelledByEnum": "sessions.models.CancelledBy",
+        "AppointmentStatusEnum": "sessions.models.AppointmentStatus",
+        "WaitlistStatusEnum": "sessions.models.WaitlistStatus",
+        "OfferStatusEnum": "sessions.models.OfferStatus",
+        "NoteStatusEnum": "sessions.models.NoteStatus",
+    },
 }
 
 # --- security -----------------------------------------------------------------------
