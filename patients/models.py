@@ -87,6 +87,7 @@ class Patient(ClinicOwned):
             Concat(
                 "given_name", Value(" "), "preferred_name", Value(" "), "family_name", Value(" "),
                 "email", Value(" "), "mobile_phone",
+                output_field=models.TextField(),
             )
         ),
         output_field=models.TextField(),

@@ -79,6 +79,7 @@ class Migration(migrations.Migration):
                         "email",
                         models.Value(" "),
                         "mobile_phone",
+                        output_field=models.TextField(),
                     )
                 ),
                 output_field=models.TextField(),
