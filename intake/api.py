@@ -26,10 +26,11 @@ class QuestionnaireViewSet(viewsets.ReadOnlyModelViewSet):
     allowed_roles = ALL_ROLES
     api_scope = "intake"
     serializer_class = QuestionnaireSerializer
+    queryset = Questionnaire.objects.all()
     filterset_fields = ["code", "status"]
 
     def get_queryset(self):
-        return Questionnaire.objects.filter(Q(clinic=self.request.clinic) | Q(clinic__isnull=True))
+        return super().get_queryset().filter(Q(clinic=self.request.clinic) | Q(clinic__isnull=True))
 
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"])
