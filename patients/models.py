@@ -29,12 +29,15 @@ class PatientQuerySet(models.QuerySet):
         return self.filter(is_archived=False)
 
     def search(self, text: str):
-        """Patients whose name, email or phone contains `text` (case-insensitive).
+        """Patients whose name, email or phone contain every word of `text` (case-insensitive).
 
         Served on PostgreSQL by the trigram index `patient_search_trgm` on
         `search_text` (migration 0003), so a search never scans the table.
         """
-        return self.filter(search_text__contains=normalise_search(text))
+        queryset = self
+        for word in normalise_search(text).split():
+            queryset = queryset.filter(search_text__contains=word)
+        return queryset
 
 
 def normalise_search(text: str) -> str:
