@@ -11,7 +11,7 @@ TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
 TEST_ENV := DJANGO_ENV=test DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL)
 PYTEST_ARGS ?=
 
-.PHONY: run test venv lint format migrations-check seed bench lock clean
+.PHONY: run test venv lint format migrations-check seed bench lock clean browser-deps
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,21 @@ venv: $(STAMP)
 run: venv
 	./scripts/run.sh
 
-test: venv
+test: venv browser-deps
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory migrations-check
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The intake browser test drives Debian's Chromium through Playwright (never `playwright install`).
+# Installed here when missing and possible; otherwise that test fails saying what is missing.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "browser test: /usr/bin/chromium missing; run: sudo apt-get install chromium chromium-driver"; \
+	  fi; \
+	fi
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -2,7 +2,7 @@
 
 No login: the signed token in the URL is the patient's key. Pages are plain HTML
 forms (a few lines of optional script only hide questions that don't apply), are
-never cached, and send no Referer so the token does not leak to other sites.
+never cached, and send a Referer only to this site so the token does not leak to others.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def _note_miss(request: HttpRequest) -> None:
 
 def _private(response: HttpResponse) -> HttpResponse:
     add_never_cache_headers(response)
-    response["Referrer-Policy"] = "no-referrer"
+    # Same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on the
+    # form posts and CSRF protection refuses them. The token never leaves the site either way.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

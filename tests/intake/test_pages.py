@@ -34,7 +34,7 @@ def test_the_start_page_greets_the_patient_under_the_clinic_name_and_is_never_ca
     assert "Hello Maya" in body
     assert "Riverside" in body
     assert "no-store" in response["Cache-Control"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
 
 
 def test_a_section_with_errors_is_shown_again_with_a_summary_field_errors_and_the_answers_kept(client, link):
