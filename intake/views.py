@@ -160,7 +160,6 @@ def _fields(section: Section, values: dict, errors: dict) -> list[dict]:
             )
             if question.enable_when
             else "",
-            "depends_on_text": "",
         }
         if question.enable_when:
             parents = {c.question for c in question.enable_when}

@@ -7,12 +7,13 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from clinic.api import ClinicScopedMixin, error_response
 from clinic.roles import ALL_ROLES
 from intake.models import PatientFlag
-from patients.models import Patient
+from patients.models import Patient, normalise_search
 from patients.serializers import PatientSerializer
 from patients.services import (
     DuplicatePatientError,
@@ -33,7 +34,12 @@ class PatientFilterSet(filters.FilterSet):
         fields = ["is_archived", "preferred_channel"]
 
     def search(self, queryset, name, value):
-        return queryset.search(value) if value.strip() else queryset
+        if not value.strip():
+            return queryset
+        if len(normalise_search(value).replace(" ", "")) < 3:
+            # Shorter terms can't use the trigram index: they would scan every patient.
+            raise ValidationError({"q": ["Type at least 3 characters."]})
+        return queryset.search(value)
 
     def flagged(self, queryset, name, value):
         with_flags = PatientFlag.objects.active().values("patient_id")

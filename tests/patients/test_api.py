@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
+from intake.services import intake_submit
 from patients.models import Patient
-from tests.factories import PatientFactory
+from tests.factories import PatientFactory, clean_intake_answers, intake_link
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +80,22 @@ def test_search_finds_by_name_email_or_phone_typed_any_way(receptionist_api, cli
     for term in ("sing", "MAYA SINGH", "singh maya", "ms@example", "416 555 0123", "(416) 555-0123"):
         found = receptionist_api.get("/api/v1/patients/", {"q": term}).json()["results"]
         assert [p["id"] for p in found] == [maya.pk], term
+
+
+def test_a_search_too_short_for_the_index_is_a_field_error(receptionist_api):
+    response = receptionist_api.get("/api/v1/patients/", {"q": "ab"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"q": ["Type at least 3 characters."]}
+
+
+def test_the_patient_list_costs_a_fixed_number_of_queries(receptionist_api, clinic, django_assert_num_queries):
+    for patient in PatientFactory.create_batch(5, clinic=clinic):
+        intake_submit(link=intake_link(patient), answers=clean_intake_answers(conditions=["pregnancy"]))
+    # membership (clinic and role), one page of patients, their active flags
+    with django_assert_num_queries(3):
+        response = receptionist_api.get("/api/v1/patients/")
+    assert len(response.json()["results"]) == 5
+    assert all(len(p["active_flags"]) == 1 for p in response.json()["results"])
 
 
 def test_updating_withdraws_consent_with_the_time_and_source(receptionist_api, clinic):
