@@ -16,8 +16,14 @@ from clinic.models import AuditAction
 from clinic.roles import ALL_ROLES, CLINICAL_ROLES
 from intake.fhir import questionnaire_to_fhir, submission_to_fhir
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
-from intake.serializers import FlagSerializer, IntakeLinkSerializer, QuestionnaireSerializer, SubmissionSerializer
-from intake.services import flag_acknowledge, intake_link_create, intake_link_resend, intake_link_revoke
+from intake.serializers import (
+    FlagClearSerializer,
+    FlagSerializer,
+    IntakeLinkSerializer,
+    QuestionnaireSerializer,
+    SubmissionSerializer,
+)
+from intake.services import flag_acknowledge, flag_clear, intake_link_create, intake_link_resend, intake_link_revoke
 
 
 class QuestionnaireViewSet(viewsets.ReadOnlyModelViewSet):
@@ -126,7 +132,7 @@ class FlagViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
     write_roles = CLINICAL_ROLES
     api_scope = "intake"
     serializer_class = FlagSerializer
-    queryset = PatientFlag.objects.select_related("acknowledged_by")
+    queryset = PatientFlag.objects.select_related("acknowledged_by", "cleared_by")
     filterset_class = FlagFilterSet
 
     @extend_schema(request=None, responses=FlagSerializer)
@@ -137,3 +143,13 @@ class FlagViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
             raise PermissionDenied("Flags are acknowledged by a signed-in clinician, not an API key.")
         flag = flag_acknowledge(flag=self.get_object(), by=request.user)
         return Response(self.get_serializer(flag).data, status=status.HTTP_200_OK)
+
+    @extend_schema(request=FlagClearSerializer, responses=FlagSerializer)
+    @action(detail=True, methods=["post"])
+    def clear(self, request, pk=None):
+        if not request.user.is_authenticated:
+            raise PermissionDenied("Flags are cleared by a signed-in clinician, not an API key.")
+        body = FlagClearSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        flag = flag_clear(flag=self.get_object(), by=request.user, reason=body.validated_data["reason"])
+        return Response(self.get_serializer(flag).data)

@@ -56,14 +56,19 @@ class IntakeLinkSerializer(serializers.ModelSerializer):
 
 class FlagSerializer(serializers.ModelSerializer):
     acknowledged_by = serializers.StringRelatedField()
+    cleared_by = serializers.StringRelatedField()
 
     class Meta:
         model = PatientFlag
         fields = [
             "id", "patient", "rule_code", "severity", "title", "reason", "region", "side", "submission",
-            "created_at", "acknowledged_at", "acknowledged_by", "cleared_at",
+            "created_at", "acknowledged_at", "acknowledged_by", "cleared_at", "cleared_by", "cleared_reason",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class FlagClearSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the flag no longer applies (e.g. cleared by GP).")
 
 
 class SubmissionSerializer(serializers.ModelSerializer):

@@ -297,3 +297,23 @@ def flag_acknowledge(*, flag: PatientFlag, by: User) -> PatientFlag:
     PatientFlag.objects.filter(pk=flag.pk, acknowledged_at__isnull=True).update(acknowledged_at=now, acknowledged_by=by)
     flag.refresh_from_db()
     return flag
+
+
+@transaction.atomic
+def flag_clear(*, flag: PatientFlag, by: User, reason: str) -> PatientFlag:
+    """A clinician lifts the flag (e.g. DVT ruled out by a doctor); safety checks stop applying it.
+
+    The reason is required and kept with who and when; clearing also acknowledges.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ["Say why the flag no longer applies."]})
+    now = timezone.now()
+    PatientFlag.objects.filter(pk=flag.pk, acknowledged_at__isnull=True).update(acknowledged_at=now, acknowledged_by=by)
+    updated = PatientFlag.objects.filter(pk=flag.pk, cleared_at__isnull=True).update(
+        cleared_at=now, cleared_by=by, cleared_reason=reason
+    )
+    if not updated:
+        raise ValidationError({"cleared_at": ["This flag was already cleared."]})
+    flag.refresh_from_db()
+    return flag

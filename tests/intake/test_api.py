@@ -139,6 +139,21 @@ def test_flags_appear_on_the_patient_until_acknowledged_by_a_clinician(
     assert listed["results"] == []
 
 
+def test_a_clinician_clears_a_flag_with_a_reason_and_it_leaves_the_patient(
+    therapist_api, receptionist_api, therapist, submission
+):
+    flag = submission.flags.get()
+    url = f"/api/v1/patient-flags/{flag.pk}/clear/"
+    assert receptionist_api.post(url, {"reason": "GP ruled out DVT"}).status_code == 403
+    assert therapist_api.post(url, {"reason": "  "}).status_code == 400
+    cleared = therapist_api.post(url, {"reason": "GP ruled out DVT (ultrasound 3 March)"})
+    assert cleared.status_code == 200
+    assert cleared.json()["cleared_by"] == therapist.username
+    assert cleared.json()["acknowledged_by"] == therapist.username
+    assert therapist_api.post(url, {"reason": "again"}).status_code == 400
+    assert therapist_api.get(f"/api/v1/patients/{submission.patient_id}/").json()["active_flags"] == []
+
+
 def test_an_api_key_cannot_acknowledge_a_flag(api, clinic, submission):
     _, raw = api_key_create(clinic=clinic, name="ehr", scopes=["intake:read", "intake:write"])
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
