@@ -264,7 +264,7 @@ def section(request, link: IntakeLink, code: str):
         "errors": [
             {
                 "id": f"q-{code}",
-                "text": form.questions[code].text if code in form.questions else code,
+                "text": _lead_in(form.questions[code].text if code in form.questions else code),
                 "message": msgs[0],
             }
             for code, msgs in errors.items()
@@ -295,7 +295,7 @@ def review(request, link: IntakeLink):
             missing = [
                 {
                     "url": _section_url(link, _section_of(form, code)) + f"#q-{code}",
-                    "text": form.questions[code].text,
+                    "text": _lead_in(form.questions[code].text),
                     "message": messages[0],
                 }
                 for code, messages in exc.message_dict.items()
@@ -316,6 +316,11 @@ def review(request, link: IntakeLink):
         "required_message": REQUIRED_MESSAGE,
     }
     return render(request, "intake/review.html", context, status=400 if missing else 200)
+
+
+def _lead_in(text: str) -> str:
+    """A question as the start of an error line: "How bad is it?" stays, "Your name" gets a colon."""
+    return text if text.endswith(("?", ":", ".")) else f"{text}:"
 
 
 def _section_of(form: Form, code: str) -> Section:

@@ -55,7 +55,7 @@ def test_a_patient_fills_the_intake_on_a_phone_and_the_therapist_sees_the_flags(
         choose(page, "pain_radiates", "Yes")
         page.get_by_role("button", name="Continue").click()
         summary = page.get_by_role("alert")
-        expect(summary).to_contain_text("How bad is it at its worst?: Please answer this question.")
+        expect(summary).to_contain_text("How bad is it at its worst? Please answer this question.")
         expect(page.locator("#q-pain_worst-error")).to_have_text("Please answer this question.")
         expect(page.get_by_label("Calf")).to_have_value("left")  # answers kept on re-show
         choose(page, "pain_worst", "8")

@@ -51,7 +51,7 @@ def test_a_section_with_errors_is_shown_again_with_a_summary_field_errors_and_th
     assert response.status_code == 400
     body = response.content.decode()
     assert 'class="error-summary"' in body
-    assert '<a href="#q-pain_worst">How bad is it at its worst?: Please answer this question.</a>' in body
+    assert '<a href="#q-pain_worst">How bad is it at its worst? Please answer this question.</a>' in body
     assert 'id="q-pain_radiates-error">Choose yes or no.' in body
     assert 'aria-invalid="true"' in body
     assert 'value="7" id="q-pain_now-7" checked' in body
