@@ -119,6 +119,16 @@ def test_a_therapist_reads_a_submission_as_a_summary_with_its_flags_and_the_read
     assert event.via == "api"
 
 
+def test_the_submission_list_does_not_grow_queries_with_its_rows(therapist_api, clinic, django_assert_max_num_queries):
+    for patient in PatientFactory.create_batch(5, clinic=clinic):
+        intake_submit(link=intake_link(patient), answers=clean_intake_answers(anticoagulants=True))
+    # membership; one page of submissions with questionnaire and patient; their flags; then the audit
+    # row (savepoint, chain lock, previous hash, insert, release) - whatever the page size.
+    with django_assert_max_num_queries(8):
+        response = therapist_api.get("/api/v1/intake-submissions/")
+    assert len(response.json()["results"]) == 5
+
+
 def test_another_clinic_cannot_see_the_submission(other_api, submission):
     assert other_api.get(f"/api/v1/intake-submissions/{submission.pk}/").status_code == 404
 
