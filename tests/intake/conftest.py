@@ -1,14 +1,18 @@
+import secrets
+
 import pytest
 from django.core.cache import cache
 
-# Addresses the page tests send from; the guessing limit counts per address in Redis,
-# which outlives a test run, so each test starts from zero for all of them.
-TEST_ADDRESSES = ("127.0.0.1", "10.9.0.1", "10.9.0.2", "10.9.0.3")
-
 
 @pytest.fixture(autouse=True)
-def _fresh_token_miss_counts():
-    keys = [f"intake:token-miss:{address}" for address in TEST_ADDRESSES]
-    cache.delete_many(keys)
-    yield
-    cache.delete_many(keys)
+def _fresh_token_miss_count():
+    """The guessing limit counts per address in Redis, which outlives a run; the test client's
+    own address starts each test from zero. Tests that make misses use `fresh_address`."""
+    cache.delete("intake:token-miss:127.0.0.1")
+
+
+@pytest.fixture
+def fresh_address():
+    """An address no other test (or parallel worker) counts misses for."""
+    bits = secrets.randbits(24)
+    return f"10.{bits >> 16}.{(bits >> 8) & 255}.{bits & 255}"
