@@ -204,6 +204,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Absolute base of links sent to patients (intake links, unsubscribe links).
 PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 
+# Region assumed for phone numbers typed without a country code (stored as E.164).
+PHONENUMBER_DEFAULT_REGION = env_str("PHONENUMBER_DEFAULT_REGION", "CA")
+
 # --- static files -------------------------------------------------------------------
 
 STATIC_URL = "/static/"

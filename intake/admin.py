@@ -1,1 +1,225 @@
+"""Intake admin: links (create through the service, revoke, re-send), submissions as readable
+summaries (clinical roles; audited), flags (acknowledge), questionnaire versions, settings."""
 
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils.html import format_html, format_html_join
+
+from clinic.admin import ClinicScopedAdmin, user_clinic_ids
+from clinic.audit import audit_record
+from clinic.models import AuditAction
+from intake.models import IntakeLink, IntakeSettings, IntakeSubmission, PatientFlag, Questionnaire
+from intake.services import flag_acknowledge, intake_link_create, intake_link_resend, intake_link_revoke
+
+
+def _summary_html(form, answers) -> str:
+    blocks = []
+    for block in form.summary(answers):
+        rows = format_html_join(
+            "", "<dt><strong>{}</strong></dt><dd>{}</dd>", ((r["question"], r["answer"]) for r in block["answers"])
+        )
+        blocks.append(format_html("<h3>{}</h3><dl>{}</dl>", block["title"], rows))
+    return format_html_join("", "{}", ((b,) for b in blocks))
+
+
+class IntakeLinkForm(forms.ModelForm):
+    send = forms.BooleanField(required=False, label="Email the link to the patient now")
+
+    class Meta:
+        model = IntakeLink
+        fields = ["clinic", "patient", "appointment", "questionnaire"]
+
+    def clean(self):
+        cleaned = super().clean()
+        patient, appointment = cleaned.get("patient"), cleaned.get("appointment")
+        if patient is not None:
+            if cleaned.get("clinic") and patient.clinic_id != cleaned["clinic"].pk:
+                self.add_error("patient", "This patient belongs to another clinic.")
+            if patient.is_archived:
+                self.add_error("patient", "This patient is archived.")
+            if cleaned.get("send") and not patient.email:
+                self.add_error("send", "This patient has no email address; copy the link and send it another way.")
+            if appointment is not None and appointment.patient_id != patient.pk:
+                self.add_error("appointment", "This appointment is not this patient's.")
+        return cleaned
+
+
+@admin.register(IntakeLink)
+class IntakeLinkAdmin(ClinicScopedAdmin):
+    form = IntakeLinkForm
+    list_display = [
+        "patient",
+        "questionnaire",
+        "status_label",
+        "expires_at",
+        "send_count",
+        "submitted_at",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["patient", "questionnaire"]
+    search_fields = ["patient__family_name", "patient__given_name"]
+    raw_id_fields = ["patient", "appointment"]
+    actions = ["revoke_selected", "resend_selected"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["clinic", "patient", "appointment", "questionnaire", "send"]
+        return ["patient", "appointment", "questionnaire", "status", "link_url", "expires_at", "send_count",
+                "last_sent_at", "draft_saved_at", "submitted_at", "revoked_at", "created_by", "created_at"]  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj else []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "questionnaire":
+            kwargs["queryset"] = Questionnaire.objects.filter(status="published").filter(
+                Q(clinic__isnull=True) | Q(clinic__in=user_clinic_ids(request))
+            )
+            kwargs["required"] = False
+            kwargs["help_text"] = "Leave empty for the clinic's current intake."
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="Status")
+    def status_label(self, link):
+        return "Expired" if link.is_expired else link.get_status_display()
+
+    @admin.display(description="Link")
+    def link_url(self, link):
+        return format_html('<a href="{0}">{0}</a>', link.url)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        created = intake_link_create(
+            patient=data["patient"], appointment=data.get("appointment"), questionnaire=data.get("questionnaire"),
+            created_by=request.user, send=data.get("send", False),
+        )  # fmt: skip
+        obj.pk = obj.id = created.pk
+
+    @admin.action(description="Revoke the selected links")
+    def revoke_selected(self, request, queryset):
+        for link in queryset:
+            try:
+                intake_link_revoke(link=link, by=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"{link}: {' '.join(exc.messages)}", messages.WARNING)
+
+    @admin.action(description="Re-send the selected links by email")
+    def resend_selected(self, request, queryset):
+        for link in queryset.select_related("patient"):
+            try:
+                intake_link_resend(link=link, by=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"{link}: {' '.join(exc.messages)}", messages.WARNING)
+
+
+@admin.register(IntakeSubmission)
+class IntakeSubmissionAdmin(ClinicScopedAdmin):
+    list_display = ["patient", "questionnaire", "submitted_at", "flag_count"]
+    list_select_related = ["patient", "questionnaire"]
+    search_fields = ["patient__family_name", "patient__given_name"]
+    fields = ["patient", "questionnaire", "submitted_at", "signature_name", "consented_at", "flags_html", "summary"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Flags")
+    def flag_count(self, submission):
+        return submission.flags.count()
+
+    @admin.display(description="Flags raised")
+    def flags_html(self, submission):
+        return format_html_join("", "<div>{}</div>", ((str(f),) for f in submission.flags.all())) or "—"
+
+    @admin.display(description="Answers")
+    def summary(self, submission):
+        return _summary_html(submission.questionnaire.form, submission.answers)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        submission = self.get_object(request, object_id)
+        if submission is not None and self.has_view_permission(request, submission):
+            audit_record(action=AuditAction.VIEW, obj=submission, request=request, via="admin")
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(PatientFlag)
+class PatientFlagAdmin(ClinicScopedAdmin):
+    list_display = [
+        "patient",
+        "severity",
+        "title",
+        "region",
+        "side",
+        "created_at",
+        "acknowledged_at",
+        "acknowledged_by",
+    ]
+    list_filter = ["severity", "rule_code", ("acknowledged_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["patient", "acknowledged_by"]
+    actions = ["acknowledge_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in PatientFlag._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Acknowledge the selected flags", permissions=["change"])
+    def acknowledge_selected(self, request, queryset):
+        for flag in queryset:
+            flag_acknowledge(flag=flag, by=request.user)
+        self.message_user(request, f"Acknowledged {queryset.count()} flag(s).", messages.SUCCESS)
+
+
+@admin.register(Questionnaire)
+class QuestionnaireAdmin(admin.ModelAdmin):
+    list_display = ["title", "code", "version", "status", "published_at", "clinic"]
+    list_filter = ["status", "code"]
+    fields = ["title", "code", "version", "status", "published_at", "clinic", "outline"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(Q(clinic__isnull=True) | Q(clinic__in=user_clinic_ids(request)))
+
+    def has_add_permission(self, request):
+        return False  # versions are published from catalog files (load_catalogs) so they stay reviewable
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Sections and questions")
+    def outline(self, questionnaire):
+        form = questionnaire.form
+        return format_html_join(
+            "",
+            "<h3>{}</h3><ul>{}</ul>",
+            (
+                (
+                    s.title,
+                    format_html_join("", "<li>{} <em>({})</em></li>", ((q.text, q.type.label) for q in s.questions)),
+                )
+                for s in form.sections
+            ),
+        )
+
+
+@admin.register(IntakeSettings)
+class IntakeSettingsAdmin(ClinicScopedAdmin):
+    list_display = ["clinic", "link_valid_days", "brand_color"]

@@ -8,8 +8,33 @@ class IntakeConfig(AppConfig):
     verbose_name = "Intake"
     default_auto_field = "django.db.models.BigAutoField"
 
+    # Receptionists send links and see that a patient has flags, never the answers.
     role_permissions = {
-        "owner": {"patientflag": ALL_ACTIONS},
-        "therapist": {"patientflag": ("view", "change")},
-        "receptionist": {"patientflag": ("view",)},
+        "owner": {
+            "patientflag": ALL_ACTIONS,
+            "intakelink": ALL_ACTIONS,
+            "intakesubmission": ("view",),
+            "questionnaire": ("view",),
+            "intakesettings": ("view", "add", "change"),
+        },
+        "therapist": {
+            "patientflag": ("view", "change"),
+            "intakelink": ("view", "add", "change"),
+            "intakesubmission": ("view",),
+            "questionnaire": ("view",),
+        },
+        "receptionist": {
+            "patientflag": ("view",),
+            "intakelink": ("view", "add", "change"),
+        },
     }
+
+    def load_catalogs(self, stdout) -> None:
+        from intake.catalogs import load_questionnaires
+
+        load_questionnaires(stdout=stdout)
+
+    def seed_demo(self, stdout):
+        from intake.demo import seed_intake
+
+        return seed_intake(stdout)

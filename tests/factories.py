@@ -202,3 +202,60 @@ class PatientFlagFactory(factory.django.DjangoModelFactory):
     rule_code = "pregnancy"
     severity = FlagSeverity.CAUTION
     title = factory.LazyAttribute(lambda f: f.rule_code.replace("_", " ").capitalize())
+
+
+# --- intake ---------------------------------------------------------------------------
+
+
+def default_questionnaire():
+    """The shared "Leg, knee and back pain" questionnaire, loaded as `load_catalogs` does."""
+    from intake.catalogs import load_questionnaires
+    from intake.models import Questionnaire
+
+    load_questionnaires()
+    return Questionnaire.objects.filter(code="leg-knee-back-pain", clinic__isnull=True).latest("version")
+
+
+def intake_link(patient=None, **kwargs):
+    """An open intake link on the default questionnaire (through the service, as staff would)."""
+    from intake.services import intake_link_create
+
+    patient = patient or PatientFactory()
+    kwargs.setdefault("questionnaire", default_questionnaire())
+    return intake_link_create(patient=patient, **kwargs)
+
+
+def clean_intake_answers(**overrides) -> dict:
+    """A complete default-intake answer set that raises no flag; override answers to test rules."""
+    answers = {
+        "pain_regions": [{"region": "knee", "side": "left"}, {"region": "calf", "side": "left"}],
+        "pain_now": 4,
+        "pain_worst": 7,
+        "pain_best": 1,
+        "pain_radiates": False,
+        "duration": "6_to_12_weeks",
+        "onset_how": "gradual",
+        "aggravating": ["running", "stairs"],
+        "causes": ["overdoing_sport", "hills"],
+        "local_factors": ["overuse"],
+        "spine_history": ["none"],
+        "imaging": ["none"],
+        "surgery": False,
+        "anticoagulants": False,
+        "conditions": ["none"],
+        "calf_swollen": False,
+        "saddle_numbness": False,
+        "bladder_bowel": False,
+        "both_legs_weak": False,
+        "progressive_weakness": False,
+        "foot_drop": False,
+        "recent_trauma": False,
+        "fever": False,
+        "weight_loss": False,
+        "night_pain": False,
+        "goals": "Run 10 km again without knee pain.",
+        "consent_to_treatment": True,
+        "signature_name": "Maya Singh",
+    }
+    answers.update(overrides)
+    return {code: value for code, value in answers.items() if value is not None}

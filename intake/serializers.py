@@ -1,0 +1,92 @@
+from rest_framework import serializers
+
+from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
+from patients.models import Patient
+from sessions.models import Appointment
+
+
+class ClinicScopedPrimaryKey(serializers.PrimaryKeyRelatedField):
+    """A key of a row in the caller's clinic; another clinic's id reads as "does not exist"."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(clinic=self.context["request"].clinic)
+
+
+class QuestionnaireSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Questionnaire
+        fields = ["id", "code", "version", "title", "status", "published_at", "definition"]
+        read_only_fields = fields
+
+
+class IntakeLinkSerializer(serializers.ModelSerializer):
+    patient = ClinicScopedPrimaryKey(queryset=Patient.objects.all())
+    appointment = ClinicScopedPrimaryKey(queryset=Appointment.objects.all(), required=False, allow_null=True)
+    questionnaire = serializers.PrimaryKeyRelatedField(read_only=True)
+    questionnaire_version = serializers.IntegerField(source="questionnaire.version", read_only=True)
+    send = serializers.BooleanField(
+        write_only=True, default=False, help_text="Email the link to the patient now (needs an email address)."
+    )
+    has_draft = serializers.SerializerMethodField()
+    submission = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = IntakeLink
+        fields = [
+            "id", "url", "patient", "appointment", "questionnaire", "questionnaire_version", "status", "expires_at",
+            "send", "send_count", "last_sent_at", "has_draft", "draft_saved_at", "submitted_at", "submission",
+            "revoked_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = [
+            "id", "url", "status", "expires_at", "send_count", "last_sent_at", "draft_saved_at", "submitted_at",
+            "revoked_at", "created_at",
+        ]  # fmt: skip
+
+    def get_has_draft(self, link) -> bool:
+        return bool(link.draft_answers)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.is_expired:
+            data["status"] = "expired"
+        if not hasattr(instance, "submission"):
+            data["submission"] = None
+        return data
+
+
+class FlagSerializer(serializers.ModelSerializer):
+    acknowledged_by = serializers.StringRelatedField()
+    cleared_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = PatientFlag
+        fields = [
+            "id", "patient", "rule_code", "severity", "title", "reason", "region", "side", "submission",
+            "created_at", "acknowledged_at", "acknowledged_by", "cleared_at", "cleared_by", "cleared_reason",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class FlagClearSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the flag no longer applies (e.g. cleared by GP).")
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    questionnaire = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
+    flags = FlagSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = IntakeSubmission
+        fields = [
+            "id", "patient", "link", "questionnaire", "submitted_at", "signature_name", "consented_at",
+            "answers", "summary", "flags",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_questionnaire(self, submission) -> dict:
+        q = submission.questionnaire
+        return {"id": q.pk, "code": q.code, "version": q.version, "title": q.title}
+
+    def get_summary(self, submission) -> list[dict]:
+        return submission.questionnaire.form.summary(submission.answers)

@@ -1,0 +1,101 @@
+"""Patients API: list with search and filters, create (with the duplicate check), read, update, archive."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from clinic.api import ClinicScopedMixin, error_response
+from clinic.roles import ALL_ROLES
+from intake.models import PatientFlag
+from patients.models import Patient, normalise_search
+from patients.serializers import PatientSerializer
+from patients.services import (
+    DuplicatePatientError,
+    patient_archive,
+    patient_create,
+    patient_unarchive,
+    patient_update,
+)
+
+
+class PatientFilterSet(filters.FilterSet):
+    q = filters.CharFilter(method="search", help_text="Part of a name, email or phone number (3+ characters).")
+    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    has_active_flags = filters.BooleanFilter(method="flagged")
+
+    class Meta:
+        model = Patient
+        fields = ["is_archived", "preferred_channel"]
+
+    def search(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        if len(normalise_search(value).replace(" ", "")) < 3:
+            # Shorter terms can't use the trigram index: they would scan every patient.
+            raise ValidationError({"q": ["Type at least 3 characters."]})
+        return queryset.search(value)
+
+    def flagged(self, queryset, name, value):
+        with_flags = PatientFlag.objects.active().values("patient_id")
+        return queryset.filter(pk__in=with_flags) if value else queryset.exclude(pk__in=with_flags)
+
+
+class PatientViewSet(
+    ClinicScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Patients of the caller's clinic. Records are archived, never deleted."""
+
+    allowed_roles = ALL_ROLES
+    api_scope = "patients"
+    serializer_class = PatientSerializer
+    filterset_class = PatientFilterSet
+    ordering_fields = ["id", "updated_at"]
+    queryset = Patient.objects.prefetch_related(
+        Prefetch("flags", queryset=PatientFlag.objects.active(), to_attr="active_flag_list")
+    )
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        allow_duplicate = data.pop("allow_duplicate", False)
+        try:
+            patient = patient_create(clinic=request.clinic, data=data, allow_duplicate=allow_duplicate, source="api")
+        except DuplicatePatientError as exc:
+            return error_response(
+                status.HTTP_409_CONFLICT,
+                "A patient with the same name and birth date, email or phone already exists. "
+                "Use that record, or send allow_duplicate=true to create a new one.",
+                {"duplicates": [{"id": p.pk, "name": p.full_name, "birth_date": p.birth_date} for p in exc.matches]},
+            )
+        return Response(self.get_serializer(patient).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        patient = self.get_object()
+        serializer = self.get_serializer(patient, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data.pop("allow_duplicate", None)
+        patient = patient_update(patient=patient, data=data, source="api")
+        return Response(self.get_serializer(patient).data)
+
+    @extend_schema(request=None, responses=PatientSerializer)
+    @action(detail=True, methods=["post"])
+    def archive(self, request, pk=None):
+        return Response(self.get_serializer(patient_archive(patient=self.get_object())).data)
+
+    @extend_schema(request=None, responses=PatientSerializer)
+    @action(detail=True, methods=["post"])
+    def unarchive(self, request, pk=None):
+        return Response(self.get_serializer(patient_unarchive(patient=self.get_object())).data)

@@ -1,0 +1,122 @@
+"""Screening rules of the default intake: every row of DOMAIN.md's red-flag table, hit and miss.
+
+The answers go through the form's own cleaning first, as a submission's do.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from intake.catalogs import read_definition
+from intake.definition import parse_form
+from intake.screening import screen
+from tests.factories import clean_intake_answers
+
+FORM = parse_form(read_definition("leg_knee_back_pain.yaml"))
+RED_FLAG_RULES = {
+    "dvt_suspected", "varicose_veins", "circulation_or_diabetic_sensation", "cauda_equina",
+    "progressive_weakness_foot_drop", "recent_trauma_possible_fracture", "systemic_red_flags",
+    "anticoagulant_or_bleeding", "pregnancy", "implanted_device", "thigh_injection_history",
+}  # fmt: skip
+
+
+def hits(**overrides) -> list[tuple[str, str, str, str]]:
+    answers = FORM.clean(clean_intake_answers(**overrides))
+    return [(h.rule.code, h.rule.severity, h.region, h.side) for h in screen(FORM, answers)]
+
+
+def test_the_default_intake_has_a_rule_for_every_red_flag_row_and_nothing_fires_on_clean_answers():
+    assert {rule.code for rule in FORM.rules} == RED_FLAG_RULES
+    assert hits() == []
+
+
+POSITIVE = [
+    ({"calf_swollen": True, "calf_swollen_side": "left"}, ("dvt_suspected", "urgent", "leg", "left")),
+    ({"conditions": ["past_blood_clot"]}, ("dvt_suspected", "urgent", "leg", "")),
+    ({"conditions": ["recent_surgery_immobilisation"]}, ("dvt_suspected", "urgent", "leg", "")),
+    ({"conditions": ["varicose_veins"], "varicose_regions": [{"region": "calf", "side": "right"}]},
+     ("varicose_veins", "caution", "calf", "right")),
+    ({"local_factors": ["varicose_veins"]}, ("varicose_veins", "caution", "leg", "")),
+    ({"conditions": ["poor_circulation"]}, ("circulation_or_diabetic_sensation", "caution", "leg", "")),
+    ({"conditions": ["diabetes"], "diabetic_reduced_sensation": True},
+     ("circulation_or_diabetic_sensation", "caution", "leg", "")),
+    ({"saddle_numbness": True}, ("cauda_equina", "urgent", "", "")),
+    ({"bladder_bowel": True}, ("cauda_equina", "urgent", "", "")),
+    ({"both_legs_weak": True}, ("cauda_equina", "urgent", "", "")),
+    ({"progressive_weakness": True, "weakness_side": "right"},
+     ("progressive_weakness_foot_drop", "urgent", "leg", "right")),
+    ({"foot_drop": True}, ("progressive_weakness_foot_drop", "urgent", "leg", "")),
+    ({"recent_trauma": True, "trauma_bone_pain": True, "trauma_regions": [{"region": "shin", "side": "left"}]},
+     ("recent_trauma_possible_fracture", "urgent", "shin", "left")),
+    ({"fever": True}, ("systemic_red_flags", "urgent", "", "")),
+    ({"weight_loss": True}, ("systemic_red_flags", "urgent", "", "")),
+    ({"night_pain": True}, ("systemic_red_flags", "urgent", "", "")),
+    ({"conditions": ["cancer_history"]}, ("systemic_red_flags", "urgent", "", "")),
+    ({"anticoagulants": True}, ("anticoagulant_or_bleeding", "caution", "", "")),
+    ({"conditions": ["bleeding_disorder"]}, ("anticoagulant_or_bleeding", "caution", "", "")),
+    ({"conditions": ["pregnancy"]}, ("pregnancy", "caution", "", "")),
+    ({"conditions": ["implanted_device"], "implant_details": "Pacemaker"}, ("implanted_device", "caution", "", "")),
+    ({"causes": ["thigh_injection"]}, ("thigh_injection_history", "caution", "thigh", "")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("overrides", "expected"), POSITIVE, ids=[f"{e[0]}-{i}" for i, (_, e) in enumerate(POSITIVE)])
+def test_each_red_flag_answer_raises_its_flag_with_severity_region_and_side(overrides, expected):
+    assert hits(**overrides) == [expected]
+
+
+NEGATIVE = [
+    ("dvt_suspected", {"calf_swollen": False, "conditions": ["diabetes"], "diabetic_reduced_sensation": False}),
+    ("varicose_veins", {"local_factors": ["overuse", "arthritis"]}),
+    ("circulation_or_diabetic_sensation", {"conditions": ["diabetes"], "diabetic_reduced_sensation": False}),
+    ("cauda_equina", {"pain_radiates": True, "sciatica_side": "both", "sciatica_symptoms": ["numbness", "weakness"]}),
+    ("progressive_weakness_foot_drop", {"spine_symptoms": ["weakness", "walking_problems"]}),
+    ("recent_trauma_possible_fracture", {"recent_trauma": True, "trauma_bone_pain": False}),
+    ("systemic_red_flags", {"aggravating": ["night"], "sciatica_symptoms": None}),
+    ("anticoagulant_or_bleeding", {"medications": "Ibuprofen when needed"}),
+    ("pregnancy", {"conditions": ["diabetes"], "diabetic_reduced_sensation": False}),
+    ("implanted_device", {"conditions": ["none"]}),
+    ("thigh_injection_history", {"causes": ["horseback_riding", "sustained_pressure"]}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "overrides"), NEGATIVE, ids=[rule for rule, _ in NEGATIVE])
+def test_near_miss_answers_do_not_raise_the_flag(rule, overrides):
+    assert rule not in {code for code, *_ in hits(**overrides)}
+
+
+def test_a_dependent_answer_that_no_longer_applies_cannot_raise_a_flag():
+    # "Which calf?" is only asked after "yes"; sent anyway with "no", it is dropped.
+    assert hits(calf_swollen=False, calf_swollen_side="left") == []
+
+
+def test_one_flag_per_injured_region_and_the_reason_quotes_the_answers():
+    answers = FORM.clean(
+        clean_intake_answers(
+            recent_trauma=True,
+            trauma_bone_pain=True,
+            trauma_regions=[{"region": "knee", "side": "right"}, {"region": "ankle", "side": "left"}],
+        )
+    )
+    found = screen(FORM, answers)
+    assert [(h.region, h.side) for h in found] == [("knee", "right"), ("ankle", "left")]
+    assert "fall, a blow or a motor vehicle accident? Yes" in found[0].reason
+
+
+def test_the_default_intake_asks_every_item_of_the_seed_cause_lists():
+    causes = {o.code for o in FORM.questions["causes"].options} - {"none"}
+    assert len(causes) == 13
+    assert {o.code for o in FORM.questions["local_factors"].options} - {"none"} == {
+        "tissue_injury", "knee_joint_dysfunction", "sprains_strains", "varicose_veins", "overuse", "arthritis",
+    }  # fmt: skip
+    assert len(FORM.questions["sciatica_symptoms"].options) == 6
+    assert {o.code for o in FORM.questions["aggravating"].options} == {
+        "running", "squatting", "jumping", "hills", "sitting", "standing", "walking", "stairs", "night",
+    }  # fmt: skip
+    assert {o.code for o in FORM.questions["spine_history"].options} - {"none"} == {
+        "disc_problems", "spinal_stenosis", "piriformis_syndrome", "spondylolisthesis", "ankylosing_spondylitis",
+    }  # fmt: skip
+    assert set(FORM.questions["pain_regions"].regions) == {
+        "lower_back", "hip_buttock", "thigh_front", "thigh_back", "thigh_inner", "thigh_outer", "knee", "shin",
+        "calf", "ankle", "foot_heel",
+    }  # fmt: skip
