@@ -13,10 +13,15 @@ object of another clinic is a 404, never a 403 that confirms it exists.
 
 from __future__ import annotations
 
+import io
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, pagination, permissions, status
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions, pagination, permissions, serializers, status, throttling
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from clinic.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
@@ -174,6 +179,9 @@ class ClinicAccess(permissions.BasePermission):
             self.message = "No clinic for this account; send X-Clinic with the clinic's slug."
             return False
         if isinstance(request.auth, ApiKey):
+            if not getattr(view, "api_keys_allowed", True):
+                self.message = "This endpoint is for staff sessions; API keys cannot use it."
+                return False
             return request.auth.has_scope(required_scope(view, request))
         allowed = getattr(view, "allowed_roles", ALL_ROLES)
         if request.method not in permissions.SAFE_METHODS:
@@ -199,6 +207,111 @@ class ClinicScopedMixin:
 
     def perform_create(self, serializer):
         serializer.save(clinic=self.request.clinic)
+
+
+# --- strict input ---------------------------------------------------------------------
+
+# Query parameters every list understands, whatever its filters.
+COMMON_QUERY_PARAMS = frozenset({"cursor", "page_size", "ordering", "search", "format"})
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """django-filter, plus: a query parameter no filter knows is a 400, not silently ignored.
+
+    A typo like `?udpated_since=` would otherwise return every row and look like it worked.
+    Views with extra parameters of their own list them in `extra_query_params`.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        allowed = set(COMMON_QUERY_PARAMS) | set(getattr(view, "extra_query_params", ()))
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            allowed |= set(filterset_class.base_filters)
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        return super().filter_queryset(request, queryset, view)
+
+
+class RejectUnknownFieldsMixin:
+    """Serializer mixin: a field the serializer does not write is a 400, not silently dropped.
+
+    Read-only fields (`id`, `clinic`, timestamps) count as unknown on write, so a client
+    that sends `clinic` learns it cannot set it.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise exceptions.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+    """Base for every writable API serializer."""
+
+
+class StrictSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """Base for every writable API serializer that is not a ModelSerializer."""
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+class SizeLimitedJSONParser(JSONParser):
+    """DRF reads the body as a stream, bypassing DATA_UPLOAD_MAX_MEMORY_SIZE; enforce it here.
+
+    The limit is checked on what is actually read, so a missing or lying Content-Length
+    does not get past it.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if limit is not None and declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        body = stream.read(limit + 1 if limit is not None else -1) if stream is not None else b""
+        if limit is not None and len(body) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        return super().parse(io.BytesIO(body), media_type, parser_context)
+
+
+# --- rate limits ----------------------------------------------------------------------
+
+
+class ClinicRateThrottle(throttling.SimpleRateThrottle):
+    """Requests per minute per API key or per user, at the rate the clinic sets.
+
+    Counted in the default cache (Redis when REDIS_URL is set), so all web processes share
+    the count. Runs after ClinicAccess, which has set `request.clinic`.
+    """
+
+    scope = "clinic"
+
+    def __init__(self):
+        # The rate is per clinic, read in allow_request; skip SimpleRateThrottle's settings lookup.
+        pass
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, ApiKey):
+            return f"throttle:key:{request.auth.pk}"
+        if request.user and request.user.is_authenticated:
+            return f"throttle:user:{request.user.pk}"
+        return None
+
+    def allow_request(self, request, view):
+        clinic = getattr(request, "clinic", None)
+        if clinic is None:
+            return True
+        self.rate = f"{clinic.api_rate_limit_per_minute}/min"
+        self.num_requests, self.duration = clinic.api_rate_limit_per_minute, 60
+        return super().allow_request(request, view)
 
 
 def error_response(status_code: int, detail: str, errors: dict | None = None) -> Response:

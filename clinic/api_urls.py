@@ -7,5 +7,7 @@ router.register("locations", views.LocationViewSet, basename="location")
 router.register("services", views.ServiceViewSet, basename="service")
 router.register("rooms", views.RoomViewSet, basename="room")
 router.register("practitioners", views.PractitionerViewSet, basename="practitioner")
+router.register("api-keys", views.ApiKeyViewSet, basename="api-key")
+router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 
 urlpatterns = router.urls

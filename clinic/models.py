@@ -33,12 +33,20 @@ class Clinic(models.Model):
     phone = models.CharField(max_length=32, blank=True)
     website = models.URLField(blank=True)
     currency = models.CharField(max_length=3, default="CAD")
+    api_rate_limit_per_minute = models.PositiveIntegerField(
+        default=200,
+        validators=[MinValueValidator(1)],
+        help_text="API requests per minute allowed to each API key and each staff user of this clinic.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(api_rate_limit_per_minute__gte=1), name="clinic_rate_limit_positive"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -180,6 +188,7 @@ class ApiKey(ClinicOwned):
     scopes = models.JSONField(default=list)
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Name, scopes or revocation changed (not last use).")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -252,3 +261,37 @@ class AuditEvent(models.Model):
         return (
             f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type}#{self.object_id}"
         )
+
+
+class IdempotencyStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+
+
+class IdempotencyRecord(ClinicOwned):
+    """One `Idempotency-Key` of one caller (API key or user): the request it stood for and
+    the response to replay. Written by `clinic.idempotency`; kept at least 24 hours."""
+
+    principal = models.CharField(max_length=40, help_text="'key:<id>' or 'user:<id>'.")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    status = models.CharField(max_length=20, choices=IdempotencyStatus.choices, default=IdempotencyStatus.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "principal", "key"], name="idempotency_unique_key_per_caller"),
+        ]
+        indexes = [
+            # The cleanup sweep: DELETE ... WHERE expires_at < now().
+            models.Index(fields=["expires_at"], name="idempotency_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.key} ({self.status})"

@@ -206,10 +206,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["clinic.api.ClinicAccess"],
     "DEFAULT_PAGINATION_CLASS": "clinic.api.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "clinic.api.StrictFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only: one body format to validate, size-limited (see DATA_UPLOAD_MAX_MEMORY_SIZE).
+    "DEFAULT_PARSER_CLASSES": ["clinic.api.SizeLimitedJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["clinic.api.ClinicRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "clinic.schema.ClinicAutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.exception_handler",
     "DATETIME_FORMAT": "iso-8601",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -225,7 +228,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Error responses (one shape, every operation) are added in one place.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clinic.schema.add_error_responses",
+    ],
 }
+# API bodies are small JSON documents; anything near this is a mistake or an attack.
+# Enforced for JSON by clinic.api.SizeLimitedJSONParser (DRF streams the body past Django's own check).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- security -----------------------------------------------------------------------
 

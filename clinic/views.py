@@ -1,14 +1,29 @@
-"""Read endpoints for the clinic's directory: practitioners, services, rooms, locations.
+"""Read endpoints for the clinic's directory (practitioners, services, rooms, locations), and
+the owners' API keys and audit trail.
 
-They change rarely and through the admin (owners), so the API exposes them read-only.
+The directory changes rarely and through the admin (owners), so the API exposes it read-only.
 """
 
 from django_filters import rest_framework as filters
-from rest_framework import viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from clinic.api import ClinicScopedMixin
-from clinic.models import Location, Practitioner, Room, Service
-from clinic.serializers import LocationSerializer, PractitionerSerializer, RoomSerializer, ServiceSerializer
+from clinic.models import ApiKey, AuditAction, AuditEvent, Location, Practitioner, Room, Service
+from clinic.roles import Role
+from clinic.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    AuditEventSerializer,
+    LocationSerializer,
+    PractitionerSerializer,
+    RoomSerializer,
+    ServiceSerializer,
+)
+from clinic.services import api_key_create, api_key_revoke
 
 
 class UpdatedSinceFilterSet(filters.FilterSet):
@@ -16,11 +31,15 @@ class UpdatedSinceFilterSet(filters.FilterSet):
 
 
 class _DirectoryViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Read-only directory of the clinic."""
+
     api_scope = "clinic"
     ordering_fields = ["id", "updated_at"]
 
 
 class LocationViewSet(_DirectoryViewSet):
+    """The clinic's locations (addresses where it treats patients)."""
+
     queryset = Location.objects.all()
     serializer_class = LocationSerializer
 
@@ -31,6 +50,8 @@ class LocationViewSet(_DirectoryViewSet):
 
 
 class ServiceViewSet(_DirectoryViewSet):
+    """Bookable services: modality, duration, buffer and price."""
+
     queryset = Service.objects.select_related("modality")
     serializer_class = ServiceSerializer
 
@@ -43,6 +64,8 @@ class ServiceViewSet(_DirectoryViewSet):
 
 
 class RoomViewSet(_DirectoryViewSet):
+    """Treatment rooms and the services each allows."""
+
     queryset = Room.objects.prefetch_related("services")
     serializer_class = RoomSerializer
 
@@ -53,6 +76,8 @@ class RoomViewSet(_DirectoryViewSet):
 
 
 class PractitionerViewSet(_DirectoryViewSet):
+    """Therapists who take appointments, with their modalities and services."""
+
     queryset = Practitioner.objects.prefetch_related("modalities", "services")
     serializer_class = PractitionerSerializer
 
@@ -62,3 +87,77 @@ class PractitionerViewSet(_DirectoryViewSet):
         class Meta:
             model = Practitioner
             fields = ["is_active"]
+
+
+# --- owners: API keys and the audit trail -------------------------------------------------
+
+OWNERS = frozenset({Role.OWNER})
+
+
+class ApiKeyViewSet(
+    ClinicScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The clinic's API keys. Owners only, from a staff session: a key cannot mint or revoke keys."""
+
+    allowed_roles = OWNERS
+    api_keys_allowed = False
+    api_scope = "clinic"
+    queryset = ApiKey.objects.all()
+    serializer_class = ApiKeySerializer
+    ordering_fields = ["id"]
+
+    class filterset_class(UpdatedSinceFilterSet):  # noqa: N801
+        is_active = filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull")
+
+        class Meta:
+            model = ApiKey
+            fields = ["name"]
+
+    def get_serializer_class(self):
+        return ApiKeyCreateSerializer if self.action == "create" else ApiKeySerializer
+
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    def create(self, request, *args, **kwargs):
+        data = ApiKeyCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key, raw = api_key_create(clinic=request.clinic, created_by=request.user, **data.validated_data)
+        key.key = raw
+        return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: ApiKeySerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        key = self.get_object()
+        api_key_revoke(key=key)
+        key.refresh_from_db()
+        return Response(ApiKeySerializer(key).data)
+
+
+class AuditEventFilterSet(filters.FilterSet):
+    # Audit rows never change, so "updated since" is "occurred since".
+    updated_since = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    action = filters.ChoiceFilter(choices=AuditAction.choices)
+    actor = filters.NumberFilter(field_name="actor_id")
+    patient = filters.NumberFilter(field_name="patient_id")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["actor_label", "object_type", "object_id", "via", "request_id"]
+
+
+class AuditEventViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """The clinic's audit trail, newest first. Owners only, read-only."""
+
+    allowed_roles = OWNERS
+    api_keys_allowed = False
+    api_scope = "clinic"
+    queryset = AuditEvent.objects.all()
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilterSet
+    ordering_fields = ["id"]

@@ -3,11 +3,27 @@ another clinic with its own therapist (who must never see the first clinic's dat
 
 from __future__ import annotations
 
+import copy
+import uuid
+
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from clinic.roles import Role
 from tests.factories import ClinicFactory, PractitionerFactory, staff
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_of_this_run():
+    """Rate-limit counters live in the cache (Redis). Each run and xdist worker gets its own key
+    prefix, so a user id reused by another worker's database never shares a counter."""
+    from django.conf import settings
+
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
+    with override_settings(CACHES=caches):
+        yield
 
 
 @pytest.fixture
