@@ -13,15 +13,13 @@ object of another clinic is a 404, never a 403 that confirms it exists.
 
 from __future__ import annotations
 
-import io
-
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, pagination, permissions, serializers, status, throttling
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from clinic.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
@@ -64,6 +62,12 @@ class Unprocessable(exceptions.APIException):
     default_code = "unprocessable"
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
 def _field_errors(detail) -> dict:
     if isinstance(detail, dict):
         return {key: value if isinstance(value, list) else [value] for key, value in detail.items()}
@@ -85,6 +89,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -255,31 +261,6 @@ class StrictModelSerializer(RejectUnknownFieldsMixin, serializers.ModelSerialize
 
 class StrictSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """Base for every writable API serializer that is not a ModelSerializer."""
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "payload_too_large"
-
-
-class SizeLimitedJSONParser(JSONParser):
-    """DRF reads the body as a stream, bypassing DATA_UPLOAD_MAX_MEMORY_SIZE; enforce it here.
-
-    The limit is checked on what is actually read, so a missing or lying Content-Length
-    does not get past it.
-    """
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        request = (parser_context or {}).get("request")
-        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if limit is not None and declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-        body = stream.read(limit + 1 if limit is not None else -1) if stream is not None else b""
-        if limit is not None and len(body) > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-        return super().parse(io.BytesIO(body), media_type, parser_context)
 
 
 # --- rate limits ----------------------------------------------------------------------

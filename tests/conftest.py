@@ -15,14 +15,15 @@ from tests.factories import ClinicFactory, PractitionerFactory, staff
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _cache_of_this_run():
-    """Rate-limit counters live in the cache (Redis). Each run and xdist worker gets its own key
-    prefix, so a user id reused by another worker's database never shares a counter."""
+def _test_run_settings():
+    """Rate-limit counters live in the cache (Redis): each run and xdist worker gets its own key
+    prefix, so a user id reused by another worker's database never shares a counter. Passwords
+    use a fast hasher: the production one costs about a second per staff persona on a busy CI box."""
     from django.conf import settings
 
     caches = copy.deepcopy(settings.CACHES)
     caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
-    with override_settings(CACHES=caches):
+    with override_settings(CACHES=caches, PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
 
 

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Callable
 
 import factory
+from django.db import models
 from django.utils import timezone
 
-from clinic.models import Clinic, Location, Membership, Practitioner, Room, Service, User
+from clinic.models import (
+    ApiKey,
+    AuditAction,
+    AuditEvent,
+    Clinic,
+    Location,
+    Membership,
+    Practitioner,
+    Room,
+    Service,
+    User,
+)
 from clinic.roles import Role
 from patients.models import Patient
 from sessions.models import Appointment
@@ -130,3 +144,39 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     service = factory.SubFactory(ServiceFactory, clinic=factory.SelfAttribute("..clinic"))
     start = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0, second=0) + dt.timedelta(days=1))
     end = factory.LazyAttribute(lambda a: a.start + dt.timedelta(minutes=a.service.duration_minutes))
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    """A key row; its raw value is unknown (use clinic.services.api_key_create to call the API with one)."""
+
+    class Meta:
+        model = ApiKey
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Integration {n}")
+    prefix = factory.Sequence(lambda n: f"ck_t{n:07d}")
+    digest = factory.Sequence(lambda n: hashlib.sha256(f"test-key-{n}".encode()).hexdigest())
+    scopes = factory.LazyFunction(lambda: ["clinic:read"])
+
+
+def audit_event_for(clinic: Clinic) -> AuditEvent:
+    from clinic.audit import audit_record
+
+    patient = PatientFactory(clinic=clinic)
+    return audit_record(action=AuditAction.VIEW, clinic=clinic, obj=patient, patient_id=patient.id)
+
+
+# Every model an API endpoint (/api/v1/, /fhir/R4/) serves -> how to make one in a clinic.
+# tests/api/test_isolation.py walks every endpoint and fails when its model has no entry here,
+# so a new endpoint is covered by the isolation matrix, query budgets and bad-input checks
+# as soon as its factory is added.
+API_OBJECT_FACTORIES: dict[type[models.Model], Callable[[Clinic], models.Model]] = {
+    Location: lambda clinic: LocationFactory(clinic=clinic),
+    Service: lambda clinic: ServiceFactory(clinic=clinic),
+    Room: lambda clinic: RoomFactory(clinic=clinic, location=LocationFactory(clinic=clinic)),
+    Practitioner: lambda clinic: PractitionerFactory(clinic=clinic),
+    Patient: lambda clinic: PatientFactory(clinic=clinic),
+    Appointment: lambda clinic: AppointmentFactory(clinic=clinic),
+    ApiKey: lambda clinic: ApiKeyFactory(clinic=clinic),
+    AuditEvent: audit_event_for,
+}
