@@ -309,3 +309,15 @@ def error_response(status_code: int, detail: str, errors: dict | None = None) ->
 
 
 __all__ = ["ALL_SCOPES", "ApiKeyAuthentication", "api_key_digest", "api_key_generate"]
+
+
+def not_found(request, exception=None):
+    """handler404: a URL that matches no route is a 404 in the error format under /api/ and /fhir/
+    (an id like `1.5` never reaches a view), and Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith(("/api/", "/fhir/")):
+        body = {"type": "about:blank", "title": _TITLES[404], "status": 404, "detail": "Not found.", "errors": {}}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)

@@ -27,3 +27,5 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", include("intake.public_urls")),
 ]
+
+handler404 = "clinic.api.not_found"
