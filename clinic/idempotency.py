@@ -72,6 +72,7 @@ def _claim(request, key: str, fingerprint: str) -> IdempotencyRecord | Response:
                     method=request.method,
                     path=request.path[:500],
                     fingerprint=fingerprint,
+                    created_at=now,
                     expires_at=now + IDEMPOTENCY_TTL,
                 )
         except IntegrityError:

@@ -114,6 +114,22 @@ def test_receptionists_are_denied_every_clinical_endpoint(clinic, receptionist):
     assert_receptionist_denied(clinical, clinic, receptionist)
 
 
+@pytest.mark.django_db
+@pytest.mark.urls("tests.api.urls")
+def test_the_receptionist_check_denies_clinical_endpoints_and_catches_open_ones(clinic, receptionist):
+    # tests/api/urls.py adds a clinical-only viewset, as the notes endpoints will be.
+    walked = api_endpoints()
+    clinical = [e for e in walked if getattr(e.view_class, "allowed_roles", None) == CLINICAL_ROLES]
+    assert {e.route for e in clinical} == {
+        "api/v1/test-only/clinical-locations/",
+        "api/v1/test-only/clinical-locations/{pk}/",
+    }
+    assert_receptionist_denied(clinical, clinic, receptionist)
+    open_to_all = [e for e in walked if e.route == "api/v1/locations/"]
+    with pytest.raises(AssertionError, match="as a receptionist"):
+        assert_receptionist_denied(open_to_all, clinic, receptionist)
+
+
 def assert_receptionist_denied(endpoints, clinic, receptionist) -> None:
     client = _user_client(receptionist)
     for endpoint in endpoints:
