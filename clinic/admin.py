@@ -9,7 +9,19 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from clinic.models import ApiKey, AuditEvent, Clinic, Location, Membership, Practitioner, Room, Service, User
+from clinic.models import (
+    ApiKey,
+    AuditEvent,
+    Clinic,
+    Location,
+    Membership,
+    Practitioner,
+    Room,
+    Service,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 def user_clinic_ids(request) -> list[int]:
@@ -136,4 +148,43 @@ class AuditEventAdmin(ClinicScopedAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ClinicScopedAdmin):
+    """Endpoints are created through the API (which shows the secret once); here they are
+    inspected, switched off or back on."""
+
+    list_display = ["url", "clinic", "is_active", "failing_since", "disabled_at"]
+    list_filter = ["is_active"]
+    fields = ["clinic", "url", "description", "events", "is_active", "failing_since", "disabled_at", "disabled_reason"]
+    readonly_fields = ["clinic", "events", "failing_since", "disabled_at", "disabled_reason"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from clinic.webhooks import webhook_endpoint_update
+
+        webhook_endpoint_update(
+            endpoint=obj, url=obj.url, description=obj.description, events=obj.events, is_active=obj.is_active
+        )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ClinicScopedAdmin):
+    """The delivery log, read-only."""
+
+    list_display = ["event", "endpoint", "status", "attempts", "response_status", "next_attempt_at", "delivered_at"]
+    list_filter = ["status"]
+    list_select_related = ["event", "endpoint"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -19,6 +19,8 @@ class ClinicConfig(AppConfig):
             "membership": ALL_ACTIONS,
             "apikey": ALL_ACTIONS,
             "auditevent": ("view",),
+            "webhookendpoint": ("view", "change", "delete"),
+            "webhookdelivery": ("view",),
         },
         "therapist": {
             "clinic": ("view",),

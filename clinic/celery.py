@@ -17,6 +17,7 @@ app.autodiscover_tasks()
 # rows with a due time; these sweepers claim what is due (no far-future ETAs).
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "clinic.tasks.record_heartbeat", "schedule": crontab()},
+    "webhook-deliveries": {"task": "clinic.tasks.sweep_webhook_deliveries", "schedule": crontab()},
     "idempotency-cleanup": {"task": "clinic.tasks.delete_expired_idempotency_records", "schedule": crontab(minute=17)},
 }
 

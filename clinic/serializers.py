@@ -1,8 +1,19 @@
+from django.conf import settings
 from rest_framework import serializers
 
-from clinic.api import StrictSerializer
+from clinic.api import StrictModelSerializer, StrictSerializer
 from clinic.authentication import ALL_SCOPES
-from clinic.models import ApiKey, AuditEvent, Location, Practitioner, Room, Service
+from clinic.models import (
+    ApiKey,
+    AuditEvent,
+    Location,
+    Practitioner,
+    Room,
+    Service,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+)
 
 
 class LocationSerializer(serializers.ModelSerializer):
@@ -82,5 +93,46 @@ class AuditEventSerializer(serializers.ModelSerializer):
         fields = [
             "id", "occurred_at", "actor", "actor_label", "action", "object_type", "object_id", "patient_id",
             "via", "ip_address", "user_agent", "request_id", "reason", "extra", "prev_hash", "hash",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class WebhookEndpointSerializer(StrictModelSerializer):
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEventType.choices), min_length=1, max_length=20
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = [
+            "id", "url", "description", "events", "is_active", "failing_since", "disabled_at", "disabled_reason",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "failing_since", "disabled_at", "disabled_reason", "created_at", "updated_at"]
+
+    def validate_url(self, value: str) -> str:
+        if not settings.WEBHOOK_ALLOW_HTTP and not value.startswith("https://"):
+            raise serializers.ValidationError("Webhook URLs must use https.")
+        return value
+
+
+class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(
+        read_only=True, help_text="Signing secret: shown in this response only. Verify signatures with it."
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    event_id = serializers.UUIDField(source="event.event_id", read_only=True)
+    event_type = serializers.CharField(source="event.type", read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id", "endpoint", "event_id", "event_type", "status", "attempts", "next_attempt_at", "last_attempt_at",
+            "response_status", "last_error", "delivered_at", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields

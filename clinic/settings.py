@@ -183,6 +183,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Absolute base of links sent to patients (intake links, unsubscribe links).
 PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 
+# Webhook endpoints must be https in production; plain http (e.g. a local receiver) elsewhere.
+WEBHOOK_ALLOW_HTTP = not PRODUCTION
+
 # --- static files -------------------------------------------------------------------
 
 STATIC_URL = "/static/"

@@ -15,3 +15,23 @@ def delete_expired_idempotency_records() -> int:
     from clinic.idempotency import idempotency_records_delete_expired
 
     return idempotency_records_delete_expired()
+
+
+@shared_task(name="clinic.tasks.deliver_webhook")
+def deliver_webhook(delivery_id: int) -> str:
+    """One attempt at one webhook delivery; the sweeper re-queues it when a retry is due."""
+    from clinic.webhooks import webhook_delivery_attempt
+
+    delivery = webhook_delivery_attempt(delivery_id=delivery_id)
+    return "skipped" if delivery is None else delivery.status
+
+
+@shared_task(name="clinic.tasks.sweep_webhook_deliveries")
+def sweep_webhook_deliveries() -> int:
+    """Every minute: queue the pending deliveries whose next attempt has come."""
+    from clinic.webhooks import webhook_deliveries_due
+
+    due = webhook_deliveries_due()
+    for delivery_id in due:
+        deliver_webhook.delay(delivery_id)
+    return len(due)

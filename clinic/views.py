@@ -11,7 +11,18 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from clinic.api import ClinicScopedMixin
-from clinic.models import ApiKey, AuditAction, AuditEvent, Location, Practitioner, Room, Service
+from clinic.models import (
+    ApiKey,
+    AuditAction,
+    AuditEvent,
+    Location,
+    Practitioner,
+    Room,
+    Service,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+)
 from clinic.roles import Role
 from clinic.serializers import (
     ApiKeyCreatedSerializer,
@@ -22,8 +33,12 @@ from clinic.serializers import (
     PractitionerSerializer,
     RoomSerializer,
     ServiceSerializer,
+    WebhookDeliverySerializer,
+    WebhookEndpointCreatedSerializer,
+    WebhookEndpointSerializer,
 )
 from clinic.services import api_key_create, api_key_revoke
+from clinic.webhooks import webhook_endpoint_create, webhook_endpoint_update
 
 
 class UpdatedSinceFilterSet(filters.FilterSet):
@@ -161,3 +176,53 @@ class AuditEventViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilterSet
     ordering_fields = ["id"]
+
+
+# --- webhooks ----------------------------------------------------------------------------
+
+
+class WebhookEndpointViewSet(ClinicScopedMixin, viewsets.ModelViewSet):
+    """Endpoints that receive the clinic's signed webhook events (docs/webhooks.md).
+
+    The signing secret is returned once, in the response that creates the endpoint.
+    """
+
+    allowed_roles = OWNERS
+    api_scope = "webhooks"
+    queryset = WebhookEndpoint.objects.all()
+    serializer_class = WebhookEndpointSerializer
+    ordering_fields = ["id"]
+
+    class filterset_class(UpdatedSinceFilterSet):  # noqa: N801
+        class Meta:
+            model = WebhookEndpoint
+            fields = ["is_active"]
+
+    @extend_schema(responses={201: WebhookEndpointCreatedSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint, secret = webhook_endpoint_create(clinic=request.clinic, **serializer.validated_data)
+        endpoint.secret = secret
+        return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        serializer.instance = webhook_endpoint_update(endpoint=serializer.instance, **serializer.validated_data)
+
+
+class WebhookDeliveryViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Delivery log: each event sent to each endpoint, its attempts and outcome."""
+
+    allowed_roles = OWNERS
+    api_scope = "webhooks"
+    queryset = WebhookDelivery.objects.select_related("event")
+    serializer_class = WebhookDeliverySerializer
+    ordering_fields = ["id"]
+
+    class filterset_class(UpdatedSinceFilterSet):  # noqa: N801
+        event_type = filters.ChoiceFilter(field_name="event__type", choices=WebhookEventType.choices)
+        event_id = filters.UUIDFilter(field_name="event__event_id")
+
+        class Meta:
+            model = WebhookDelivery
+            fields = ["endpoint", "status"]

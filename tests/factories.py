@@ -21,6 +21,8 @@ from clinic.models import (
     Room,
     Service,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from clinic.roles import Role
 from patients.models import Patient
@@ -166,6 +168,20 @@ def audit_event_for(clinic: Clinic) -> AuditEvent:
     return audit_record(action=AuditAction.VIEW, clinic=clinic, obj=patient, patient_id=patient.id)
 
 
+def webhook_endpoint_for(clinic: Clinic) -> WebhookEndpoint:
+    from clinic.webhooks import webhook_endpoint_create
+
+    return webhook_endpoint_create(clinic=clinic, url="https://hooks.example.com/in", events=["patient.created"])[0]
+
+
+def webhook_delivery_for(clinic: Clinic) -> WebhookDelivery:
+    from clinic.webhooks import webhook_event_emit
+
+    endpoint = webhook_endpoint_for(clinic)
+    event = webhook_event_emit(clinic=clinic, event="patient.created", payload={"patient_id": 1})
+    return WebhookDelivery.objects.get(endpoint=endpoint, event=event)
+
+
 # Every model an API endpoint (/api/v1/, /fhir/R4/) serves -> how to make one in a clinic.
 # tests/api/test_isolation.py walks every endpoint and fails when its model has no entry here,
 # so a new endpoint is covered by the isolation matrix, query budgets and bad-input checks
@@ -179,4 +195,6 @@ API_OBJECT_FACTORIES: dict[type[models.Model], Callable[[Clinic], models.Model]]
     Appointment: lambda clinic: AppointmentFactory(clinic=clinic),
     ApiKey: lambda clinic: ApiKeyFactory(clinic=clinic),
     AuditEvent: audit_event_for,
+    WebhookEndpoint: webhook_endpoint_for,
+    WebhookDelivery: webhook_delivery_for,
 }
