@@ -220,6 +220,8 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "iso-8601",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Content negotiation by Accept only: `?format=` would be a query parameter no filter knows.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Soft-tissue clinic API",

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("fhir/R4/", include(("clinic.fhir_urls", "fhir"), namespace="fhir")),
     path("", include("intake.public_urls")),
 ]
 

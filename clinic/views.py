@@ -10,7 +10,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin
+from clinic.api import ClinicScopedMixin, UtcIsoDateTimeFilter
 from clinic.models import (
     ApiKey,
     AuditAction,
@@ -42,7 +42,7 @@ from clinic.webhooks import webhook_endpoint_create, webhook_endpoint_update
 
 
 class UpdatedSinceFilterSet(filters.FilterSet):
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
 
 class _DirectoryViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
@@ -154,9 +154,9 @@ class ApiKeyViewSet(
 
 class AuditEventFilterSet(filters.FilterSet):
     # Audit rows never change, so "updated since" is "occurred since".
-    updated_since = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    updated_since = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_after = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
     action = filters.ChoiceFilter(choices=AuditAction.choices)
     actor = filters.NumberFilter(field_name="actor_id")
     patient = filters.NumberFilter(field_name="patient_id")

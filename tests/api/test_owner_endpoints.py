@@ -123,3 +123,19 @@ def test_bad_audit_filter_values_are_field_errors(owner_api):
     response = owner_api.get("/api/v1/audit-events/", {"action": "explode", "occurred_after": "yesterday"})
     assert response.status_code == 400
     assert set(response.json()["errors"]) == {"action", "occurred_after"}
+
+
+def test_a_boolean_filter_it_cannot_read_is_400_not_ignored(owner_api):
+    response = owner_api.get("/api/v1/api-keys/", {"is_active": "maybe"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"is_active": ["Must be true or false."]}
+    assert owner_api.get("/api/v1/locations/", {"is_active": "true"}).status_code == 200
+
+
+def test_updated_since_takes_any_iso_offset_postgresql_cannot(owner_api, clinic):
+    api_key_create(clinic=clinic, name="a", scopes=["clinic:read"])
+    response = owner_api.get("/api/v1/api-keys/", {"updated_since": "0307-02-26T08:56:56.25498-22:42"})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+    response = owner_api.get("/api/v1/audit-events/", {"occurred_before": "0001-01-01T00:00:00+05:00"})
+    assert response.status_code == 400
