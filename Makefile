@@ -10,6 +10,8 @@ TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/cli
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
 TEST_ENV := DJANGO_ENV=test DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL)
 PYTEST_ARGS ?=
+# Schemathesis runs in its own process without xdist (under xdist it covers only part of the schema).
+SCHEMATHESIS_TESTS := tests/api/test_schemathesis.py
 
 .PHONY: run test venv lint format migrations-check schema-check seed bench lock clean
 
@@ -28,7 +30,8 @@ test: venv
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory migrations-check
 	$(MAKE) --no-print-directory schema-check
-	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest --ignore=$(SCHEMATHESIS_TESTS) $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n0 $(SCHEMATHESIS_TESTS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
