@@ -240,6 +240,10 @@ class StrictFilterBackend(DjangoFilterBackend):
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
         if filterset_class is not None:
+            # django-filter reads an empty value as "no filter"; a client that sent one meant something.
+            empty = [name for name in filterset_class.base_filters if request.query_params.get(name, None) == ""]
+            if empty:
+                raise exceptions.ValidationError({name: ["Give a value or leave the parameter out."] for name in empty})
             # django-filter reads a boolean it cannot parse as "no filter"; say so instead.
             bad = [
                 name

@@ -392,3 +392,34 @@ class WebhookDelivery(ClinicOwned):
 
     def __str__(self) -> str:
         return f"{self.event} -> {self.endpoint} ({self.status})"
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed (nothing imported)"
+
+
+class ImportJob(ClinicOwned):
+    """A CSV import submitted through the API and run by a Celery worker, all rows or none."""
+
+    kind = models.CharField(max_length=20, choices=[("patients", "Patients")], default="patients")
+    status = models.CharField(max_length=20, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
+    csv_text = models.TextField(help_text="The uploaded file; cleared once the job has run.")
+    mapping = models.JSONField(default=dict, blank=True, help_text="Our field -> their column header.")
+    dry_run = models.BooleanField(default=False)
+    rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=dict, blank=True, help_text="CSV line -> field errors.")
+    detail = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import #{self.pk} ({self.status})"

@@ -6,6 +6,7 @@ from clinic.authentication import ALL_SCOPES
 from clinic.models import (
     ApiKey,
     AuditEvent,
+    ImportJob,
     Location,
     Practitioner,
     Room,
@@ -136,3 +137,22 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
             "response_status", "last_error", "delivered_at", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class ImportJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id", "kind", "status", "dry_run", "mapping", "rows", "created_count", "errors", "detail", "created_at",
+            "updated_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ImportJobCreateSerializer(StrictSerializer):
+    csv = serializers.CharField(help_text="The CSV file's text, header row first.", trim_whitespace=False)
+    mapping = serializers.DictField(
+        child=serializers.CharField(max_length=200), required=False, default=dict,
+        help_text="Our field -> your column header, for columns not named like ours.",
+    )  # fmt: skip
+    dry_run = serializers.BooleanField(default=False)

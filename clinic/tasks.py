@@ -35,3 +35,11 @@ def sweep_webhook_deliveries() -> int:
     for delivery_id in due:
         deliver_webhook.delay(delivery_id)
     return len(due)
+
+
+@shared_task(name="clinic.tasks.run_import_job")
+def run_import_job(job_id: int) -> None:
+    """Run one CSV import submitted through the API."""
+    from patients.csv_io import import_job_run
+
+    import_job_run(job_id=job_id)

@@ -5,16 +5,18 @@ The directory changes rarely and through the admin (owners), so the API exposes 
 """
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from clinic.api import ClinicScopedMixin, UtcIsoDateTimeFilter
+from clinic.idempotency import IdempotentCreateMixin
 from clinic.models import (
     ApiKey,
     AuditAction,
     AuditEvent,
+    ImportJob,
     Location,
     Practitioner,
     Room,
@@ -29,6 +31,8 @@ from clinic.serializers import (
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     AuditEventSerializer,
+    ImportJobCreateSerializer,
+    ImportJobSerializer,
     LocationSerializer,
     PractitionerSerializer,
     RoomSerializer,
@@ -226,3 +230,49 @@ class WebhookDeliveryViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
         class Meta:
             model = WebhookDelivery
             fields = ["endpoint", "status"]
+
+
+# --- CSV import jobs ---------------------------------------------------------------------
+
+
+class _ImportSubmit:
+    def create(self, request, *args, **kwargs):
+        from patients.csv_io import import_job_submit
+
+        data = ImportJobCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = import_job_submit(
+            clinic=request.clinic,
+            csv_text=data.validated_data["csv"],
+            mapping=data.validated_data["mapping"],
+            dry_run=data.validated_data["dry_run"],
+            created_by=request.user if request.user.is_authenticated else None,
+        )
+        # The job, not the upload, is the response (and what Idempotency-Key replays).
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(create=extend_schema(request=ImportJobCreateSerializer, responses={202: ImportJobSerializer}))
+class PatientImportViewSet(
+    IdempotentCreateMixin,
+    _ImportSubmit,
+    ClinicScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """CSV imports of patients, run by a worker: all rows or none. Poll the job for its outcome.
+
+    Same rules as `manage.py import_patients`; `errors` maps CSV line numbers to field errors.
+    """
+
+    allowed_roles = OWNERS
+    api_scope = "patients"
+    queryset = ImportJob.objects.filter(kind="patients")
+    serializer_class = ImportJobSerializer
+    ordering_fields = ["id"]
+
+    class filterset_class(UpdatedSinceFilterSet):  # noqa: N801
+        class Meta:
+            model = ImportJob
+            fields = ["status"]

@@ -205,3 +205,59 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- asynchronous import jobs (API) ------------------------------------------------------
+
+
+def import_job_submit(*, clinic: Clinic, csv_text: str, mapping: dict, dry_run: bool, created_by=None):
+    """Store the upload as a queued job and run it on a worker after commit."""
+    from clinic.models import ImportJob
+    from clinic.tasks import run_import_job
+
+    unknown = sorted(set(mapping) - set(DEFAULT_COLUMNS))
+    if unknown:
+        raise ValidationError({"mapping": [f"Unknown field(s): {', '.join(unknown)}."]})
+    job = ImportJob(clinic=clinic, csv_text=csv_text, mapping=mapping, dry_run=dry_run, created_by=created_by)
+    job.full_clean()
+    job.save()
+    transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    return job
+
+
+def import_job_run(*, job_id: int) -> None:
+    """Run a queued job once (a redelivered task finds it no longer queued and does nothing)."""
+    import io
+
+    from django.utils import timezone
+
+    from clinic.models import ImportJob, ImportJobStatus
+
+    if not ImportJob.objects.filter(pk=job_id, status=ImportJobStatus.QUEUED).update(
+        status=ImportJobStatus.RUNNING, updated_at=timezone.now()
+    ):
+        return
+    job = ImportJob.objects.select_related("clinic").get(pk=job_id)
+    outcome = {"status": ImportJobStatus.SUCCEEDED, "detail": ""}
+    try:
+        report = patients_import_csv(
+            clinic=job.clinic,
+            lines=io.StringIO(job.csv_text, newline=""),
+            mapping={**DEFAULT_COLUMNS, **job.mapping},
+            dry_run=job.dry_run,
+        )
+        outcome.update(rows=report.rows, created_count=report.created)
+        if job.dry_run:
+            outcome["detail"] = f"Dry run: {report.rows} row(s) valid; nothing written."
+    except ImportRefused as refused:
+        outcome.update(
+            status=ImportJobStatus.FAILED,
+            rows=refused.report.rows,
+            errors={str(line): errors for line, errors in refused.report.errors.items()},
+            detail=str(refused),
+        )
+    except ValueError as exc:  # missing columns, unreadable CSV
+        outcome.update(status=ImportJobStatus.FAILED, detail=str(exc)[:500])
+    ImportJob.objects.filter(pk=job_id).update(
+        **outcome, csv_text="", finished_at=timezone.now(), updated_at=timezone.now()
+    )

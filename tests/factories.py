@@ -15,6 +15,7 @@ from clinic.models import (
     AuditAction,
     AuditEvent,
     Clinic,
+    ImportJob,
     Location,
     Membership,
     Practitioner,
@@ -182,6 +183,10 @@ def webhook_delivery_for(clinic: Clinic) -> WebhookDelivery:
     return WebhookDelivery.objects.get(endpoint=endpoint, event=event)
 
 
+def import_job_for(clinic: Clinic) -> ImportJob:
+    return ImportJob.objects.create(clinic=clinic, csv_text="given_name,family_name\nAda,Moss\n")
+
+
 # Every model an API endpoint (/api/v1/, /fhir/R4/) serves -> how to make one in a clinic.
 # tests/api/test_isolation.py walks every endpoint and fails when its model has no entry here,
 # so a new endpoint is covered by the isolation matrix, query budgets and bad-input checks
@@ -197,4 +202,5 @@ API_OBJECT_FACTORIES: dict[type[models.Model], Callable[[Clinic], models.Model]]
     AuditEvent: audit_event_for,
     WebhookEndpoint: webhook_endpoint_for,
     WebhookDelivery: webhook_delivery_for,
+    ImportJob: import_job_for,
 }

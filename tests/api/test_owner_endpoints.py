@@ -139,3 +139,9 @@ def test_updated_since_takes_any_iso_offset_postgresql_cannot(owner_api, clinic)
     assert len(response.json()["results"]) == 1
     response = owner_api.get("/api/v1/audit-events/", {"occurred_before": "0001-01-01T00:00:00+05:00"})
     assert response.status_code == 400
+
+
+def test_an_empty_filter_value_is_400_not_ignored(owner_api):
+    response = owner_api.get("/api/v1/api-keys/", {"updated_since": ""})
+    assert response.status_code == 400
+    assert "updated_since" in response.json()["errors"]
