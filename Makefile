@@ -10,8 +10,10 @@ TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/cli
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
 TEST_ENV := DJANGO_ENV=test DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL)
 PYTEST_ARGS ?=
+# Schemathesis runs in its own process without xdist (under xdist it covers only part of the schema).
+SCHEMATHESIS_TESTS := tests/api/test_schemathesis.py
 
-.PHONY: run test venv lint format migrations-check security seed bench lock clean browser-deps
+.PHONY: run test venv lint format migrations-check security schema-check seed bench lock clean browser-deps
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +30,9 @@ test: venv browser-deps
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory migrations-check
 	$(MAKE) --no-print-directory security
-	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory schema-check
+	$(TEST_ENV) $(PY) -m pytest --ignore=$(SCHEMATHESIS_TESTS) $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -n0 $(SCHEMATHESIS_TESTS)
 
 # The intake browser test drives Debian's Chromium through Playwright (never `playwright install`).
 # Installed here when missing and possible; otherwise that test fails saying what is missing.
@@ -60,6 +64,10 @@ security: venv
 	DJANGO_ENV=production SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') ALLOWED_HOSTS=clinic.example \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
+# The OpenAPI schema generates without warnings and validates against the OpenAPI 3 spec.
+schema-check: venv
+	$(TEST_ENV) $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
 seed: venv
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_demo
@@ -68,6 +76,7 @@ bench: venv
 	$(PY) -m bench $(if $(SCALE),--scale $(SCALE),)
 
 # Re-resolve the pinned lock files from requirements*.in in a throwaway venv.
+# The throwaway venv is per checkout: worktrees locking at the same time must not share it.
 lock:
 	@set -e; tmp=$$(mktemp -d); $(PYTHON) -m venv $$tmp; \
 	$$tmp/bin/pip install --quiet -r requirements.in; \

@@ -20,6 +20,8 @@ from clinic.models import (
     Room,
     Service,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -159,6 +161,36 @@ class BreakGlassAccessAdmin(ClinicScopedAdmin):
     actions = ["mark_reviewed"]
     list_select_related = ["user", "patient", "reviewed_by"]
 
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ClinicScopedAdmin):
+    """Endpoints are created through the API (which shows the secret once); here they are
+    inspected, switched off or back on."""
+
+    list_display = ["url", "clinic", "is_active", "failing_since", "disabled_at"]
+    list_filter = ["is_active"]
+    fields = ["clinic", "url", "description", "events", "is_active", "failing_since", "disabled_at", "disabled_reason"]
+    readonly_fields = ["clinic", "events", "failing_since", "disabled_at", "disabled_reason"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from clinic.webhooks import webhook_endpoint_update
+
+        webhook_endpoint_update(
+            endpoint=obj, url=obj.url, description=obj.description, events=obj.events, is_active=obj.is_active
+        )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ClinicScopedAdmin):
+    """The delivery log, read-only."""
+
+    list_display = ["event", "endpoint", "status", "attempts", "response_status", "next_attempt_at", "delivered_at"]
+    list_filter = ["status"]
+    list_select_related = ["event", "endpoint"]
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
@@ -183,3 +215,6 @@ class BreakGlassAccessAdmin(ClinicScopedAdmin):
                 self.message_user(request, str(exc), level="error")
                 return
         self.message_user(request, f"{done} access(es) marked reviewed.")
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -13,10 +13,15 @@ object of another clinic is a 404, never a 403 that confirms it exists.
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, pagination, permissions, status
+from django_filters.rest_framework import BooleanFilter, DjangoFilterBackend, IsoDateTimeFilter
+from rest_framework import exceptions, pagination, permissions, serializers, status, throttling
 from rest_framework.response import Response
 
 from clinic.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
@@ -59,6 +64,12 @@ class Unprocessable(exceptions.APIException):
     default_code = "unprocessable"
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
 def _field_errors(detail) -> dict:
     if isinstance(detail, dict):
         return {key: value if isinstance(value, list) else [value] for key, value in detail.items()}
@@ -80,6 +91,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -174,6 +187,9 @@ class ClinicAccess(permissions.BasePermission):
             self.message = "No clinic for this account; send X-Clinic with the clinic's slug."
             return False
         if isinstance(request.auth, ApiKey):
+            if not getattr(view, "api_keys_allowed", True):
+                self.message = "This endpoint is for staff sessions; API keys cannot use it."
+                return False
             return request.auth.has_scope(required_scope(view, request))
         allowed = getattr(view, "allowed_roles", ALL_ROLES)
         if request.method not in permissions.SAFE_METHODS:
@@ -201,6 +217,118 @@ class ClinicScopedMixin:
         serializer.save(clinic=self.request.clinic)
 
 
+# --- strict input ---------------------------------------------------------------------
+
+# Query parameters every list understands, whatever its filters.
+COMMON_QUERY_PARAMS = frozenset({"cursor", "page_size", "ordering", "search"})
+_BOOLEANS = frozenset({"true", "false", "1", "0"})
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """django-filter, plus: a query parameter no filter knows is a 400, not silently ignored.
+
+    A typo like `?udpated_since=` would otherwise return every row and look like it worked.
+    Views with extra parameters of their own list them in `extra_query_params`.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        allowed = set(COMMON_QUERY_PARAMS) | set(getattr(view, "extra_query_params", ()))
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            allowed |= set(filterset_class.base_filters)
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        if filterset_class is not None:
+            # django-filter reads an empty value as "no filter"; a client that sent one meant something.
+            empty = [name for name in filterset_class.base_filters if request.query_params.get(name, None) == ""]
+            if empty:
+                raise exceptions.ValidationError({name: ["Give a value or leave the parameter out."] for name in empty})
+            # django-filter reads a boolean it cannot parse as "no filter"; say so instead.
+            bad = [
+                name
+                for name, declared in filterset_class.base_filters.items()
+                if isinstance(declared, BooleanFilter)
+                and name in request.query_params
+                and request.query_params[name].lower() not in _BOOLEANS
+            ]
+            if bad:
+                raise exceptions.ValidationError({name: ["Must be true or false."] for name in bad})
+        return super().filter_queryset(request, queryset, view)
+
+
+class UtcIsoDateTimeFilter(IsoDateTimeFilter):
+    """ISO 8601 date-time filter whose value reaches the database in UTC.
+
+    PostgreSQL refuses offsets beyond +-15:59 that ISO 8601 allows (`-22:42`): normalising
+    here turns a 500 into a working filter, and a date that cannot exist in UTC into a 400.
+    """
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(dt.UTC)
+            except (OverflowError, ValueError):
+                raise exceptions.ValidationError({self.field_name: ["Date-time out of range."]}) from None
+        return super().filter(qs, value)
+
+
+class RejectUnknownFieldsMixin:
+    """Serializer mixin: a field the serializer does not write is a 400, not silently dropped.
+
+    Read-only fields (`id`, `clinic`, timestamps) count as unknown on write, so a client
+    that sends `clinic` learns it cannot set it.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise exceptions.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+    """Base for every writable API serializer."""
+
+
+class StrictSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """Base for every writable API serializer that is not a ModelSerializer."""
+
+
+# --- rate limits ----------------------------------------------------------------------
+
+
+class ClinicRateThrottle(throttling.SimpleRateThrottle):
+    """Requests per minute per API key or per user, at the rate the clinic sets.
+
+    Counted in the default cache (Redis when REDIS_URL is set), so all web processes share
+    the count. Runs after ClinicAccess, which has set `request.clinic`.
+    """
+
+    scope = "clinic"
+
+    def __init__(self):
+        # The rate is per clinic, read in allow_request; skip SimpleRateThrottle's settings lookup.
+        pass
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, ApiKey):
+            return f"throttle:key:{request.auth.pk}"
+        if request.user and request.user.is_authenticated:
+            return f"throttle:user:{request.user.pk}"
+        return None
+
+    def allow_request(self, request, view):
+        clinic = getattr(request, "clinic", None)
+        if clinic is None:
+            return True
+        self.rate = f"{clinic.api_rate_limit_per_minute}/min"
+        self.num_requests, self.duration = clinic.api_rate_limit_per_minute, 60
+        return super().allow_request(request, view)
+
+
 def error_response(status_code: int, detail: str, errors: dict | None = None) -> Response:
     return Response(
         {
@@ -215,3 +343,15 @@ def error_response(status_code: int, detail: str, errors: dict | None = None) ->
 
 
 __all__ = ["ALL_SCOPES", "ApiKeyAuthentication", "api_key_digest", "api_key_generate"]
+
+
+def not_found(request, exception=None):
+    """handler404: a URL that matches no route is a 404 in the error format under /api/ and /fhir/
+    (an id like `1.5` never reaches a view), and Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith(("/api/", "/fhir/")):
+        body = {"type": "about:blank", "title": _TITLES[404], "status": 404, "detail": "Not found.", "errors": {}}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)

@@ -8,5 +8,10 @@ router.register("services", views.ServiceViewSet, basename="service")
 router.register("rooms", views.RoomViewSet, basename="room")
 router.register("practitioners", views.PractitionerViewSet, basename="practitioner")
 router.register("break-glass", views.BreakGlassViewSet, basename="break-glass")
+router.register("api-keys", views.ApiKeyViewSet, basename="api-key")
+router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("patient-imports", views.PatientImportViewSet, basename="patient-import")
+router.register("webhooks", views.WebhookEndpointViewSet, basename="webhook")
+router.register("webhook-deliveries", views.WebhookDeliveryViewSet, basename="webhook-delivery")
 
 urlpatterns = router.urls

@@ -20,6 +20,8 @@ class ClinicConfig(AppConfig):
             "apikey": ALL_ACTIONS,
             "auditevent": ("view",),
             "breakglassaccess": ("view", "change"),
+            "webhookendpoint": ("view", "change", "delete"),
+            "webhookdelivery": ("view",),
         },
         "therapist": {
             "clinic": ("view",),

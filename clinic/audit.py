@@ -34,7 +34,9 @@ def _lock_chain(clinic_id: int | None) -> None:
     """Serialise writers of one clinic's chain so each row sees the true previous hash."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7_310_001, clinic_id or 0])
+            # The two-key form takes int4 keys; ids are bigint, so fold them (a shared key only
+            # serialises two clinics' writers, it never lets one chain interleave).
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7_310_001, (clinic_id or 0) % 2_147_483_647])
     # SQLite: transaction_mode=IMMEDIATE already serialises writers.
 
 

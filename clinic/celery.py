@@ -18,6 +18,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "clinic.tasks.record_heartbeat", "schedule": crontab()},
     "waitlist-offer-expiry": {"task": "sessions.tasks.expire_waitlist_offers", "schedule": crontab()},
+    "webhook-deliveries": {"task": "clinic.tasks.sweep_webhook_deliveries", "schedule": crontab()},
+    "idempotency-cleanup": {"task": "clinic.tasks.delete_expired_idempotency_records", "schedule": crontab(minute=17)},
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 
 from django.contrib.auth.models import AbstractUser
@@ -9,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from clinic.roles import Role
 
@@ -47,6 +49,11 @@ class Clinic(models.Model):
     session_max_hours = models.PositiveSmallIntegerField(
         default=12, validators=[MinValueValidator(1)], help_text="Staff sign in again after this long, active or not."
     )
+    api_rate_limit_per_minute = models.PositiveIntegerField(
+        default=200,
+        validators=[MinValueValidator(1)],
+        help_text="API requests per minute allowed to each API key and each staff user of this clinic.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -76,6 +83,7 @@ class Clinic(models.Model):
                 condition=Q(booking_granularity_minutes__gte=5) & Q(booking_granularity_minutes__lte=60),
                 name="clinic_booking_granularity_5_to_60",
             ),
+            models.CheckConstraint(condition=Q(api_rate_limit_per_minute__gte=1), name="clinic_rate_limit_positive"),
         ]
 
     def __str__(self) -> str:
@@ -218,6 +226,7 @@ class ApiKey(ClinicOwned):
     scopes = models.JSONField(default=list)
     created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Name, scopes or revocation changed (not last use).")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -321,3 +330,163 @@ class BreakGlassAccess(ClinicOwned):
 
     def __str__(self) -> str:
         return f"{self.user} → patient {self.patient_id} at {self.opened_at:%Y-%m-%d %H:%M}"
+
+
+class IdempotencyStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+
+
+class IdempotencyRecord(ClinicOwned):
+    """One `Idempotency-Key` of one caller (API key or user): the request it stood for and
+    the response to replay. Written by `clinic.idempotency`; kept at least 24 hours."""
+
+    principal = models.CharField(max_length=40, help_text="'key:<id>' or 'user:<id>'.")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    status = models.CharField(max_length=20, choices=IdempotencyStatus.choices, default=IdempotencyStatus.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "principal", "key"], name="idempotency_unique_key_per_caller"),
+        ]
+        indexes = [
+            # The cleanup sweep: DELETE ... WHERE expires_at < now().
+            models.Index(fields=["expires_at"], name="idempotency_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.key} ({self.status})"
+
+
+class WebhookEventType(models.TextChoices):
+    APPOINTMENT_CREATED = "appointment.created", "Appointment created"
+    APPOINTMENT_UPDATED = "appointment.updated", "Appointment updated"
+    APPOINTMENT_CANCELLED = "appointment.cancelled", "Appointment cancelled"
+    INTAKE_SUBMITTED = "intake.submitted", "Intake submitted"
+    NOTE_SIGNED = "note.signed", "Note signed"
+    PATIENT_CREATED = "patient.created", "Patient created"
+    PATIENT_UPDATED = "patient.updated", "Patient updated"
+
+
+class WebhookEndpoint(ClinicOwned):
+    """Where a clinic wants events sent. The signing secret is stored encrypted (Fernet, key
+    derived from SECRET_KEY) because signing needs it back; see clinic.webhooks."""
+
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="Event types sent to this endpoint.")
+    secret_encrypted = models.TextField(editable=False)
+    is_active = models.BooleanField(default=True)
+    failing_since = models.DateTimeField(null=True, blank=True, help_text="Start of the current run of failures.")
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def clean(self) -> None:
+        unknown = sorted(set(self.events) - set(WebhookEventType.values)) if isinstance(self.events, list) else None
+        if unknown is None or unknown or not self.events:
+            raise ValidationError({"events": f"Choose one or more of: {', '.join(WebhookEventType.values)}."})
+
+
+class WebhookEvent(ClinicOwned):
+    """Outbox row: written in the same transaction as the change it reports."""
+
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(max_length=40, choices=WebhookEventType.choices)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (gave up)"
+    CANCELLED = "cancelled", "Cancelled (endpoint disabled)"
+
+
+class WebhookDelivery(ClinicOwned):
+    """One event to one endpoint, retried with exponential backoff for up to 72 hours."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(
+        max_length=20, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event"], name="webhook_delivery_once_per_endpoint"),
+            models.CheckConstraint(
+                condition=~Q(status="pending") | Q(next_attempt_at__isnull=False),
+                name="webhook_delivery_pending_has_next_attempt",
+            ),
+        ]
+        indexes = [
+            # The beat sweeper: pending rows whose next_attempt_at has come.
+            models.Index(fields=["next_attempt_at"], name="webhook_delivery_due", condition=Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.endpoint} ({self.status})"
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed (nothing imported)"
+
+
+class ImportJob(ClinicOwned):
+    """A CSV import submitted through the API and run by a Celery worker, all rows or none."""
+
+    kind = models.CharField(max_length=20, choices=[("patients", "Patients")], default="patients")
+    status = models.CharField(max_length=20, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
+    csv_text = models.TextField(help_text="The uploaded file; cleared once the job has run.")
+    mapping = models.JSONField(default=dict, blank=True, help_text="Our field -> their column header.")
+    dry_run = models.BooleanField(default=False)
+    rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=dict, blank=True, help_text="CSV line -> field errors.")
+    detail = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import #{self.pk} ({self.status})"

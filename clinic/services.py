@@ -78,4 +78,5 @@ def api_key_create(*, clinic: Clinic, name: str, scopes: list[str], created_by: 
 def api_key_revoke(*, key) -> None:
     from clinic.models import ApiKey
 
-    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    now = timezone.now()
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now, updated_at=now)

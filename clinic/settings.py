@@ -206,6 +206,8 @@ PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or "").rs
 
 # Region assumed for phone numbers typed without a country code (stored as E.164).
 PHONENUMBER_DEFAULT_REGION = env_str("PHONENUMBER_DEFAULT_REGION", "CA")
+# Webhook endpoints must be https in production; plain http (e.g. a local receiver) elsewhere.
+WEBHOOK_ALLOW_HTTP = not PRODUCTION
 
 # --- static files -------------------------------------------------------------------
 
@@ -230,14 +232,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["clinic.api.ClinicAccess"],
     "DEFAULT_PAGINATION_CLASS": "clinic.api.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "clinic.api.StrictFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only: one body format to validate (anything else is 415).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["clinic.api.ClinicRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "clinic.schema.ClinicAutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.exception_handler",
     "DATETIME_FORMAT": "iso-8601",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Content negotiation by Accept only: `?format=` would be a query parameter no filter knows.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Soft-tissue clinic API",
@@ -256,7 +263,15 @@ SPECTACULAR_SETTINGS = {
         "OfferStatusEnum": "sessions.models.OfferStatus",
         "NoteStatusEnum": "sessions.models.NoteStatus",
     },
+    # Error responses (one shape, every operation) are added in one place.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clinic.schema.add_error_responses",
+    ],
 }
+# API bodies are small JSON documents; anything near this is a mistake or an attack.
+# A larger body is 413 in the API's error format (clinic.api.exception_handler).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- security -----------------------------------------------------------------------
 

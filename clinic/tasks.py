@@ -7,3 +7,39 @@ from clinic.services import heartbeat_record
 def record_heartbeat(name: str = "worker") -> str:
     """Sent by beat every minute; /healthz shows when a worker last ran it."""
     return heartbeat_record(name=name).seen_at.isoformat()
+
+
+@shared_task(name="clinic.tasks.delete_expired_idempotency_records")
+def delete_expired_idempotency_records() -> int:
+    """Hourly: drop Idempotency-Key records past their 24-hour retention."""
+    from clinic.idempotency import idempotency_records_delete_expired
+
+    return idempotency_records_delete_expired()
+
+
+@shared_task(name="clinic.tasks.deliver_webhook")
+def deliver_webhook(delivery_id: int) -> str:
+    """One attempt at one webhook delivery; the sweeper re-queues it when a retry is due."""
+    from clinic.webhooks import webhook_delivery_attempt
+
+    delivery = webhook_delivery_attempt(delivery_id=delivery_id)
+    return "skipped" if delivery is None else delivery.status
+
+
+@shared_task(name="clinic.tasks.sweep_webhook_deliveries")
+def sweep_webhook_deliveries() -> int:
+    """Every minute: queue the pending deliveries whose next attempt has come."""
+    from clinic.webhooks import webhook_deliveries_due
+
+    due = webhook_deliveries_due()
+    for delivery_id in due:
+        deliver_webhook.delay(delivery_id)
+    return len(due)
+
+
+@shared_task(name="clinic.tasks.run_import_job")
+def run_import_job(job_id: int) -> None:
+    """Run one CSV import submitted through the API."""
+    from patients.csv_io import import_job_run
+
+    import_job_run(job_id=job_id)

@@ -26,6 +26,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", include("clinic.public_urls")),
+    path("fhir/R4/", include(("clinic.fhir_urls", "fhir"), namespace="fhir")),
     path("", include("intake.public_urls")),
     path("", include("sessions.public_urls")),
 ]
+
+handler404 = "clinic.api.not_found"

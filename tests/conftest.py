@@ -3,11 +3,28 @@ another clinic with its own therapist (who must never see the first clinic's dat
 
 from __future__ import annotations
 
+import copy
+import uuid
+
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from clinic.roles import Role
 from tests.factories import ClinicFactory, PractitionerFactory, staff
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_run_settings():
+    """Rate-limit counters live in the cache (Redis): each run and xdist worker gets its own key
+    prefix, so a user id reused by another worker's database never shares a counter. Passwords
+    use a fast hasher: the production one costs about a second per staff persona on a busy CI box."""
+    from django.conf import settings
+
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
+    with override_settings(CACHES=caches, PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture

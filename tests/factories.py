@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Callable
 
 import factory
+from django.db import models
 from django.utils import timezone
 
-from clinic.models import Clinic, Location, Membership, Practitioner, Room, Service, User
+from clinic.models import (
+    ApiKey,
+    AuditAction,
+    AuditEvent,
+    Clinic,
+    ImportJob,
+    Location,
+    Membership,
+    Practitioner,
+    Room,
+    Service,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from clinic.roles import Role
 from patients.models import Patient
 from sessions.models import Appointment, AvailabilityException, ExceptionKind, WaitlistEntry, WorkingHours
@@ -259,3 +276,60 @@ def clean_intake_answers(**overrides) -> dict:
     }
     answers.update(overrides)
     return {code: value for code, value in answers.items() if value is not None}
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    """A key row; its raw value is unknown (use clinic.services.api_key_create to call the API with one)."""
+
+    class Meta:
+        model = ApiKey
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Integration {n}")
+    prefix = factory.Sequence(lambda n: f"ck_t{n:07d}")
+    digest = factory.Sequence(lambda n: hashlib.sha256(f"test-key-{n}".encode()).hexdigest())
+    scopes = factory.LazyFunction(lambda: ["clinic:read"])
+
+
+def audit_event_for(clinic: Clinic) -> AuditEvent:
+    from clinic.audit import audit_record
+
+    patient = PatientFactory(clinic=clinic)
+    return audit_record(action=AuditAction.VIEW, clinic=clinic, obj=patient, patient_id=patient.id)
+
+
+def webhook_endpoint_for(clinic: Clinic) -> WebhookEndpoint:
+    from clinic.webhooks import webhook_endpoint_create
+
+    return webhook_endpoint_create(clinic=clinic, url="https://hooks.example.com/in", events=["patient.created"])[0]
+
+
+def webhook_delivery_for(clinic: Clinic) -> WebhookDelivery:
+    from clinic.webhooks import webhook_event_emit
+
+    endpoint = webhook_endpoint_for(clinic)
+    event = webhook_event_emit(clinic=clinic, event="patient.created", payload={"patient_id": 1})
+    return WebhookDelivery.objects.get(endpoint=endpoint, event=event)
+
+
+def import_job_for(clinic: Clinic) -> ImportJob:
+    return ImportJob.objects.create(clinic=clinic, csv_text="given_name,family_name\nAda,Moss\n")
+
+
+# Every model an API endpoint (/api/v1/, /fhir/R4/) serves -> how to make one in a clinic.
+# tests/api/test_isolation.py walks every endpoint and fails when its model has no entry here,
+# so a new endpoint is covered by the isolation matrix, query budgets and bad-input checks
+# as soon as its factory is added.
+API_OBJECT_FACTORIES: dict[type[models.Model], Callable[[Clinic], models.Model]] = {
+    Location: lambda clinic: LocationFactory(clinic=clinic),
+    Service: lambda clinic: ServiceFactory(clinic=clinic),
+    Room: lambda clinic: RoomFactory(clinic=clinic, location=LocationFactory(clinic=clinic)),
+    Practitioner: lambda clinic: PractitionerFactory(clinic=clinic),
+    Patient: lambda clinic: PatientFactory(clinic=clinic),
+    Appointment: lambda clinic: AppointmentFactory(clinic=clinic),
+    ApiKey: lambda clinic: ApiKeyFactory(clinic=clinic),
+    AuditEvent: audit_event_for,
+    WebhookEndpoint: webhook_endpoint_for,
+    WebhookDelivery: webhook_delivery_for,
+    ImportJob: import_job_for,
+}

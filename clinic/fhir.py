@@ -1,0 +1,304 @@
+"""FHIR R4 read API under /fhir/R4/: Patient, Practitioner, Appointment.
+
+Same authentication, clinic scoping and scopes as /api/v1/ (`ClinicAccess`, `ClinicScopedMixin`).
+Each resource is built and validated with the `fhir.resources` R4B models, so an invalid
+resource is a bug caught where it is made. Searches answer a `searchset` Bundle, cursor-paged
+with `_count` (1-100) and a `next` link.
+
+The lead adds Encounter, Procedure, Observation and Questionnaire(Response) the same way: a
+`to_fhir(obj) -> dict` mapper and a `FhirViewSet` subclass with its search filters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils.dateparse import parse_date, parse_datetime
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from fhir.resources.R4B.appointment import Appointment as FhirAppointment
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.patient import Patient as FhirPatient
+from fhir.resources.R4B.practitioner import Practitioner as FhirPractitioner
+from rest_framework import exceptions, viewsets
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from clinic.api import ClinicScopedMixin, CursorPagination
+from clinic.models import Practitioner
+from patients.models import Patient
+from sessions.models import Appointment, AppointmentStatus
+
+
+def _validated(model, data: dict) -> dict:
+    return model.model_validate(data).model_dump(mode="json", exclude_none=True)
+
+
+def _meta(obj) -> dict:
+    return {"lastUpdated": obj.updated_at.isoformat()}
+
+
+def patient_to_fhir(patient: Patient) -> dict:
+    name = {"use": "official", "family": patient.family_name, "given": [patient.given_name]}
+    names = [name]
+    if patient.preferred_name:
+        names.append({"use": "usual", "given": [patient.preferred_name]})
+    telecom = []
+    if patient.email:
+        telecom.append({"system": "email", "value": patient.email})
+    if patient.mobile_phone:
+        telecom.append({"system": "phone", "use": "mobile", "value": str(patient.mobile_phone)})
+    address = {
+        "line": [line for line in (patient.address_line1, patient.address_line2) if line] or None,
+        "city": patient.city or None,
+        "state": patient.region or None,
+        "postalCode": patient.postal_code or None,
+        "country": patient.country or None,
+    }
+    return _validated(
+        FhirPatient,
+        {
+            "resourceType": "Patient",
+            "id": str(patient.pk),
+            "meta": _meta(patient),
+            "active": not patient.is_archived,
+            "name": names,
+            "telecom": telecom or None,
+            "gender": patient.gender,
+            "birthDate": patient.birth_date.isoformat() if patient.birth_date else None,
+            "address": [address] if any(address.values()) else None,
+        },
+    )
+
+
+def practitioner_to_fhir(practitioner: Practitioner) -> dict:
+    identifier = None
+    if practitioner.registration_number:
+        identifier = [
+            {"value": practitioner.registration_number, "assigner": {"display": practitioner.registration_body}}
+        ]
+        if not practitioner.registration_body:
+            del identifier[0]["assigner"]
+    return _validated(
+        FhirPractitioner,
+        {
+            "resourceType": "Practitioner",
+            "id": str(practitioner.pk),
+            "meta": _meta(practitioner),
+            "active": practitioner.is_active,
+            "identifier": identifier,
+            "name": [{"text": practitioner.display_name}],
+        },
+    )
+
+
+_APPOINTMENT_STATUS = {
+    AppointmentStatus.BOOKED: "booked",
+    AppointmentStatus.CONFIRMED: "booked",
+    AppointmentStatus.ARRIVED: "arrived",
+    AppointmentStatus.COMPLETED: "fulfilled",
+    AppointmentStatus.CANCELLED: "cancelled",
+    AppointmentStatus.NO_SHOW: "noshow",
+}
+
+
+def appointment_to_fhir(appointment: Appointment) -> dict:
+    return _validated(
+        FhirAppointment,
+        {
+            "resourceType": "Appointment",
+            "id": str(appointment.pk),
+            "meta": _meta(appointment),
+            "status": _APPOINTMENT_STATUS[appointment.status],
+            "serviceType": [{"text": appointment.service.name}],
+            "start": appointment.start.isoformat(),
+            "end": appointment.end.isoformat(),
+            "minutesDuration": int((appointment.end - appointment.start).total_seconds() // 60),
+            "participant": [
+                {
+                    "actor": {"reference": f"Patient/{appointment.patient_id}", "display": str(appointment.patient)},
+                    "status": "accepted",
+                },
+                {
+                    "actor": {
+                        "reference": f"Practitioner/{appointment.practitioner_id}",
+                        "display": appointment.practitioner.display_name,
+                    },
+                    "status": "accepted",
+                },
+            ],
+        },
+    )
+
+
+class FhirPagination(CursorPagination):
+    page_size_query_param = "_count"
+
+    def get_paginated_response(self, data):
+        base = self.request.build_absolute_uri(self.request.path).rstrip("/")
+        links = [{"relation": "self", "url": self.request.build_absolute_uri()}]
+        if self.get_next_link():
+            links.append({"relation": "next", "url": self.get_next_link()})
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": links,
+            "entry": [
+                {
+                    "fullUrl": f"{base}/{item['id']}",
+                    "resource": item,
+                    "search": {"mode": "match"},
+                }
+                for item in data
+            ],
+        }
+        return Response(_validated(Bundle, bundle))
+
+    def get_paginated_response_schema(self, schema):
+        return BUNDLE_SCHEMA
+
+
+RESOURCE_SCHEMA = {
+    "type": "object",
+    "description": "A FHIR R4 resource (https://hl7.org/fhir/R4B/).",
+    "properties": {"resourceType": {"type": "string"}, "id": {"type": "string"}},
+    "required": ["resourceType", "id"],
+    "additionalProperties": True,
+}
+BUNDLE_SCHEMA = {
+    "type": "object",
+    "description": "A FHIR searchset Bundle.",
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["Bundle"]},
+        "type": {"type": "string", "enum": ["searchset"]},
+        "link": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        "entry": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+    },
+    "required": ["resourceType", "type"],
+}
+
+
+class FhirViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
+    # Plain JSON (FHIR's JSON format; clients may ask for application/json).
+    renderer_classes = [JSONRenderer]
+    pagination_class = FhirPagination
+    extra_query_params = ("_count",)
+    to_fhir = staticmethod(lambda obj: {})
+    ordering_fields: list[str] = []
+
+    def get_serializer(self, *args, **kwargs):  # FHIR mappers replace serializers
+        raise exceptions.MethodNotAllowed(self.request.method)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([type(self).to_fhir(obj) for obj in page])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(type(self).to_fhir(self.get_object()))
+
+
+def _fhir_schema(resource: str):
+    return extend_schema_view(
+        list=extend_schema(
+            summary=f"Search {resource} resources (searchset Bundle)",
+            responses={200: OpenApiResponse(response=BUNDLE_SCHEMA)},
+        ),
+        retrieve=extend_schema(
+            summary=f"Read one {resource}",
+            parameters=None,
+            responses={200: OpenApiResponse(response=RESOURCE_SCHEMA)},
+        ),
+    )
+
+
+class FhirDateFilter(filters.CharFilter):
+    """FHIR date search: `2026-11-21`, or with a prefix `ge`, `gt`, `le`, `lt`, `eq`."""
+
+    _LOOKUPS = {"ge": "gte", "gt": "gt", "le": "lte", "lt": "lt", "eq": "date"}
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        prefix, raw = (value[:2], value[2:]) if value[:2] in self._LOOKUPS else ("eq", value)
+        try:
+            when = parse_datetime(raw) if "T" in raw else parse_date(raw)
+            if isinstance(when, dt.datetime):
+                # Naive means UTC; PostgreSQL refuses some offsets ISO 8601 allows, so send UTC.
+                when = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        except (ValueError, OverflowError):
+            when = None
+        if when is None:
+            raise exceptions.ValidationError({self.field_name: ["Use a FHIR date like ge2026-11-21."]})
+        lookup = self._LOOKUPS[prefix]
+        if lookup != "date" and "T" not in raw:
+            lookup = f"date__{lookup}"
+        return qs.filter(**{f"{self.field_name}__{lookup}": when})
+
+
+class PatientSearch(filters.FilterSet):
+    family = filters.CharFilter(field_name="family_name", lookup_expr="istartswith")
+    given = filters.CharFilter(field_name="given_name", lookup_expr="istartswith")
+    birthdate = filters.DateFilter(field_name="birth_date")
+    email = filters.CharFilter(field_name="email", lookup_expr="iexact")
+    _lastUpdated = FhirDateFilter(field_name="updated_at")  # noqa: N815 - FHIR parameter name
+
+    class Meta:
+        model = Patient
+        fields: list[str] = []
+
+
+@_fhir_schema("Patient")
+class FhirPatientViewSet(FhirViewSet):
+    """FHIR R4 Patient: demographics and contact details (no clinical content)."""
+
+    api_scope = "patients"
+    queryset = Patient.objects.all()
+    filterset_class = PatientSearch
+    to_fhir = staticmethod(patient_to_fhir)
+
+
+class PractitionerSearch(filters.FilterSet):
+    name = filters.CharFilter(field_name="display_name", lookup_expr="icontains")
+    active = filters.BooleanFilter(field_name="is_active")
+    _lastUpdated = FhirDateFilter(field_name="updated_at")  # noqa: N815
+
+    class Meta:
+        model = Practitioner
+        fields: list[str] = []
+
+
+@_fhir_schema("Practitioner")
+class FhirPractitionerViewSet(FhirViewSet):
+    """FHIR R4 Practitioner: the clinic's therapists."""
+
+    api_scope = "clinic"
+    queryset = Practitioner.objects.all()
+    filterset_class = PractitionerSearch
+    to_fhir = staticmethod(practitioner_to_fhir)
+
+
+class AppointmentSearch(filters.FilterSet):
+    patient = filters.NumberFilter(field_name="patient_id")
+    practitioner = filters.NumberFilter(field_name="practitioner_id")
+    date = FhirDateFilter(field_name="start")
+    status = filters.ChoiceFilter(
+        method="filter_status", choices=[(v, v) for v in sorted(set(_APPOINTMENT_STATUS.values()))]
+    )
+    _lastUpdated = FhirDateFilter(field_name="updated_at")  # noqa: N815
+
+    class Meta:
+        model = Appointment
+        fields: list[str] = []
+
+    def filter_status(self, qs, name, value):
+        return qs.filter(status__in=[ours for ours, theirs in _APPOINTMENT_STATUS.items() if theirs == value])
+
+
+@_fhir_schema("Appointment")
+class FhirAppointmentViewSet(FhirViewSet):
+    """FHIR R4 Appointment: who, with whom, when, and its status."""
+
+    api_scope = "appointments"
+    queryset = Appointment.objects.select_related("patient", "practitioner", "service")
+    filterset_class = AppointmentSearch
+    to_fhir = staticmethod(appointment_to_fhir)

@@ -1,0 +1,263 @@
+"""CSV import of patients from another system's export, all or nothing.
+
+`patients_import_csv` reads every row through a column mapping (our field -> their column
+header), validates each as a Patient (`full_clean`, constraints included), and writes them in
+one transaction only when no row has an error; `dry_run` validates and reports without writing.
+Used by `manage.py import_patients`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from clinic.models import Clinic
+from patients.models import Patient
+
+# Our field -> the column header most exports use. Override per file with a mapping.
+DEFAULT_COLUMNS = {
+    "given_name": "given_name",
+    "family_name": "family_name",
+    "preferred_name": "preferred_name",
+    "birth_date": "birth_date",
+    "gender": "gender",
+    "email": "email",
+    "mobile_phone": "mobile_phone",
+    "address_line1": "address_line1",
+    "address_line2": "address_line2",
+    "city": "city",
+    "region": "region",
+    "postal_code": "postal_code",
+    "country": "country",
+}
+REQUIRED = ("given_name", "family_name")
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y")
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    errors: dict[int, dict[str, list[str]]] = field(default_factory=dict)  # CSV line number -> field errors
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class ImportRefused(Exception):  # noqa: N818 - a refusal, reported to the user
+    def __init__(self, report: ImportReport):
+        super().__init__(f"{len(report.errors)} row(s) with errors; nothing was imported.")
+        self.report = report
+
+
+def parse_mapping(spec: str) -> dict[str, str]:
+    """`given_name=First Name,family_name=Surname` -> {"given_name": "First Name", ...}."""
+    mapping = dict(DEFAULT_COLUMNS)
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        ours, sep, theirs = part.partition("=")
+        if not sep or ours.strip() not in DEFAULT_COLUMNS:
+            raise ValueError(f"Bad mapping {part!r}: use field=Column with field one of {', '.join(DEFAULT_COLUMNS)}.")
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
+
+
+def _date(value: str) -> dt.date:
+    for fmt in DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(value, fmt).date()  # noqa: DTZ007 - a date, no time zone
+        except ValueError:
+            continue
+    raise ValidationError(f"Not a date ({', '.join(DATE_FORMATS)}).")
+
+
+def _patient_from_row(clinic: Clinic, row: dict, mapping: dict[str, str]) -> Patient:
+    values = {}
+    errors: dict[str, list[str]] = {}
+    for ours, theirs in mapping.items():
+        raw = (row.get(theirs) or "").strip()
+        if not raw:
+            continue
+        if ours == "birth_date":
+            try:
+                values[ours] = _date(raw)
+            except ValidationError as exc:
+                errors[ours] = exc.messages
+        elif ours == "gender":
+            values[ours] = raw.lower()
+        else:
+            values[ours] = raw
+    patient = Patient(clinic=clinic, **values)
+    try:
+        patient.full_clean()
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors.setdefault(name, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return patient
+
+
+def patients_import_csv(
+    *,
+    clinic: Clinic,
+    lines: Iterable[str],
+    mapping: dict[str, str] | None = None,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Validate every row, then create all patients in one transaction, or none (ImportRefused)."""
+    mapping = mapping or dict(DEFAULT_COLUMNS)
+    reader = csv.DictReader(lines)
+    missing = [mapping[name] for name in REQUIRED if mapping[name] not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"Missing column(s): {', '.join(missing)}. Found: {', '.join(reader.fieldnames or [])}.")
+    report = ImportReport(dry_run=dry_run)
+    patients = []
+    for row in reader:
+        report.rows += 1
+        try:
+            patients.append(_patient_from_row(clinic, row, mapping))
+        except ValidationError as exc:
+            report.errors[reader.line_num] = exc.message_dict
+        if progress is not None:
+            progress(report.rows)
+    if report.errors:
+        raise ImportRefused(report)
+    if not dry_run:
+        with transaction.atomic():
+            Patient.objects.bulk_create(patients, batch_size=500)
+        report.created = len(patients)
+    return report
+
+
+# --- export ---------------------------------------------------------------------------
+
+PATIENT_EXPORT_FIELDS = ["id", *DEFAULT_COLUMNS, "is_archived", "created_at", "updated_at"]
+APPOINTMENT_EXPORT_FIELDS = [
+    "id", "patient_id", "patient_name", "practitioner_id", "practitioner", "service", "room", "start", "end",
+    "status", "created_at", "updated_at",
+]  # fmt: skip
+
+
+def patients_export_csv(*, clinic: Clinic, out) -> int:
+    """Write the clinic's patients (identity and contact details, no clinical content) as CSV."""
+    writer = csv.writer(out)
+    writer.writerow(PATIENT_EXPORT_FIELDS)
+    count = 0
+    for patient in Patient.objects.filter(clinic=clinic).order_by("id").iterator(chunk_size=1000):
+        writer.writerow([_cell(getattr(patient, name)) for name in PATIENT_EXPORT_FIELDS])
+        count += 1
+    return count
+
+
+def appointments_export_csv(*, clinic: Clinic, out) -> int:
+    from sessions.models import Appointment
+
+    writer = csv.writer(out)
+    writer.writerow(APPOINTMENT_EXPORT_FIELDS)
+    rows = (
+        Appointment.objects.filter(clinic=clinic)
+        .select_related("patient", "practitioner", "service", "room")
+        .order_by("start", "id")
+    )
+    count = 0
+    for a in rows.iterator(chunk_size=1000):
+        writer.writerow(
+            [
+                a.id,
+                a.patient_id,
+                a.patient.full_name,
+                a.practitioner_id,
+                a.practitioner.display_name,
+                a.service.name,
+                a.room.name if a.room else "",
+                _cell(a.start),
+                _cell(a.end),
+                a.status,
+                _cell(a.created_at),
+                _cell(a.updated_at),
+            ]  # fmt: skip
+        )
+        count += 1
+    return count
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    text = str(value)
+    # A cell starting with = + - @ is a formula in spreadsheets: neutralise it (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --- asynchronous import jobs (API) ------------------------------------------------------
+
+
+def import_job_submit(*, clinic: Clinic, csv_text: str, mapping: dict, dry_run: bool, created_by=None):
+    """Store the upload as a queued job and run it on a worker after commit."""
+    from clinic.models import ImportJob
+    from clinic.tasks import run_import_job
+
+    unknown = sorted(set(mapping) - set(DEFAULT_COLUMNS))
+    if unknown:
+        raise ValidationError({"mapping": [f"Unknown field(s): {', '.join(unknown)}."]})
+    job = ImportJob(clinic=clinic, csv_text=csv_text, mapping=mapping, dry_run=dry_run, created_by=created_by)
+    job.full_clean()
+    job.save()
+    transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    return job
+
+
+def import_job_run(*, job_id: int) -> None:
+    """Run a queued job once (a redelivered task finds it no longer queued and does nothing)."""
+    import io
+
+    from django.utils import timezone
+
+    from clinic.models import ImportJob, ImportJobStatus
+
+    if not ImportJob.objects.filter(pk=job_id, status=ImportJobStatus.QUEUED).update(
+        status=ImportJobStatus.RUNNING, updated_at=timezone.now()
+    ):
+        return
+    job = ImportJob.objects.select_related("clinic").get(pk=job_id)
+    outcome = {"status": ImportJobStatus.SUCCEEDED, "detail": ""}
+    try:
+        report = patients_import_csv(
+            clinic=job.clinic,
+            lines=io.StringIO(job.csv_text, newline=""),
+            mapping={**DEFAULT_COLUMNS, **job.mapping},
+            dry_run=job.dry_run,
+        )
+        outcome.update(rows=report.rows, created_count=report.created)
+        if job.dry_run:
+            outcome["detail"] = f"Dry run: {report.rows} row(s) valid; nothing written."
+    except ImportRefused as refused:
+        outcome.update(
+            status=ImportJobStatus.FAILED,
+            rows=refused.report.rows,
+            errors={str(line): errors for line, errors in refused.report.errors.items()},
+            detail=str(refused),
+        )
+    except ValueError as exc:  # missing columns, unreadable CSV
+        outcome.update(status=ImportJobStatus.FAILED, detail=str(exc)[:500])
+    ImportJob.objects.filter(pk=job_id).update(
+        **outcome, csv_text="", finished_at=timezone.now(), updated_at=timezone.now()
+    )

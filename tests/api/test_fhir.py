@@ -1,0 +1,133 @@
+"""FHIR R4 read API: every resource validates against the fhir.resources R4B models, plus the
+invariants that package does not check."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fhir.resources.R4B.appointment import Appointment as FhirAppointment
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.patient import Patient as FhirPatient
+from fhir.resources.R4B.practitioner import Practitioner as FhirPractitioner
+
+from clinic.services import api_key_create
+from sessions.models import AppointmentStatus
+from tests.factories import AppointmentFactory, PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+MODELS = {"Patient": FhirPatient, "Practitioner": FhirPractitioner, "Appointment": FhirAppointment}
+
+
+def _search(client, resource, **params) -> list[dict]:
+    response = client.get(f"/fhir/R4/{resource}", params)
+    assert response.status_code == 200, response.content[:300]
+    bundle = Bundle.model_validate(response.json())
+    assert bundle.type == "searchset"
+    resources = [entry["resource"] for entry in response.json().get("entry", [])]
+    for entry in response.json().get("entry", []):
+        assert entry["fullUrl"].endswith(f"/fhir/R4/{resource}/{entry['resource']['id']}")
+    return resources
+
+
+def test_every_resource_type_validates_and_reads_back(owner_api, clinic):
+    appointment = AppointmentFactory(clinic=clinic)
+    ids = {
+        "Patient": appointment.patient_id,
+        "Practitioner": appointment.practitioner_id,
+        "Appointment": appointment.id,
+    }
+    for resource, model in MODELS.items():
+        [found] = _search(owner_api, resource)
+        assert model.model_validate(found).id == str(ids[resource])
+        read = owner_api.get(f"/fhir/R4/{resource}/{ids[resource]}")
+        assert read.status_code == 200
+        assert read.json() == found
+        model.model_validate(read.json())
+
+
+def test_patient_carries_identity_and_contact_details(owner_api, clinic):
+    patient = PatientFactory(clinic=clinic, given_name="Ada", family_name="Moss", preferred_name="Addie")
+    [resource] = _search(owner_api, "Patient")
+    assert resource["name"][0] == {"use": "official", "family": "Moss", "given": ["Ada"]}
+    assert resource["name"][1]["given"] == ["Addie"]
+    assert {"system": "email", "value": patient.email} in resource["telecom"]
+    assert resource["birthDate"] == patient.birth_date.isoformat()
+    assert resource["active"] is True
+
+
+@pytest.mark.parametrize("status", list(AppointmentStatus))
+def test_appointments_have_start_end_and_both_participants(owner_api, clinic, status):
+    appointment = AppointmentFactory(clinic=clinic, status=status)
+    [resource] = _search(owner_api, "Appointment")
+    parsed = FhirAppointment.model_validate(resource)
+    # FHIR: a booked (or later) appointment must have start and end; fhir.resources does not check it.
+    if parsed.status not in ("proposed", "cancelled", "waitlist"):
+        assert parsed.start is not None
+        assert parsed.end is not None
+    assert parsed.start < parsed.end
+    assert parsed.minutesDuration == 60
+    references = {p.actor.reference for p in parsed.participant}
+    assert references == {f"Patient/{appointment.patient_id}", f"Practitioner/{appointment.practitioner_id}"}
+
+
+def test_searches_filter_by_their_parameters(owner_api, clinic):
+    moss = PatientFactory(clinic=clinic, family_name="Qzmoss", given_name="Ada")
+    stone = PatientFactory(clinic=clinic, family_name="Stone", given_name="Qzben")
+    tomorrow = AppointmentFactory(clinic=clinic, patient=moss)
+    later = AppointmentFactory(
+        clinic=clinic, start=tomorrow.start + dt.timedelta(days=5), end=tomorrow.end + dt.timedelta(days=5)
+    )
+    AppointmentFactory(clinic=clinic, status=AppointmentStatus.CANCELLED)
+
+    def ids(resource, **params):
+        return sorted(int(r["id"]) for r in _search(owner_api, resource, **params))
+
+    assert ids("Patient", family="qzmo") == [moss.id]
+    assert ids("Patient", given="qzb") == [stone.id]
+    assert ids("Appointment", patient=moss.id) == [tomorrow.id]
+    assert ids("Appointment", date=f"ge{(tomorrow.start + dt.timedelta(days=2)).date()}") == [later.id]
+    assert tomorrow.id in ids("Appointment", date=f"le{tomorrow.start.date()}")
+    assert ids("Appointment", status="cancelled") != ids("Appointment", status="booked")
+    assert ids("Practitioner", name=tomorrow.practitioner.display_name[:4]) == [tomorrow.practitioner_id]
+
+
+def test_bad_search_values_and_unknown_parameters_are_400(owner_api):
+    assert owner_api.get("/fhir/R4/Appointment", {"date": "ge-yesterday"}).status_code == 400
+    response = owner_api.get("/fhir/R4/Patient", {"name:contains": "x"})
+    assert response.status_code == 400
+    assert "name:contains" in response.json()["errors"]
+    assert owner_api.get("/fhir/R4/Patient", {"_count": 101}).status_code == 400
+
+
+def test_bundles_page_with_count_and_a_next_link(owner_api, clinic):
+    for _ in range(3):
+        PatientFactory(clinic=clinic)
+    first = owner_api.get("/fhir/R4/Patient", {"_count": 2}).json()
+    assert len(first["entry"]) == 2
+    [next_link] = [link["url"] for link in first["link"] if link["relation"] == "next"]
+    second = owner_api.get(next_link).json()
+    assert len(second["entry"]) == 1
+
+
+def test_the_same_keys_and_scopes_apply(api, clinic):
+    PatientFactory(clinic=clinic)
+    _, appointments_only = api_key_create(clinic=clinic, name="calendar", scopes=["appointments:read"])
+    _, patients = api_key_create(clinic=clinic, name="ehr", scopes=["patients:read"])
+    assert api.get("/fhir/R4/Patient", HTTP_AUTHORIZATION=f"Bearer {appointments_only}").status_code == 403
+    assert api.get("/fhir/R4/Patient", HTTP_AUTHORIZATION=f"Bearer {patients}").status_code == 200
+    assert api.get("/fhir/R4/Patient").status_code == 401
+
+
+def test_fhir_is_read_only(owner_api, clinic):
+    patient = PatientFactory(clinic=clinic)
+    assert owner_api.post("/fhir/R4/Patient", {"resourceType": "Patient"}).status_code == 405
+    assert owner_api.delete(f"/fhir/R4/Patient/{patient.id}").status_code == 405
+
+
+def test_date_searches_take_any_iso_offset(owner_api, clinic):
+    appointment = AppointmentFactory(clinic=clinic)
+    assert _search(owner_api, "Appointment", date="ge0307-02-26T08:56:56-22:42") != []
+    assert _search(owner_api, "Appointment", date=f"gt{appointment.start.date()}T23:59:59") == []
+    assert owner_api.get("/fhir/R4/Appointment", {"date": "ge2026-13-45"}).status_code == 400

@@ -1,0 +1,208 @@
+"""Generated over every endpoint under /api/v1/ and /fhir/R4/ (walked from the URL resolver).
+
+- Isolation matrix: clinic A's objects, called by an owner of clinic B and by a key of clinic B
+  with every scope: lists show none of them, every object route (retrieve, update, delete,
+  custom actions) is 404, and no id of clinic A appears anywhere in any response body.
+- Receptionists are denied every endpoint limited to clinical roles.
+- Query budgets: a list costs the same number of queries at page_size=1 and page_size=100.
+- Bad input: unknown query parameters, malformed JSON, unknown fields, oversized bodies are
+  4xx in the error format, and nothing is written.
+
+A new endpoint is covered without editing this file; its model needs an entry in
+tests/factories.py API_OBJECT_FACTORIES (the first test fails until it has one).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from clinic.authentication import ALL_SCOPES
+from clinic.roles import CLINICAL_ROLES, Role
+from clinic.services import api_key_create
+from tests.api.endpoints import (
+    Endpoint,
+    api_endpoints,
+    foreign_ids_in,
+    ids_created_since,
+    make,
+    make_ids_unmistakable,
+)
+from tests.factories import API_OBJECT_FACTORIES, staff
+
+ENDPOINTS = api_endpoints()
+LISTS = [e for e in ENDPOINTS if e.is_list]
+ERROR_KEYS = {"type", "title", "status", "detail", "errors"}
+
+
+def _user_client(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+def _key_client(clinic) -> APIClient:
+    _, raw = api_key_create(clinic=clinic, name="everything", scopes=list(ALL_SCOPES))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def _call(client: APIClient, method: str, url: str, body: str = "{}", **extra):
+    if method == "get":
+        return client.get(url, **extra)
+    return client.generic(method.upper(), url, body, content_type="application/json", **extra)
+
+
+def _is_error(response) -> bool:
+    return set(response.json()) == ERROR_KEYS and response.json()["status"] == response.status_code
+
+
+def test_the_walk_finds_the_api():
+    routes = {str(e) for e in ENDPOINTS}
+    assert "/api/v1/rooms/" in routes
+    assert "/api/v1/api-keys/{pk}/revoke/" in routes
+    assert len(LISTS) >= 6
+
+
+def test_every_api_endpoint_has_a_factory_for_its_model():
+    missing = sorted(
+        {f"{e.model._meta.label} (served at {e})" for e in ENDPOINTS if e.model not in API_OBJECT_FACTORIES}
+    )
+    assert not missing, (
+        "These endpoints serve models with no entry in tests/factories.py API_OBJECT_FACTORIES, so the "
+        "isolation matrix cannot create their objects: " + "; ".join(missing)
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("caller", ["owner-session", "all-scopes-key"])
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_clinic_b_cannot_see_or_touch_clinic_a(endpoint: Endpoint, caller, clinic, other_clinic):
+    client = _user_client(staff(other_clinic, Role.OWNER)) if caller == "owner-session" else _key_client(other_clinic)
+    refused_outright = caller == "all-scopes-key" and not getattr(endpoint.view_class, "api_keys_allowed", True)
+    starts = make_ids_unmistakable()
+    obj = make(endpoint.model, clinic)
+    foreign = ids_created_since(starts)
+    assert obj.pk in foreign
+
+    for method in endpoint.methods:
+        url = endpoint.url(obj)
+        response = _call(client, method, url)
+        where = f"{method.upper()} {url} as clinic B's {caller}"
+        assert response.status_code < 500, f"{where}: {response.status_code}"
+        leaked = foreign_ids_in(response.content.decode(), foreign)
+        assert not leaked, f"{where} returned ids of clinic A {leaked}: {response.content[:500]!r}"
+        if refused_outright:
+            assert response.status_code == 403, where
+        elif endpoint.is_detail:
+            assert response.status_code == 404, f"{where}: {response.status_code}, expected 404"
+        elif method == "get":
+            assert response.status_code == 200, where
+        if response.status_code >= 400:
+            assert _is_error(response), where
+
+
+@pytest.mark.django_db
+def test_receptionists_are_denied_every_clinical_endpoint(clinic, receptionist):
+    clinical = [e for e in ENDPOINTS if getattr(e.view_class, "allowed_roles", None) == CLINICAL_ROLES]
+    assert_receptionist_denied(clinical, clinic, receptionist)
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.api.urls")
+def test_the_receptionist_check_denies_clinical_endpoints_and_catches_open_ones(clinic, receptionist):
+    # tests/api/urls.py adds a clinical-only viewset, as the notes endpoints will be.
+    walked = api_endpoints()
+    clinical = [e for e in walked if getattr(e.view_class, "allowed_roles", None) == CLINICAL_ROLES]
+    assert {e.route for e in clinical} == {
+        "api/v1/test-only/clinical-locations/",
+        "api/v1/test-only/clinical-locations/{pk}/",
+    }
+    assert_receptionist_denied(clinical, clinic, receptionist)
+    open_to_all = [e for e in walked if e.route == "api/v1/locations/"]
+    with pytest.raises(AssertionError, match="as a receptionist"):
+        assert_receptionist_denied(open_to_all, clinic, receptionist)
+
+
+def assert_receptionist_denied(endpoints, clinic, receptionist) -> None:
+    client = _user_client(receptionist)
+    for endpoint in endpoints:
+        obj = make(endpoint.model, clinic)
+        for method in endpoint.methods:
+            response = _call(client, method, endpoint.url(obj))
+            where = f"{method.upper()} {endpoint.url(obj)} as a receptionist of the same clinic"
+            assert response.status_code in (403, 404), f"{where}: {response.status_code}"
+            assert _is_error(response), where
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", LISTS, ids=str)
+def test_list_query_count_does_not_grow_with_page_size(endpoint: Endpoint, clinic, owner):
+    client = _user_client(owner)
+    for _ in range(3):
+        make(endpoint.model, clinic)
+    size_param = endpoint.view_class.pagination_class.page_size_query_param  # page_size, or FHIR's _count
+    counts = []
+    for size in (1, 100):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(endpoint.url(), {size_param: size})
+        assert response.status_code == 200, response.content[:300]
+        counts.append(len(queries))
+    body = client.get(endpoint.url(), {size_param: 100}).json()
+    rows = body["entry"] if body.get("resourceType") == "Bundle" else body["results"]
+    assert len(rows) >= 3
+    assert counts[0] == counts[1], f"{endpoint}: {counts[0]} queries at page_size=1, {counts[1]} at 100"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", LISTS, ids=str)
+def test_unknown_query_parameters_are_400(endpoint: Endpoint, owner):
+    response = _user_client(owner).get(endpoint.url(), {"udpated_since": "2026-01-01T00:00:00Z"})
+    assert response.status_code == 400
+    assert _is_error(response)
+    assert "udpated_since" in response.json()["errors"]
+
+
+def _write_routes():
+    """(endpoint, method) for every create and update: the routes that read a body."""
+    for endpoint in ENDPOINTS:
+        for method, action in endpoint.actions.items():
+            if action in ("create", "update", "partial_update"):
+                yield pytest.param(endpoint, method, id=f"{method.upper()} {endpoint}")
+
+
+WRITES = list(_write_routes())
+
+
+def _count(model) -> int:
+    return model._base_manager.count()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("endpoint", "method"), WRITES)
+def test_bad_bodies_are_4xx_in_the_error_format_and_write_nothing(endpoint: Endpoint, method, clinic, owner):
+    client = _user_client(owner)
+    obj = make(endpoint.model, clinic)
+    url = endpoint.url(obj)
+    before = _count(endpoint.model)
+    cases = {
+        "malformed JSON": ('{"name": ', 400),
+        "JSON that is not an object": ("[1, 2]", 400),
+        "unknown field": (json.dumps({"surely_not_a_field": 1}), 400),
+        "oversized body": (json.dumps({"name": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)}), 413),
+    }
+    for case, (body, status) in cases.items():
+        response = _call(client, method, url, body)
+        assert response.status_code == status, f"{case}: {response.status_code} {response.content[:300]!r}"
+        assert _is_error(response), case
+    unknown = _call(client, method, url, json.dumps({"surely_not_a_field": 1})).json()
+    assert "surely_not_a_field" in unknown["errors"]
+    response = client.generic(method.upper(), url, "name=x", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert _count(endpoint.model) == before
