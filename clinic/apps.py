@@ -19,6 +19,11 @@ class ClinicConfig(AppConfig):
             "membership": ALL_ACTIONS,
             "apikey": ALL_ACTIONS,
             "auditevent": ("view",),
+            "message": ("view", "change"),
+            "reminderpolicy": ALL_ACTIONS,
+            "servicereminderpolicy": ALL_ACTIONS,
+            "messagetemplate": ALL_ACTIONS,
+            "optout": ("view", "add"),
         },
         "therapist": {
             "clinic": ("view",),
@@ -26,6 +31,8 @@ class ClinicConfig(AppConfig):
             "room": ("view",),
             "service": ("view",),
             "practitioner": ("view",),
+            "message": ("view",),
+            "optout": ("view",),
         },
         "receptionist": {
             "clinic": ("view",),
@@ -33,6 +40,8 @@ class ClinicConfig(AppConfig):
             "room": ("view",),
             "service": ("view",),
             "practitioner": ("view",),
+            "message": ("view",),
+            "optout": ("view",),
         },
     }
 

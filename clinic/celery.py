@@ -17,6 +17,13 @@ app.autodiscover_tasks()
 # rows with a due time; these sweepers claim what is due (no far-future ETAs).
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "clinic.tasks.record_heartbeat", "schedule": crontab()},
+    # Claims due messages (and claims of dead workers) and queues their sends. Ticks that
+    # pile up while the broker was down expire instead of running back to back.
+    "messages-dispatch-due": {
+        "task": "clinic.tasks.dispatch_due_messages",
+        "schedule": crontab(),
+        "options": {"expires": 55},
+    },
 }
 
 

@@ -26,4 +26,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", include("intake.public_urls")),
+    path("", include("clinic.public_urls")),
 ]
