@@ -739,13 +739,11 @@ def _release(message: Message, **fields) -> None:
 def message_send(*, message_id: int, claim_token: str) -> str:
     """Deliver one claimed message. Returns what happened (for logs and tests).
 
-    Runs outside any transaction: a short one re-checks the row under a lock and
+    Call it outside any transaction (the task does): a short one re-checks the row under a lock and
     renders it, the provider call happens after commit, a second short one records
     the result. A stale task (the row was sent, or re-claimed under another token)
     does nothing.
     """
-    if connection.in_atomic_block:
-        raise RuntimeError("message_send talks to providers and must not run inside a transaction")
     now = timezone.now()
     with transaction.atomic():
         message = (
