@@ -679,16 +679,21 @@ def messages_claim_due(*, limit: int, now: dt.datetime | None = None) -> tuple[u
     due = Message.objects.filter(status=MessageStatus.SCHEDULED, due_at__lte=now).order_by("due_at", "id")
     ids: list[int] = []
     if connection.features.has_select_for_update_skip_locked:
-        ids = list(lost.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
-        ids += list(due.select_for_update(skip_locked=True).values_list("id", flat=True)[: limit - len(ids)])
+        retaken = list(lost.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+        ids = retaken + list(
+            due.select_for_update(skip_locked=True).values_list("id", flat=True)[: limit - len(retaken)]
+        )
         Message.objects.filter(id__in=ids).update(**claim)
     else:
+        retaken = []
         for queryset in (lost, due):
             for pk in list(queryset.values_list("id", flat=True)[: limit - len(ids)]):
                 if queryset.filter(pk=pk).update(**claim) == 1:
                     ids.append(pk)
+                    if queryset is lost:
+                        retaken.append(pk)
     # A row whose sender keeps dying is given up rather than retried forever.
-    given_up = Message.objects.filter(id__in=ids, attempts__gte=settings.MESSAGE_MAX_ATTEMPTS)
+    given_up = Message.objects.filter(id__in=retaken, attempts__gte=settings.MESSAGE_MAX_ATTEMPTS)
     dead = set(given_up.values_list("id", flat=True))
     if dead:
         given_up.update(status=MessageStatus.FAILED, reason="gave up: no result after the last attempt", updated_at=now)
