@@ -33,13 +33,11 @@ def unsubscribe(request, token: str):
     if patient is None:
         return HttpResponseNotFound("This unsubscribe link is not valid.", content_type="text/plain")
     channel = found[1]
-    done = False
-    if request.method == "POST":
-        if patient.email_consent if channel == "email" else patient.sms_consent:
-            patient_opt_out(patient=patient, channel=channel, source=OptOutSource.UNSUBSCRIBE_LINK)
-        done = True
+    consenting = patient.email_consent if channel == "email" else patient.sms_consent
+    if request.method == "POST" and consenting:
+        patient_opt_out(patient=patient, channel=channel, source=OptOutSource.UNSUBSCRIBE_LINK)
     return render(
         request,
         "clinic/unsubscribe.html",
-        {"clinic": patient.clinic, "done": done, "already": not done and not patient.email_consent},
+        {"clinic": patient.clinic, "done": request.method == "POST", "already": not consenting},
     )
