@@ -33,7 +33,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
-from django.template import Context, Engine, Template, TemplateSyntaxError
+from django.db.models import F
+from django.template import Context, Engine, Template, TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
@@ -684,6 +685,9 @@ def messages_claim_due(*, limit: int, now: dt.datetime | None = None) -> tuple[u
             due.select_for_update(skip_locked=True).values_list("id", flat=True)[: limit - len(retaken)]
         )
         Message.objects.filter(id__in=ids).update(**claim)
+        # Count a lost claim as an attempt: a message that kills its sender (or whose
+        # re-check keeps crashing) is retried a bounded number of times, then failed.
+        Message.objects.filter(id__in=retaken).update(attempts=F("attempts") + 1)
     else:
         retaken = []
         for queryset in (lost, due):
@@ -692,8 +696,9 @@ def messages_claim_due(*, limit: int, now: dt.datetime | None = None) -> tuple[u
                     ids.append(pk)
                     if queryset is lost:
                         retaken.append(pk)
+        Message.objects.filter(id__in=retaken).update(attempts=F("attempts") + 1)
     # A row whose sender keeps dying is given up rather than retried forever.
-    given_up = Message.objects.filter(id__in=retaken, attempts__gte=settings.MESSAGE_MAX_ATTEMPTS)
+    given_up = Message.objects.filter(id__in=retaken, attempts__gt=settings.MESSAGE_MAX_ATTEMPTS)
     dead = set(given_up.values_list("id", flat=True))
     if dead:
         given_up.update(status=MessageStatus.FAILED, reason="gave up: no result after the last attempt", updated_at=now)
@@ -780,7 +785,12 @@ def message_send(*, message_id: int, claim_token: str) -> str:
             if message.due_at >= began:
                 _release(message, status=MessageStatus.SKIPPED, reason="quiet hours last past its cut-off time")
                 return "skipped"
-        subject, body = message_render(message)
+        try:
+            subject, body = message_render(message)
+        except (TemplateSyntaxError, TemplateDoesNotExist, ValueError, KeyError, TypeError) as exc:
+            # A broken clinic template must not leave the row to be re-claimed forever.
+            _release(message, status=MessageStatus.FAILED, reason="could not render the template", last_error=str(exc))
+            return "failed"
         patient = message.patient
         recipient = patient.email if message.channel == MessageChannel.EMAIL else str(patient.mobile_phone)
         message.subject, message.body, message.recipient = subject, body, recipient

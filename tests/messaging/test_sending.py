@@ -216,11 +216,28 @@ def test_a_claim_left_by_a_dead_worker_is_taken_again_after_the_lease(daytime, s
 
 
 def test_a_row_whose_sender_keeps_dying_is_given_up(daytime, settings):
-    message = MessageFactory(attempts=settings.MESSAGE_MAX_ATTEMPTS)
+    settings.MESSAGE_MAX_ATTEMPTS = 2
+    message = MessageFactory()
     claim_one(message)
+    for _ in range(2):  # each lost claim counts as an attempt
+        daytime.shift(dt.timedelta(seconds=settings.MESSAGE_CLAIM_LEASE_SECONDS + 1))
+        claim_one(message)
     daytime.shift(dt.timedelta(seconds=settings.MESSAGE_CLAIM_LEASE_SECONDS + 1))
     assert messages_claim_due(limit=10)[1] == []
-    assert Message.objects.get(pk=message.pk).status == MessageStatus.FAILED
+    message.refresh_from_db()
+    assert (message.status, message.reason) == (MessageStatus.FAILED, "gave up: no result after the last attempt")
+
+
+def test_a_clinic_template_that_fails_to_render_fails_the_message_visibly(daytime, clinic):
+    from clinic.models import MessageTemplate
+
+    MessageTemplate.objects.create(
+        clinic=clinic, kind=MessageKind.APPOINTMENT_REMINDER, channel="email", body="{% include 'nope.txt' %}"
+    )
+    message = MessageFactory(appointment=AppointmentFactory(clinic=clinic))
+    assert message_send(message_id=message.pk, claim_token=claim_one(message)) == "failed"
+    message.refresh_from_db()
+    assert (message.status, message.reason) == (MessageStatus.FAILED, "could not render the template")
 
 
 def test_opt_out_cancels_scheduled_messages_on_that_channel_only(daytime):
