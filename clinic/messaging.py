@@ -23,19 +23,20 @@ no service, no treatment, no note content.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.template import Context, Engine, Template, TemplateDoesNotExist, TemplateSyntaxError
-from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 
@@ -580,12 +581,20 @@ validity_check_register(MessageKind.INTAKE_NUDGE, _intake_appointment_upcoming)
 validity_check_register(MessageKind.FOLLOWUP_NUDGE, _patient_not_rebooked)
 
 
+def message_about(message: Message) -> models.Model | None:
+    """The object the message is about (None if deleted), fetched once per message."""
+    if not hasattr(message, "_about"):
+        model = message.about_type.model_class()
+        queryset = model._default_manager.all()
+        if model is Appointment:
+            queryset = queryset.select_related("practitioner")
+        message._about = next(iter(queryset.filter(pk=message.about_id).order_by()), None)
+    return message._about
+
+
 def message_still_applies(message: Message) -> str:
     """'' when the message should go out now, else why not."""
-    try:
-        about = message.about_type.get_object_for_this_type(pk=message.about_id)
-    except models.ObjectDoesNotExist:
-        about = None
+    about = message_about(message)
     for check in _VALIDITY_CHECKS[message.kind]:
         reason = check(message, about)
         if reason:
@@ -596,6 +605,7 @@ def message_still_applies(message: Message) -> str:
 # --- rendering ------------------------------------------------------------------------
 
 _TEXT_ENGINE = Engine(autoescape=False)
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates" / "messages"
 
 
 def template_check(*, subject: str, body: str) -> None:
@@ -620,7 +630,7 @@ def message_context(message: Message) -> dict:
     tz = clinic.tz
     appointment = None
     if message.about_type.model_class() is Appointment:
-        appointment = Appointment.objects.select_related("practitioner").filter(pk=message.about_id).first()
+        appointment = message_about(message)
     elif message.context.get("appointment_id"):
         appointment = (
             Appointment.objects.select_related("practitioner").filter(pk=message.context["appointment_id"]).first()
@@ -642,19 +652,40 @@ def message_context(message: Message) -> dict:
     }
 
 
+@functools.cache
+def _default_template(name: str) -> Template:
+    # Compiled once per process: the defaults ship with the code.
+    return Template((DEFAULT_TEMPLATES / name).read_text(), engine=_TEXT_ENGINE)
+
+
+def _clinic_template(message: Message) -> tuple[str, str] | None:
+    """(subject, body) of the clinic's own template; the sender fetches it with the row."""
+    if hasattr(message, "template_body"):
+        return None if message.template_body is None else (message.template_subject, message.template_body)
+    found = MessageTemplate.objects.filter(clinic_id=message.clinic_id, kind=message.kind, channel=message.channel)
+    return found.values_list("subject", "body").first()
+
+
+def _clinic_template_column(column: str) -> Subquery:
+    return Subquery(
+        MessageTemplate.objects.filter(
+            clinic_id=OuterRef("clinic_id"), kind=OuterRef("kind"), channel=OuterRef("channel")
+        ).values(column)[:1]
+    )
+
+
 def message_render(message: Message) -> tuple[str, str]:
     """(subject, body) from the clinic's template, else the default in templates/messages/."""
     context = Context(message_context(message), autoescape=False)
-    custom = MessageTemplate.objects.filter(clinic_id=message.clinic_id, kind=message.kind, channel=message.channel)
-    custom = custom.first()
+    custom = _clinic_template(message)
     if custom:
-        subject = Template(custom.subject, engine=_TEXT_ENGINE).render(context) if custom.subject else ""
-        body = Template(custom.body, engine=_TEXT_ENGINE).render(context)
+        subject = Template(custom[0], engine=_TEXT_ENGINE).render(context) if custom[0] else ""
+        body = Template(custom[1], engine=_TEXT_ENGINE).render(context)
     else:
-        body = get_template(f"messages/{message.kind}.{message.channel}.txt").template.render(context)
+        body = _default_template(f"{message.kind}.{message.channel}.txt").render(context)
         subject = ""
         if message.channel == MessageChannel.EMAIL:
-            subject = get_template(f"messages/{message.kind}.subject.txt").template.render(context)
+            subject = _default_template(f"{message.kind}.subject.txt").render(context)
     return " ".join(subject.split())[:200], body.strip() + "\n"
 
 
@@ -708,8 +739,10 @@ def messages_claim_due(*, limit: int, now: dt.datetime | None = None) -> tuple[u
 def _queue_sends(token: uuid.UUID, ids: list[int]) -> None:
     from clinic.tasks import send_message
 
-    for pk in ids:
-        send_message.delay(pk, str(token))
+    # One broker connection for the whole batch instead of one pool checkout per message.
+    with send_message.app.producer_or_acquire() as producer:
+        for pk in ids:
+            send_message.apply_async((pk, str(token)), producer=producer)
 
 
 def messages_dispatch_due(*, now: dt.datetime | None = None) -> int:
@@ -758,10 +791,15 @@ def message_send(*, message_id: int, claim_token: str) -> str:
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
-            .select_related("clinic", "patient", "about_type")
+            # One query for the row, its clinic, policy, patient and the clinic's template.
+            .select_related("clinic__reminder_policy", "patient", "about_type")
+            .annotate(
+                template_subject=_clinic_template_column("subject"), template_body=_clinic_template_column("body")
+            )
             .filter(pk=message_id, status=MessageStatus.SENDING, claim_token=claim_token)
-            .first()
+            .order_by()
         )
+        message = next(iter(message), None)
         if message is None:
             return "stale"
         reason = message_still_applies(message)
@@ -775,7 +813,10 @@ def message_send(*, message_id: int, claim_token: str) -> str:
         if problem:
             _release(message, status=MessageStatus.SKIPPED, reason=problem)
             return "skipped"
-        policy = reminder_policy_for(message.clinic)
+        try:
+            policy = message.clinic.reminder_policy
+        except ReminderPolicy.DoesNotExist:
+            policy = ReminderPolicy(clinic=message.clinic)
         window = None if message.immediate else quiet_window(now, policy=policy, tz=message.clinic.tz)
         if window:
             began, ends = window
