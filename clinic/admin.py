@@ -191,6 +191,31 @@ class WebhookDeliveryAdmin(ClinicScopedAdmin):
     list_filter = ["status"]
     list_select_related = ["event", "endpoint"]
 
+
+# --- messaging ------------------------------------------------------------------------
+
+from clinic.models import (  # noqa: E402 - kept with the section it serves
+    Message,
+    MessageStatus,
+    MessageTemplate,
+    OptOut,
+    ReminderPolicy,
+    ServiceReminderPolicy,
+)
+
+
+@admin.register(Message)
+class MessageAdmin(ClinicScopedAdmin):
+    """The message log. Rows are written by the triggers; staff only look and resend."""
+
+    list_display = ["due_at", "kind", "channel", "patient", "status", "reason", "attempts", "sent_at"]
+    list_filter = ["status", "kind", "channel"]
+    search_fields = ["patient__family_name", "patient__given_name", "recipient", "provider_message_id"]
+    raw_id_fields = ["patient"]
+    date_hierarchy = "due_at"
+    list_select_related = ["patient"]
+    actions = ["resend"]
+
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
@@ -218,3 +243,53 @@ class WebhookDeliveryAdmin(ClinicScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Send the selected failed or skipped messages again", permissions=["change"])
+    def resend(self, request, queryset):
+        from django.contrib import messages as flash
+        from django.core.exceptions import ValidationError
+
+        from clinic.messaging import message_resend
+
+        done = 0
+        for message in queryset.filter(status__in=[MessageStatus.FAILED, MessageStatus.SKIPPED]):
+            try:
+                message_resend(message=message)
+            except ValidationError:
+                continue
+            done += 1
+        skipped = queryset.count() - done
+        self.message_user(request, f"{done} message(s) queued again; {skipped} left as they were.", flash.SUCCESS)
+
+
+@admin.register(ReminderPolicy)
+class ReminderPolicyAdmin(ClinicScopedAdmin):
+    list_display = ["clinic", "lead_times", "quiet_hours_start", "quiet_hours_end", "intake_nudge_hours"]
+
+
+@admin.register(ServiceReminderPolicy)
+class ServiceReminderPolicyAdmin(ClinicScopedAdmin):
+    list_display = ["service", "clinic", "lead_times"]
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(ClinicScopedAdmin):
+    list_display = ["kind", "channel", "clinic", "updated_at"]
+    list_filter = ["kind", "channel"]
+
+
+@admin.register(OptOut)
+class OptOutAdmin(ClinicScopedAdmin):
+    list_display = ["created_at", "patient", "channel", "source", "clinic"]
+    list_filter = ["channel", "source"]
+    raw_id_fields = ["patient"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["created_at"] if obj is None else [f.name for f in self.model._meta.fields]
+
+    def save_model(self, request, obj, form, change):
+        from clinic.messaging import patient_opt_out
+
+        if not change:
+            saved = patient_opt_out(patient=obj.patient, channel=obj.channel, source=obj.source)
+            obj.pk = saved.pk

@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from clinic import views
+from clinic import message_views, views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("locations", views.LocationViewSet, basename="location")
@@ -13,5 +13,6 @@ router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("patient-imports", views.PatientImportViewSet, basename="patient-import")
 router.register("webhooks", views.WebhookEndpointViewSet, basename="webhook")
 router.register("webhook-deliveries", views.WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("messages", message_views.MessageViewSet, basename="message")
 
 urlpatterns = router.urls

@@ -22,6 +22,11 @@ class ClinicConfig(AppConfig):
             "breakglassaccess": ("view", "change"),
             "webhookendpoint": ("view", "change", "delete"),
             "webhookdelivery": ("view",),
+            "message": ("view", "change"),
+            "reminderpolicy": ALL_ACTIONS,
+            "servicereminderpolicy": ALL_ACTIONS,
+            "messagetemplate": ALL_ACTIONS,
+            "optout": ("view", "add"),
         },
         "therapist": {
             "clinic": ("view",),
@@ -29,6 +34,8 @@ class ClinicConfig(AppConfig):
             "room": ("view",),
             "service": ("view",),
             "practitioner": ("view",),
+            "message": ("view",),
+            "optout": ("view",),
         },
         "receptionist": {
             "clinic": ("view",),
@@ -36,6 +43,8 @@ class ClinicConfig(AppConfig):
             "room": ("view",),
             "service": ("view",),
             "practitioner": ("view",),
+            "message": ("view",),
+            "optout": ("view",),
         },
     }
 

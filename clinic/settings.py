@@ -208,6 +208,35 @@ PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or "").rs
 PHONENUMBER_DEFAULT_REGION = env_str("PHONENUMBER_DEFAULT_REGION", "CA")
 # Webhook endpoints must be https in production; plain http (e.g. a local receiver) elsewhere.
 WEBHOOK_ALLOW_HTTP = not PRODUCTION
+# --- messages to patients (clinic/messaging.py) -------------------------------------
+
+# SMS provider: clinic.channels.ConsoleSmsBackend (prints), FileSmsBackend (one JSON file per
+# SMS under VAR_DIR/sms) or TwilioSmsBackend (needs the TWILIO_* variables).
+SMS_BACKENDS = {
+    "clinic.channels.ConsoleSmsBackend",
+    "clinic.channels.FileSmsBackend",
+    "clinic.channels.TwilioSmsBackend",
+}
+SMS_BACKEND = env_str("SMS_BACKEND", "clinic.channels.ConsoleSmsBackend")
+if SMS_BACKEND not in SMS_BACKENDS:
+    raise EnvError(f"SMS_BACKEND: expected one of {', '.join(sorted(SMS_BACKENDS))}, got {SMS_BACKEND!r}")
+SMS_FILE_PATH = str(VAR_DIR / "sms")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
+if not TWILIO_API_BASE.startswith(("https://", "http://")):
+    raise EnvError(f"TWILIO_API_BASE: expected an http(s) URL, got {TWILIO_API_BASE!r}")
+if PRODUCTION and SMS_BACKEND.endswith("TwilioSmsBackend") and not TWILIO_API_BASE.startswith("https://"):
+    raise EnvError("TWILIO_API_BASE: production needs https://")
+# The sweeper: rows claimed per transaction and per beat tick (a backlog drains over ticks).
+MESSAGE_BATCH_SIZE = env_int("MESSAGE_BATCH_SIZE", 200, minimum=1)
+MESSAGE_MAX_PER_TICK = env_int("MESSAGE_MAX_PER_TICK", 2000, minimum=1)
+# A `sending` claim not finished within the lease is taken again (its worker died).
+# Keep it well above the slowest provider call.
+MESSAGE_CLAIM_LEASE_SECONDS = env_int("MESSAGE_CLAIM_LEASE_SECONDS", 300, minimum=1)
+MESSAGE_MAX_ATTEMPTS = env_int("MESSAGE_MAX_ATTEMPTS", 5, minimum=1)
+MESSAGE_RETRY_BASE_SECONDS = env_int("MESSAGE_RETRY_BASE_SECONDS", 60, minimum=1)
 
 # --- static files -------------------------------------------------------------------
 
@@ -262,6 +291,8 @@ SPECTACULAR_SETTINGS = {
         "WaitlistStatusEnum": "sessions.models.WaitlistStatus",
         "OfferStatusEnum": "sessions.models.OfferStatus",
         "NoteStatusEnum": "sessions.models.NoteStatus",
+        # Patients' preferred channel and a message's channel are the same two choices.
+        "ChannelEnum": "patients.models.Channel",
     },
     # Error responses (one shape, every operation) are added in one place.
     "POSTPROCESSING_HOOKS": [

@@ -333,3 +333,46 @@ API_OBJECT_FACTORIES: dict[type[models.Model], Callable[[Clinic], models.Model]]
     WebhookDelivery: webhook_delivery_for,
     ImportJob: import_job_for,
 }
+
+
+def sms_patient(**kwargs) -> Patient:
+    """A patient who agreed to both email and SMS and prefers SMS."""
+    kwargs.setdefault("sms_consent", True)
+    kwargs.setdefault("sms_consent_at", timezone.now())
+    kwargs.setdefault("preferred_channel", "sms")
+    return PatientFactory(**kwargs)
+
+
+class ReminderPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "clinic.ReminderPolicy"
+        django_get_or_create = ["clinic"]
+
+    clinic = factory.SubFactory(ClinicFactory)
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    """A scheduled, due appointment reminder by email (one per appointment by default)."""
+
+    class Meta:
+        model = "clinic.Message"
+
+    class Params:
+        appointment = factory.SubFactory(AppointmentFactory)
+
+    clinic = factory.SelfAttribute("appointment.clinic")
+    patient = factory.SelfAttribute("appointment.patient")
+    kind = "appointment_reminder"
+    channel = "email"
+    about_type = factory.LazyFunction(lambda: _content_type(Appointment))
+    about_id = factory.SelfAttribute("appointment.pk")
+    occurrence = factory.LazyAttribute(lambda m: f"48h@{m.appointment.start.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ}")
+    context = factory.LazyAttribute(lambda m: {"start": f"{m.appointment.start.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ}"})
+    due_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(minutes=1))
+    expires_at = factory.SelfAttribute("appointment.start")
+
+
+def _content_type(model):
+    from django.contrib.contenttypes.models import ContentType
+
+    return ContentType.objects.get_for_model(model)
