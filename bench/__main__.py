@@ -99,6 +99,28 @@ def _start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not answer within 60 s")
 
 
+# The booking and reminders benchmarks run as their own programs (each builds its own
+# dataset and measures against its own baseline in the same run); the report quotes them.
+SUB_BENCHMARKS = {
+    "smoke": [],
+    "small": [("reminders", ["-m", "bench.reminders", "--count", "2000"]),
+              ("booking", ["-m", "bench.booking", "--requests", "200"])],
+    "default": [("reminders", ["-m", "bench.reminders", "--count", "10000"]),
+                ("booking", ["-m", "bench.booking"])],
+}  # fmt: skip
+
+
+def _sub_benchmarks(scale: str) -> str:
+    sections = []
+    for name, command in SUB_BENCHMARKS[scale]:
+        print(f"bench: {name} benchmark", flush=True)
+        done = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, check=False)
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
+        status = "finished" if done.returncode == 0 else f"FAILED (exit {done.returncode})"
+        sections.append(f"\n## {name.capitalize()} benchmark ({status})\n\n```\n{tail}\n```\n")
+    return "".join(sections)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=["smoke", "small", "default"], default="default")
@@ -155,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d")
     report = scenarios.report(results, scale=scale, cores=cores, workers=workers, memory_mb=memory, date=stamp)
+    report += _sub_benchmarks(args.scale)
     path = out / f"{stamp}-{scale.name}.md"
     path.write_text(report)
     (out / f"{stamp}-{scale.name}.json").write_text(json.dumps(scenarios.summary(results, memory), indent=2))
