@@ -150,6 +150,8 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     start = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0, second=0) + dt.timedelta(days=1))
     end = factory.LazyAttribute(lambda a: a.start + dt.timedelta(minutes=a.service.duration_minutes))
     blocked_until = factory.LazyAttribute(lambda a: a.end + dt.timedelta(minutes=a.service.buffer_minutes))
+    status = "booked"
+    cancelled_at = factory.LazyAttribute(lambda a: timezone.now() if a.status == "cancelled" else None)
 
 
 class WorkingHoursFactory(factory.django.DjangoModelFactory):

@@ -24,7 +24,10 @@ def seed_due_messages(count: int, *, label: str = "delivery") -> list[int]:
     practitioner = Practitioner.objects.create(clinic=clinic, user=user, display_name="Dana Therapist")
     now = timezone.now().replace(second=0, microsecond=0)
     start = now + dt.timedelta(days=1)
-    ref = start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+    def ref(when: dt.datetime) -> str:
+        return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+
     patients = Patient.objects.bulk_create(
         Patient(
             clinic=clinic,
@@ -44,10 +47,12 @@ def seed_due_messages(count: int, *, label: str = "delivery") -> list[int]:
             patient=patient,
             practitioner=practitioner,
             service=service,
-            start=start,
-            end=start + dt.timedelta(hours=1),
+            # One hour each, end to end: a practitioner's appointments never overlap.
+            start=start + dt.timedelta(hours=i),
+            end=start + dt.timedelta(hours=i + 1),
+            blocked_until=start + dt.timedelta(hours=i + 1),
         )
-        for patient in patients
+        for i, patient in enumerate(patients)
     )
     about_type = ContentType.objects.get_for_model(Appointment)
     messages = Message.objects.bulk_create(
@@ -58,10 +63,10 @@ def seed_due_messages(count: int, *, label: str = "delivery") -> list[int]:
             channel=appointment.patient.preferred_channel,
             about_type=about_type,
             about_id=appointment.pk,
-            occurrence=f"2h@{ref}",
-            context={"start": ref},
+            occurrence=f"2h@{ref(appointment.start)}",
+            context={"start": ref(appointment.start)},
             due_at=now - dt.timedelta(minutes=1),
-            expires_at=start,
+            expires_at=appointment.start,
         )
         for appointment in appointments
     )

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from clinic.messaging import (
     appointment_messages_sync,
@@ -125,6 +126,7 @@ def test_rescheduling_moves_the_reminders_and_cancels_the_old_ones(clinic, froze
     appointment = AppointmentFactory(clinic=clinic, start=local(2026, 5, 8, 14))
     appointment_messages_sync(appointment=appointment)
     appointment.start, appointment.end = local(2026, 5, 12, 15), local(2026, 5, 12, 16)
+    appointment.blocked_until = appointment.end + dt.timedelta(minutes=appointment.service.buffer_minutes)
     appointment.save()
     appointment_messages_sync(appointment=appointment)
     assert [(m.kind, m.due_at) for m in open_rows(appointment)] == [
@@ -141,9 +143,11 @@ def test_moving_back_to_the_original_time_revives_the_original_rows(clinic, froz
     appointment = AppointmentFactory(clinic=clinic, start=local(2026, 5, 8, 14))
     original = {m.pk for m in appointment_messages_sync(appointment=appointment)}
     appointment.start, appointment.end = local(2026, 5, 12, 15), local(2026, 5, 12, 16)
+    appointment.blocked_until = appointment.end + dt.timedelta(minutes=appointment.service.buffer_minutes)
     appointment.save()
     appointment_messages_sync(appointment=appointment)
     appointment.start, appointment.end = local(2026, 5, 8, 14), local(2026, 5, 8, 15)
+    appointment.blocked_until = appointment.end + dt.timedelta(minutes=appointment.service.buffer_minutes)
     appointment.save()
     appointment_messages_sync(appointment=appointment)
     assert {m.pk for m in open_rows(appointment)} == original
@@ -154,6 +158,7 @@ def test_patient_cancelling_cancels_everything_and_sends_no_notice(clinic, froze
     appointment = AppointmentFactory(clinic=clinic, start=local(2026, 5, 8, 14))
     appointment_messages_sync(appointment=appointment)
     appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancelled_at = timezone.now()
     appointment.save()
     appointment_messages_sync(appointment=appointment)
     assert not open_rows(appointment).exists()
@@ -164,6 +169,7 @@ def test_clinic_cancelling_also_schedules_a_cancellation_notice_now(clinic, froz
     appointment = AppointmentFactory(clinic=clinic, start=local(2026, 5, 8, 14))
     appointment_messages_sync(appointment=appointment)
     appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancelled_at = timezone.now()
     appointment.save()
     appointment_messages_sync(appointment=appointment, clinic_cancelled=True)
     appointment_messages_sync(appointment=appointment)  # a later plain sync keeps the notice
@@ -204,6 +210,7 @@ def test_a_reminder_due_in_quiet_hours_waits_until_they_end(clinic, frozen):
     policy.lead_times = [{"hours": 12, "channel": "email"}]
     policy.save()
     appointment.start, appointment.end = local(2026, 5, 9, 13), local(2026, 5, 9, 14)
+    appointment.blocked_until = appointment.end + dt.timedelta(minutes=appointment.service.buffer_minutes)
     appointment.save()
     appointment_messages_sync(appointment=appointment)
     assert open_rows(appointment).last().due_at == local(2026, 5, 9, 8, 0)  # 01:00 waits until 08:00
