@@ -12,6 +12,7 @@ from django.db import transaction
 from clinic.models import WebhookDelivery, WebhookEvent, WebhookEventType
 from clinic.webhooks import webhook_endpoint_create
 from intake.services import intake_submit
+from patients.models import Patient
 from patients.services import patient_archive, patient_create, patient_merge, patient_unarchive, patient_update
 from sessions.models import CancelledBy
 from sessions.services import (
@@ -170,3 +171,33 @@ def test_a_signing_that_rolls_back_emits_nothing(clinic, practitioner, therapist
     note = TreatmentSessionFactory(clinic=clinic, practitioner=practitioner)
     rolled_back(lambda: note_sign(session=note, actor=therapist))
     assert not WebhookEvent.objects.filter(type="note.signed").exists()
+
+
+# --- CSV import --------------------------------------------------------------------------------
+
+
+def test_an_import_creates_each_patient_through_the_service_and_emits_patient_created(clinic):
+    from patients.csv_io import patients_import_csv
+
+    csv_text = "given_name,family_name,email\nAda,Moss,ada@example.com\nBen,Stone,\n"
+    report = patients_import_csv(clinic=clinic, lines=csv_text.splitlines(keepends=True))
+    assert report.created == 2
+    ids = sorted(Patient.objects.filter(clinic=clinic).values_list("pk", flat=True))
+    assert sorted(e["patient_id"] for e in events("patient.created")) == ids
+
+
+def test_an_import_with_a_duplicate_imports_nothing_and_names_the_line(clinic):
+    from patients.csv_io import ImportRefused, patients_import_csv
+
+    existing = PatientFactory(clinic=clinic, email="ada@example.com")
+    csv_text = (
+        "given_name,family_name,email\nBen,Stone,ben@example.com\nAda,Moss,ada@example.com\nBen,Stone,ben@example.com\n"
+    )
+    with pytest.raises(ImportRefused) as refused:
+        patients_import_csv(clinic=clinic, lines=csv_text.splitlines(keepends=True))
+    assert refused.value.report.errors == {
+        3: {"duplicate": [f"Probably the same person as patient #{existing.pk}."]},
+        4: {"duplicate": ["Probably the same person as the patient on line 2."]},
+    }
+    assert list(Patient.objects.filter(clinic=clinic)) == [existing]
+    assert not WebhookEvent.objects.exists()
