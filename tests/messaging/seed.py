@@ -46,6 +46,7 @@ def seed_due_messages(count: int, *, label: str = "delivery") -> list[int]:
             service=service,
             start=start,
             end=start + dt.timedelta(hours=1),
+            blocked_until=start + dt.timedelta(hours=1),
         )
         for patient in patients
     )

@@ -122,7 +122,7 @@ def test_the_sender_sends_sms_through_the_configured_backend(daytime, sms_files)
 def test_a_reminder_of_a_cancelled_appointment_is_cancelled_not_sent(daytime):
     message = MessageFactory()
     token = claim_one(message)
-    message.patient.appointments.update(status=AppointmentStatus.CANCELLED)
+    message.patient.appointments.update(status=AppointmentStatus.CANCELLED, cancelled_at=timezone.now())
     assert message_send(message_id=message.pk, claim_token=token) == "cancelled"
     message.refresh_from_db()
     assert (message.status, message.reason) == (MessageStatus.CANCELLED, "appointment cancelled")
@@ -133,7 +133,9 @@ def test_a_reminder_of_a_moved_appointment_is_cancelled_not_sent(daytime):
     message = MessageFactory()
     token = claim_one(message)
     later = timezone.now() + dt.timedelta(days=9)
-    message.patient.appointments.update(start=later, end=later + dt.timedelta(hours=1))
+    message.patient.appointments.update(
+        start=later, end=later + dt.timedelta(hours=1), blocked_until=later + dt.timedelta(hours=1)
+    )
     assert message_send(message_id=message.pk, claim_token=token) == "cancelled"
     assert Message.objects.get(pk=message.pk).reason == "appointment moved"
 
