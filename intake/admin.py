@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 
 from clinic.admin import ClinicScopedAdmin, user_clinic_ids
 from clinic.audit import audit_record
+from clinic.messaging import channel_choose
 from clinic.models import AuditAction
 from intake.models import IntakeLink, IntakeSettings, IntakeSubmission, PatientFlag, Questionnaire
 from intake.services import flag_acknowledge, intake_link_create, intake_link_resend, intake_link_revoke
@@ -27,7 +28,9 @@ def _summary_html(form, answers) -> str:
 
 
 class IntakeLinkForm(forms.ModelForm):
-    send = forms.BooleanField(required=False, label="Email the link to the patient now")
+    send = forms.BooleanField(
+        required=False, label="Send the link to the patient now (email or SMS, as they prefer and agreed)"
+    )
 
     class Meta:
         model = IntakeLink
@@ -41,8 +44,11 @@ class IntakeLinkForm(forms.ModelForm):
                 self.add_error("patient", "This patient belongs to another clinic.")
             if patient.is_archived:
                 self.add_error("patient", "This patient is archived.")
-            if cleaned.get("send") and not patient.email:
-                self.add_error("send", "This patient has no email address; copy the link and send it another way.")
+            problem = channel_choose(patient)[1] if cleaned.get("send") else ""
+            if problem:
+                self.add_error(
+                    "send", f"The link can't be sent to this patient ({problem}); copy it and send it another way."
+                )
             if appointment is not None and appointment.patient_id != patient.pk:
                 self.add_error("appointment", "This appointment is not this patient's.")
         return cleaned
@@ -108,7 +114,7 @@ class IntakeLinkAdmin(ClinicScopedAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{link}: {' '.join(exc.messages)}", messages.WARNING)
 
-    @admin.action(description="Re-send the selected links by email")
+    @admin.action(description="Re-send the selected links")
     def resend_selected(self, request, queryset):
         for link in queryset.select_related("patient"):
             try:

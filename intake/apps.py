@@ -29,6 +29,13 @@ class IntakeConfig(AppConfig):
         },
     }
 
+    def ready(self) -> None:
+        from clinic.messaging import validity_check_register
+        from clinic.models import MessageKind
+        from intake.services import intake_nudge_still_applies
+
+        validity_check_register(MessageKind.INTAKE_NUDGE, intake_nudge_still_applies)
+
     def load_catalogs(self, stdout) -> None:
         from intake.catalogs import load_questionnaires
 

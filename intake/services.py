@@ -1,7 +1,9 @@
 """Intake operations: publish questionnaires, issue and revoke links, save drafts, submit, flag.
 
-Other apps call these; the reminders side in particular uses `intake_link_create`
-(send=True to email the link) and listens to `intake.signals.intake_submitted`.
+Sending goes through the message outbox (`clinic.messaging`): `intake_link_create(send=True)`
+and `intake_link_resend` write an `intake_link` message, a link tied to an appointment gets an
+`intake_nudge` before the visit, and submission cancels that nudge, all in the same
+transaction as the change.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from clinic.models import Clinic, User
+from clinic.messaging import channel_choose, intake_link_message_create, intake_nudge_schedule, messages_cancel_about
+from clinic.models import Clinic, MessageKind, User, WebhookEventType
+from clinic.webhooks import webhook_event_emit
 from intake.definition import Form, parse_form
 from intake.models import (
     FlagSeverity,
@@ -105,7 +109,10 @@ def intake_link_create(
     questionnaire: Questionnaire | None = None,
     send: bool = False,
 ) -> IntakeLink:
-    """A new link for `patient`, valid for the clinic's `link_valid_days`. `send` emails it after commit."""
+    """A new link for `patient`, valid for the clinic's `link_valid_days`. `send` queues it to the patient.
+
+    A link for an appointment is also nudged before the visit while it stays unsubmitted.
+    """
     if patient.is_archived:
         raise ValidationError({"patient": ["This patient is archived."]})
     if appointment is not None and (appointment.clinic_id != patient.clinic_id or appointment.patient_id != patient.pk):
@@ -127,18 +134,23 @@ def intake_link_create(
     link.save()
     if send:
         _queue_send(link)
+    if appointment is not None:
+        intake_nudge_schedule(patient=patient, about=link, appointment=appointment, url=link.url)
     return link
 
 
 def _queue_send(link: IntakeLink) -> None:
-    if not link.patient.email:
-        raise ValidationError({"patient": ["This patient has no email address to send the link to."]})
-    IntakeLink.objects.filter(pk=link.pk).update(
-        send_count=link.send_count + 1, last_sent_at=timezone.now()
-    )  # fmt: skip
-    from intake.tasks import send_intake_link
-
-    send_intake_link.delay_on_commit(link.pk)
+    """Write the next send of the link to the outbox (one occurrence per send)."""
+    _channel, problem = channel_choose(link.patient)
+    if problem:
+        # Staff asked to send it now: refuse rather than write a message that is skipped.
+        raise ValidationError({"patient": [f"The link can't be sent to this patient: {problem}."]})
+    link.send_count += 1
+    link.last_sent_at = timezone.now()
+    link.save(update_fields=["send_count", "last_sent_at"])
+    intake_link_message_create(
+        patient=link.patient, about=link, url=link.url, expires_at=link.expires_at, occurrence=str(link.send_count)
+    )
 
 
 @transaction.atomic
@@ -152,12 +164,13 @@ def intake_link_revoke(*, link: IntakeLink, by: User | None = None) -> IntakeLin
         locked.revoked_by = by
         locked.full_clean()
         locked.save(update_fields=["status", "revoked_at", "revoked_by"])
+        messages_cancel_about(about=locked, kinds=[MessageKind.INTAKE_NUDGE], reason="intake link revoked")
     return locked
 
 
 @transaction.atomic
 def intake_link_resend(*, link: IntakeLink, by: User | None = None) -> IntakeLink:
-    """Email the same link again; an open link gets a fresh validity period from now."""
+    """Send the same link again; an open link gets a fresh validity period from now."""
     locked = IntakeLink.objects.select_for_update().select_related("patient", "clinic").get(pk=link.pk)
     if locked.status != IntakeLinkStatus.OPEN:
         raise ValidationError({"status": [f"This link is {locked.get_status_display().lower()}; create a new one."]})
@@ -256,8 +269,27 @@ def intake_submit(
     locked.draft_answers = {}
     locked.save(update_fields=["status", "submitted_at", "draft_answers"])
     flags_raise(submission=submission)
+    messages_cancel_about(about=locked, kinds=[MessageKind.INTAKE_NUDGE], reason="intake submitted")
+    webhook_event_emit(
+        clinic=locked.clinic,
+        event=WebhookEventType.INTAKE_SUBMITTED,
+        payload={"submission_id": submission.pk, "patient_id": submission.patient_id},
+    )
     transaction.on_commit(lambda: intake_submitted.send(sender=IntakeSubmission, submission_id=submission.pk))
     return submission
+
+
+def intake_nudge_still_applies(message, link: IntakeLink | None) -> str:
+    """The outbox's last check before nudging: '' while the intake is still open to fill in."""
+    if link is None:
+        return "intake link no longer exists"
+    if link.status == IntakeLinkStatus.SUBMITTED:
+        return "intake already submitted"
+    if link.status == IntakeLinkStatus.REVOKED:
+        return "intake link revoked"
+    if link.expires_at <= timezone.now():
+        return "intake link expired"
+    return ""
 
 
 # --- flags ----------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """CSV import of patients from another system's export, all or nothing.
 
 `patients_import_csv` reads every row through a column mapping (our field -> their column
-header), validates each as a Patient (`full_clean`, constraints included), and writes them in
-one transaction only when no row has an error; `dry_run` validates and reports without writing.
+header), validates each as a Patient (`full_clean`, constraints included), then creates them
+with `patient_create` in one transaction (the duplicate check, consent stamps and the
+`patient.created` webhook, as for a patient added by hand), committed only when no row has an
+error; `dry_run` does the same and rolls back, so it reports duplicates too.
 Used by `manage.py import_patients`.
 """
 
@@ -18,6 +20,7 @@ from django.db import transaction
 
 from clinic.models import Clinic
 from patients.models import Patient
+from patients.services import DuplicatePatientError, patient_create
 
 # Our field -> the column header most exports use. Override per file with a mapping.
 DEFAULT_COLUMNS = {
@@ -77,7 +80,8 @@ def _date(value: str) -> dt.date:
     raise ValidationError(f"Not a date ({', '.join(DATE_FORMATS)}).")
 
 
-def _patient_from_row(clinic: Clinic, row: dict, mapping: dict[str, str]) -> Patient:
+def _patient_from_row(clinic: Clinic, row: dict, mapping: dict[str, str]) -> dict:
+    """The row's values for `patient_create`, checked as a Patient; ValidationError by field."""
     values = {}
     errors: dict[str, list[str]] = {}
     for ours, theirs in mapping.items():
@@ -101,7 +105,7 @@ def _patient_from_row(clinic: Clinic, row: dict, mapping: dict[str, str]) -> Pat
             errors.setdefault(name, []).extend(messages)
     if errors:
         raise ValidationError(errors)
-    return patient
+    return values
 
 
 def patients_import_csv(
@@ -119,21 +123,33 @@ def patients_import_csv(
     if missing:
         raise ValueError(f"Missing column(s): {', '.join(missing)}. Found: {', '.join(reader.fieldnames or [])}.")
     report = ImportReport(dry_run=dry_run)
-    patients = []
+    rows: list[tuple[int, dict]] = []
     for row in reader:
         report.rows += 1
         try:
-            patients.append(_patient_from_row(clinic, row, mapping))
+            rows.append((reader.line_num, _patient_from_row(clinic, row, mapping)))
         except ValidationError as exc:
             report.errors[reader.line_num] = exc.message_dict
         if progress is not None:
             progress(report.rows)
     if report.errors:
         raise ImportRefused(report)
-    if not dry_run:
-        with transaction.atomic():
-            Patient.objects.bulk_create(patients, batch_size=500)
-        report.created = len(patients)
+    with transaction.atomic():
+        line_of: dict[int, int] = {}  # patients created from this file -> their line
+        for line, values in rows:
+            try:
+                line_of[patient_create(clinic=clinic, data=values, source="csv import").pk] = line
+            except DuplicatePatientError as exc:
+                who = ", ".join(
+                    f"the patient on line {line_of[match.pk]}" if match.pk in line_of else f"patient #{match.pk}"
+                    for match in exc.matches
+                )
+                report.errors[line] = {"duplicate": [f"Probably the same person as {who}."]}
+        if report.errors:
+            raise ImportRefused(report)  # leaving the block with it rolls every row back
+        if dry_run:
+            transaction.set_rollback(True)
+    report.created = 0 if dry_run else len(rows)
     return report
 
 

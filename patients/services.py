@@ -10,8 +10,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clinic.audit import audit_record
-from clinic.models import AuditAction, Clinic, User
+from clinic.models import AuditAction, Clinic, User, WebhookEventType
+from clinic.webhooks import webhook_event_emit
 from patients.models import Patient
+
+
+def _emit(patient: Patient, event: WebhookEventType) -> None:
+    # Ids only: a receiver that needs the record fetches it with its API key.
+    webhook_event_emit(clinic=patient.clinic, event=event, payload={"patient_id": patient.pk})
+
 
 CONSENT_FIELDS = {"email_consent": "email", "sms_consent": "sms"}
 MERGE_FIELDS = (
@@ -83,6 +90,7 @@ def patient_create(
         if matches:
             raise DuplicatePatientError(matches)
     patient.save()
+    _emit(patient, WebhookEventType.PATIENT_CREATED)
     return patient
 
 
@@ -94,6 +102,7 @@ def patient_update(*, patient: Patient, data: dict[str, Any], source: str = "sta
     _stamp_consents(patient, before, source)
     patient.full_clean()
     patient.save()
+    _emit(patient, WebhookEventType.PATIENT_UPDATED)
     return patient
 
 
@@ -104,6 +113,7 @@ def patient_archive(*, patient: Patient) -> Patient:
         patient.archived_at = timezone.now()
         patient.full_clean()
         patient.save(update_fields=["is_archived", "archived_at", "updated_at"])
+        _emit(patient, WebhookEventType.PATIENT_UPDATED)
     return patient
 
 
@@ -115,6 +125,7 @@ def patient_unarchive(*, patient: Patient) -> Patient:
         patient.is_archived = False
         patient.archived_at = None
         patient.save(update_fields=["is_archived", "archived_at", "updated_at"])
+        _emit(patient, WebhookEventType.PATIENT_UPDATED)
     return patient
 
 
@@ -161,6 +172,8 @@ def patient_merge(*, source: Patient, target: Patient, by: User | None = None, r
     source.save()
     target.full_clean()
     target.save()
+    _emit(source, WebhookEventType.PATIENT_UPDATED)
+    _emit(target, WebhookEventType.PATIENT_UPDATED)
     audit_record(
         action=AuditAction.CHANGE, obj=target, patient_id=target.pk, actor=by, request=request, via=via,
         reason=f"Merged patient #{source.pk} into this record.", extra={"merged_from": source.pk},

@@ -48,6 +48,13 @@ class SessionsConfig(AppConfig):
         },
     }
 
+    def ready(self) -> None:
+        from clinic.messaging import validity_check_register
+        from clinic.models import MessageKind
+        from sessions.services.booking import waitlist_offer_still_open
+
+        validity_check_register(MessageKind.WAITLIST_OFFER, waitlist_offer_still_open)
+
     def seed_demo(self, stdout):
         from sessions.demo import seed_appointments
         from sessions.demo_notes import seed_notes

@@ -27,7 +27,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from clinic.models import Clinic, Practitioner, Room, SeriesConflictMode, Service, User
+from clinic.messaging import appointment_messages_sync, intake_nudge_schedule, waitlist_offer_message_create
+from clinic.models import Clinic, Practitioner, Room, SeriesConflictMode, Service, User, WebhookEventType
+from clinic.webhooks import webhook_event_emit
+from intake.models import IntakeLink, IntakeLinkStatus
 from patients.models import Patient
 from sessions.availability import is_aligned, working_window_for
 from sessions.models import (
@@ -285,6 +288,22 @@ def _record(appointment: Appointment, kind: str, by: User | None, **values) -> A
     return AppointmentChange.objects.create(appointment=appointment, kind=kind, at=timezone.now(), by=by, **values)
 
 
+def _announce(appointment: Appointment, event: WebhookEventType, *, clinic_cancelled: bool = False) -> None:
+    """Bring the patient's messages in line with the appointment and tell the webhooks, in the
+    caller's transaction: both exist exactly when the change commits."""
+    appointment_messages_sync(appointment=appointment, clinic_cancelled=clinic_cancelled)
+    payload = {
+        "appointment_id": appointment.pk,
+        "patient_id": appointment.patient_id,
+        "practitioner_id": appointment.practitioner_id,
+        "service_id": appointment.service_id,
+        "start": appointment.start,
+        "end": appointment.end,
+        "status": appointment.status,
+    }
+    webhook_event_emit(clinic=appointment.clinic, event=event, payload=payload)
+
+
 # --- appointments ----------------------------------------------------------------------
 
 
@@ -354,6 +373,7 @@ def appointment_book(
     appointment.full_clean(validate_constraints=False)
     _save_or_conflict(appointment)
     _record(appointment, AppointmentChangeKind.BOOKED, booked_by, new_start=start, new_status=appointment.status)
+    _announce(appointment, WebhookEventType.APPOINTMENT_CREATED)
     return appointment
 
 
@@ -444,8 +464,19 @@ def appointment_reschedule(
         new_room_id=locked.room_id,
         reason=reason[:200],
     )
+    _announce(locked, WebhookEventType.APPOINTMENT_UPDATED)
+    _intake_nudges_move(locked)
     waitlist_match_freed_slot(appointment=freed)
     return locked
+
+
+def _intake_nudges_move(appointment: Appointment) -> None:
+    """An open intake tied to a moved appointment is nudged before the new time (the old nudge is cancelled)."""
+    links = IntakeLink.objects.filter(appointment=appointment, status=IntakeLinkStatus.OPEN).select_related(
+        "patient__clinic"
+    )
+    for link in links:
+        intake_nudge_schedule(patient=link.patient, about=link, appointment=appointment, url=link.url)
 
 
 def _transition(
@@ -473,24 +504,32 @@ def _transition(
 
 @transaction.atomic
 def appointment_confirm(*, appointment: Appointment, by: User | None = None) -> Appointment:
-    return _transition(appointment, to=AppointmentStatus.CONFIRMED, allowed_from=(AppointmentStatus.BOOKED,), by=by)
+    changed = _transition(appointment, to=AppointmentStatus.CONFIRMED, allowed_from=(AppointmentStatus.BOOKED,), by=by)
+    _announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
+    return changed
 
 
 @transaction.atomic
 def appointment_check_in(*, appointment: Appointment, by: User | None = None) -> Appointment:
-    return _transition(appointment, to=AppointmentStatus.ARRIVED, allowed_from=_MOVABLE, by=by)
+    changed = _transition(appointment, to=AppointmentStatus.ARRIVED, allowed_from=_MOVABLE, by=by)
+    _announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
+    return changed
 
 
 @transaction.atomic
 def appointment_complete(*, appointment: Appointment, by: User | None = None) -> Appointment:
-    return _transition(appointment, to=AppointmentStatus.COMPLETED, allowed_from=(AppointmentStatus.ARRIVED,), by=by)
+    changed = _transition(appointment, to=AppointmentStatus.COMPLETED, allowed_from=(AppointmentStatus.ARRIVED,), by=by)
+    _announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
+    return changed
 
 
 @transaction.atomic
 def appointment_no_show(*, appointment: Appointment, by: User | None = None) -> Appointment:
     if appointment.start > timezone.now():
         raise ValidationError({"status": "An appointment that has not started yet cannot be a no-show."})
-    return _transition(appointment, to=AppointmentStatus.NO_SHOW, allowed_from=_MOVABLE, by=by)
+    changed = _transition(appointment, to=AppointmentStatus.NO_SHOW, allowed_from=_MOVABLE, by=by)
+    _announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
+    return changed
 
 
 @transaction.atomic
@@ -519,6 +558,8 @@ def appointment_cancel(
         cancellation_reason=reason[:200],
         late_cancellation=late,
     )
+    # Only when the clinic cancels is the patient told; a patient who cancelled already knows.
+    _announce(cancelled, WebhookEventType.APPOINTMENT_CANCELLED, clinic_cancelled=party == CancelledBy.CLINIC)
     waitlist_match_freed_slot(appointment=cancelled)
     return cancelled
 
@@ -673,12 +714,12 @@ def waitlist_entry_withdraw(*, entry: WaitlistEntry) -> WaitlistEntry:
     return entry
 
 
+@transaction.atomic
 def waitlist_offer_create(
     *, entry: WaitlistEntry, practitioner: Practitioner, room: Room | None, start: dt.datetime, freed_by=None
 ) -> WaitlistOffer:
-    """One offer row. Merge note: this is where the reminders outbox queues the offer message
-    (same transaction, `due_at=now`, with `waitlist_offer_link(offer)`), so the message exists
-    exactly when the offer does."""
+    """One offer row and its message to the patient (due now, not sent after the offer
+    expires), in one transaction: the message exists exactly when the offer does."""
     now = timezone.now()
     offer = WaitlistOffer(
         clinic_id=entry.clinic_id,
@@ -691,7 +732,21 @@ def waitlist_offer_create(
     )
     offer.full_clean(validate_constraints=False)
     offer.save()
+    waitlist_offer_message_create(
+        patient=entry.patient, about=offer, url=waitlist_offer_link(offer), expires_at=offer.expires_at
+    )
     return offer
+
+
+def waitlist_offer_still_open(message, offer: WaitlistOffer | None) -> str:
+    """The outbox's last check before sending an offer: '' while the patient can still accept it."""
+    if offer is None:
+        return "offer no longer exists"
+    if offer.status != OfferStatus.PENDING:
+        return f"offer {offer.get_status_display().lower()}"
+    if offer.expires_at <= timezone.now():
+        return "offer expired"
+    return ""
 
 
 _OFFER_SALT = "sessions.waitlist-offer"

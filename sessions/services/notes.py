@@ -13,7 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.audit import audit_record
-from clinic.models import AuditAction, Practitioner
+from clinic.messaging import followup_nudges_schedule
+from clinic.models import AuditAction, Practitioner, WebhookEventType
+from clinic.webhooks import webhook_event_emit
 from patients.models import Patient
 from sessions.models import (
     Addendum,
@@ -24,7 +26,6 @@ from sessions.models import (
     TreatmentSession,
 )
 from sessions.safety import Effect, RegionMap, active_flags, entry_check, entry_problems
-from sessions.signals import note_signed
 from treatments.models import TriggerPoint
 
 
@@ -263,9 +264,18 @@ def note_sign(*, session: TreatmentSession, actor, request=None, via: str = "") 
         via=via,
         extra={"content_hash": current.content_hash},
     )
-    followup = note_followup(session=current)
-    transaction.on_commit(
-        lambda: note_signed.send(sender=TreatmentSession, session_id=current.pk, followup=followup), robust=False
+    if current.rebook_within_days:
+        followup_nudges_schedule(
+            patient=current.patient,
+            about=current,
+            signed_at=current.signed_at,
+            rebook_within_days=current.rebook_within_days,
+            booking_url=current.clinic.website,
+        )
+    webhook_event_emit(
+        clinic=current.clinic,
+        event=WebhookEventType.NOTE_SIGNED,
+        payload={"note_id": current.pk, "patient_id": current.patient_id, "practitioner_id": current.practitioner_id},
     )
     return current
 

@@ -9,11 +9,10 @@ import time_machine
 from fhir.resources.R4B.questionnaire import Questionnaire as FhirQuestionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse as FhirQuestionnaireResponse
 
-from clinic.models import AuditAction, AuditEvent
+from clinic.models import AuditAction, AuditEvent, Message, MessageKind
 from clinic.services import api_key_create
 from intake.models import IntakeLink, IntakeSettings
 from intake.services import intake_submit
-from intake.tasks import send_intake_link
 from tests.factories import AppointmentFactory, PatientFactory, clean_intake_answers, default_questionnaire, intake_link
 
 pytestmark = pytest.mark.django_db
@@ -73,24 +72,22 @@ def test_a_link_for_another_clinics_patient_is_a_field_error(receptionist_api, o
     assert IntakeLink.objects.count() == 0
 
 
-def test_sending_needs_an_email_address_and_writes_nothing_without_one(receptionist_api, clinic):
+def test_sending_needs_a_reachable_patient_and_writes_nothing_without_one(receptionist_api, clinic):
     default_questionnaire()
     patient = PatientFactory(clinic=clinic, email="", email_consent=False)
     response = receptionist_api.post("/api/v1/intake-links/", {"patient": patient.pk, "send": True})
     assert response.status_code == 400
     assert IntakeLink.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
-def test_resend_emails_the_same_link_again(receptionist_api, clinic, mailoutbox, django_capture_on_commit_callbacks):
+def test_resend_queues_the_same_link_again(receptionist_api, clinic):
     link = intake_link(PatientFactory(clinic=clinic, email="maya@example.com"))
-    with django_capture_on_commit_callbacks() as callbacks:
-        response = receptionist_api.post(f"/api/v1/intake-links/{link.pk}/resend/")
+    response = receptionist_api.post(f"/api/v1/intake-links/{link.pk}/resend/")
     assert response.status_code == 200
     assert response.json()["send_count"] == 1
-    assert len(callbacks) == 1
-    assert send_intake_link(link.pk) is True  # what the worker runs
-    assert mailoutbox[0].to == ["maya@example.com"]
-    assert link.url in mailoutbox[0].body
+    message = Message.objects.get(kind=MessageKind.INTAKE_LINK, about_id=link.pk)
+    assert (message.channel, message.context["link"]) == ("email", link.url)
 
 
 def test_revoke_then_resend_is_refused(receptionist_api, clinic):
@@ -99,7 +96,7 @@ def test_revoke_then_resend_is_refused(receptionist_api, clinic):
     assert revoked.status_code == 200
     assert revoked.json()["status"] == "revoked"
     assert receptionist_api.post(f"/api/v1/intake-links/{link.pk}/resend/").status_code == 400
-    assert send_intake_link(link.pk) is False
+    assert not Message.objects.filter(kind=MessageKind.INTAKE_LINK).exists()
 
 
 def test_a_receptionist_cannot_read_submissions(receptionist_api, submission):

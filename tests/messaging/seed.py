@@ -13,6 +13,10 @@ from sessions.models import Appointment
 from treatments.models import Modality
 
 
+def _ref(start: dt.datetime) -> str:
+    return start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
 def seed_due_messages(count: int, *, label: str = "delivery") -> list[int]:
     """`count` reminders due a minute ago, alternating email and SMS, in a clinic without
     quiet hours (so the result does not depend on the time of day the test runs)."""
@@ -23,11 +27,7 @@ def seed_due_messages(count: int, *, label: str = "delivery") -> list[int]:
     user = User.objects.create(username=f"bulk-{label}-therapist")
     practitioner = Practitioner.objects.create(clinic=clinic, user=user, display_name="Dana Therapist")
     now = timezone.now().replace(second=0, microsecond=0)
-    start = now + dt.timedelta(days=1)
-
-    def ref(when: dt.datetime) -> str:
-        return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
-
+    first = now + dt.timedelta(days=1)
     patients = Patient.objects.bulk_create(
         Patient(
             clinic=clinic,
@@ -41,16 +41,16 @@ def seed_due_messages(count: int, *, label: str = "delivery") -> list[int]:
         )
         for i in range(count)
     )
+    # One practitioner, so one hour each: the exclusion constraint refuses overlapping visits.
     appointments = Appointment.objects.bulk_create(
         Appointment(
             clinic=clinic,
             patient=patient,
             practitioner=practitioner,
             service=service,
-            # One hour each, end to end: a practitioner's appointments never overlap.
-            start=start + dt.timedelta(hours=i),
-            end=start + dt.timedelta(hours=i + 1),
-            blocked_until=start + dt.timedelta(hours=i + 1),
+            start=first + dt.timedelta(hours=i),
+            end=first + dt.timedelta(hours=i + 1),
+            blocked_until=first + dt.timedelta(hours=i + 1),
         )
         for i, patient in enumerate(patients)
     )
@@ -63,8 +63,8 @@ def seed_due_messages(count: int, *, label: str = "delivery") -> list[int]:
             channel=appointment.patient.preferred_channel,
             about_type=about_type,
             about_id=appointment.pk,
-            occurrence=f"2h@{ref(appointment.start)}",
-            context={"start": ref(appointment.start)},
+            occurrence=f"2h@{_ref(appointment.start)}",
+            context={"start": _ref(appointment.start)},
             due_at=now - dt.timedelta(minutes=1),
             expires_at=appointment.start,
         )

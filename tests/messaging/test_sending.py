@@ -134,7 +134,7 @@ def test_a_reminder_of_a_moved_appointment_is_cancelled_not_sent(daytime):
     token = claim_one(message)
     later = timezone.now() + dt.timedelta(days=9)
     message.patient.appointments.update(
-        start=later, end=later + dt.timedelta(hours=1), blocked_until=later + dt.timedelta(hours=1, minutes=15)
+        start=later, end=later + dt.timedelta(hours=1), blocked_until=later + dt.timedelta(hours=1)
     )
     assert message_send(message_id=message.pk, claim_token=token) == "cancelled"
     assert Message.objects.get(pk=message.pk).reason == "appointment moved"

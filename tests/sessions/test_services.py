@@ -24,7 +24,6 @@ from sessions.services import (
     note_verify,
     session_start,
 )
-from sessions.signals import note_signed
 from tests.factories import AppointmentFactory, PatientFactory, PractitionerFactory, TreatmentSessionFactory
 from tests.sessions.conftest import art, home_care, massage, needle
 from treatments.models import TriggerPoint
@@ -226,24 +225,12 @@ def test_a_flag_raised_after_the_entry_was_written_stops_signing(session, therap
     assert "deep vein thrombosis" in caught.value.message_dict["entries"][0]
 
 
-def test_signing_announces_the_follow_up_after_commit(session, therapist, django_capture_on_commit_callbacks):
-    received = []
-
-    def receiver(sender, session_id, followup, **kwargs):
-        received.append((session_id, followup))
-
+def test_a_signed_note_reports_its_follow_up(session, therapist):
     note_update(session=session, actor=therapist, rebook_within_days=7, course_sessions=4)
-    note_signed.connect(receiver)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            signed = note_sign(session=session, actor=therapist)
-    finally:
-        note_signed.disconnect(receiver)
-    [(session_id, followup)] = received
-    assert session_id == session.pk
-    assert (followup.rebook_within_days, followup.course_sessions) == (7, 4)
+    signed = note_sign(session=session, actor=therapist)
+    followup = note_followup(session=signed)
+    assert (followup.session_id, followup.rebook_within_days, followup.course_sessions) == (session.pk, 7, 4)
     assert followup.rebook_by - signed.signed_at == dt.timedelta(days=7)
-    assert note_followup(session=signed) == followup
 
 
 def test_a_draft_or_a_note_without_follow_up_recommends_nothing(session, therapist):
