@@ -13,6 +13,8 @@ router.register("Appointment", fhir.FhirAppointmentViewSet, basename="appointmen
 router.register("Encounter", sessions_fhir.FhirEncounterViewSet, basename="encounter")
 router.register("Procedure", sessions_fhir.FhirProcedureViewSet, basename="procedure")
 router.register("Observation", sessions_fhir.FhirObservationViewSet, basename="observation")
+router.register("Schedule", sessions_fhir.FhirScheduleViewSet, basename="schedule")
+router.register("Slot", sessions_fhir.FhirSlotViewSet, basename="slot")
 router.register("Questionnaire", intake_fhir.FhirQuestionnaireViewSet, basename="questionnaire")
 router.register("QuestionnaireResponse", intake_fhir.FhirQuestionnaireResponseViewSet, basename="questionnaireresponse")
 

@@ -4,6 +4,8 @@ package does not check, and follow the clinical access rules (roles, scope, brea
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.encounter import Encounter
@@ -11,6 +13,8 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from fhir.resources.R4B.schedule import Schedule
+from fhir.resources.R4B.slot import Slot
 from rest_framework.test import APIClient
 
 from clinic.access import break_glass_open
@@ -52,6 +56,16 @@ def search(client, resource, **params) -> list[dict]:
         assert entry["resource"]["resourceType"] == resource
         MODELS[resource].model_validate(entry["resource"])
     return [entry["resource"] for entry in entries]
+
+
+def search_any(client, resource, model, **params) -> list[dict]:
+    response = client.get(f"/fhir/R4/{resource}", params)
+    assert response.status_code == 200, response.content[:400]
+    assert Bundle.model_validate(response.json()).type == "searchset"
+    found = [entry["resource"] for entry in response.json().get("entry", [])]
+    for resource_body in found:
+        model.model_validate(resource_body)
+    return found
 
 
 @pytest.fixture
@@ -255,3 +269,41 @@ def test_procedure_search_runs_a_fixed_number_of_queries(
     # membership; page of sessions; three entry prefetches with their catalog rows; the audit row.
     with django_assert_max_num_queries(14):
         assert len(search(owner_api, "Procedure", _count=100)) == 6
+
+
+# --- Schedule and Slot ----------------------------------------------------------------------
+
+
+def test_each_practitioner_has_a_schedule_with_their_services(setup, receptionist_api):
+    schedules = {s["id"]: s for s in search_any(receptionist_api, "Schedule", Schedule)}
+    mine = schedules[str(setup.practitioner.pk)]
+    assert mine["actor"][0]["reference"] == f"Practitioner/{setup.practitioner.pk}"
+    assert {t["text"] for t in mine["serviceType"]} == {"Remedial massage", "Acupuncture"}
+
+
+def test_free_slots_are_fhir_slots_of_a_schedule_and_read_back_while_free(setup, receptionist_api):
+    params = {"service": setup.massage.pk, "schedule": f"Schedule/{setup.practitioner.pk}",
+              "start": ["ge2027-03-01T09:00:00-05:00", "lt2027-03-01T12:00:00-05:00"]}  # fmt: skip
+    slots = search_any(receptionist_api, "Slot", Slot, **params)
+    assert [s["start"] for s in slots][:2] == ["2027-03-01T09:00:00-05:00", "2027-03-01T09:15:00-05:00"]
+    for slot in slots:
+        assert slot["status"] == "free"
+        assert slot["schedule"]["reference"] == f"Schedule/{setup.practitioner.pk}"
+        assert slot["start"] < slot["end"]  # invariant the package does not check
+    first = slots[0]
+    assert receptionist_api.get(f"/fhir/R4/Slot/{first['id']}").json() == first
+    AppointmentFactory(
+        clinic=setup.clinic, patient=setup.patient, practitioner=setup.practitioner, service=setup.massage,
+        start=dt.datetime.fromisoformat(first["start"]), room=setup.room1, location=setup.location,
+    )  # fmt: skip
+    assert receptionist_api.get(f"/fhir/R4/Slot/{first['id']}").status_code == 404
+
+
+def test_slot_search_input_is_checked(setup, receptionist_api, other_api):
+    assert receptionist_api.get("/fhir/R4/Slot").status_code == 400  # the service is required
+    assert (
+        receptionist_api.get("/fhir/R4/Slot", {"service": setup.massage.pk, "start": "2027-03-01"}).status_code == 400
+    )
+    assert receptionist_api.get("/fhir/R4/Slot", {"service": setup.massage.pk, "bogus": 1}).status_code == 400
+    assert other_api.get("/fhir/R4/Slot", {"service": setup.massage.pk}).status_code == 400  # not their service
+    assert receptionist_api.get("/fhir/R4/Slot/1-2-3-20270301T1400Z").status_code == 404
