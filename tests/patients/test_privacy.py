@@ -279,3 +279,14 @@ def test_erasure_refused_twice_at_the_service(owner, patient):
     patient_erase(patient=patient, by=owner)
     with pytest.raises(ValidationError):
         patient_erase(patient=Patient.objects.get(pk=patient.pk), by=owner)
+
+
+def test_the_daily_task_is_scheduled_and_safe_to_run_twice(owner, record, patient):
+    from clinic.celery import app
+    from patients.tasks import apply_retention
+
+    assert app.conf.beat_schedule["patient-retention"]["task"] == apply_retention.name
+    patient_erase(patient=patient, by=owner)
+    assert apply_retention() == 0  # her last visit is tomorrow
+    assert apply_retention() == 0
+    assert Patient.objects.filter(pk=patient.pk).exists()
