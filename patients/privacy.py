@@ -34,7 +34,7 @@ from clinic.fhir import _validated, appointment_to_fhir, patient_to_fhir, practi
 from clinic.models import AuditAction, BreakGlassAccess, Clinic, Message, MessageStatus, OptOut
 from clinic.roles import Role
 from intake.fhir import questionnaire_resource, submission_resource
-from intake.models import IntakeLink, IntakeSubmission, PatientFlag
+from intake.models import IntakeLink, IntakeLinkStatus, IntakeSubmission, PatientFlag
 from patients.models import Patient
 from sessions import selectors
 from sessions.fhir import encounter_to_fhir, observations_of, procedures_of
@@ -346,6 +346,10 @@ def _anonymise(patient: Patient, *, by, now: dt.datetime) -> dict:
         signature_name="", ip_address=None, user_agent=""
     )
     IntakeLink.objects.filter(patient=patient).update(draft_answers={})
+    # An open link would still greet the bearer and accept answers for this person.
+    IntakeLink.objects.filter(patient=patient, status=IntakeLinkStatus.OPEN).update(
+        status=IntakeLinkStatus.REVOKED, revoked_at=now, revoked_by=by
+    )
     # Front-desk remarks on appointments are free text about the person, not clinical content.
     Appointment.objects.filter(patient=patient).exclude(notes="").update(notes="", updated_at=now)
     return {"messages": messages, "intake_submissions": submissions}

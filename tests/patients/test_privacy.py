@@ -17,7 +17,7 @@ from fhir.resources.R4B.bundle import Bundle
 from clinic.access import break_glass_open
 from clinic.models import AuditAction, AuditEvent, BreakGlassAccess, Message, MessageStatus, OptOut
 from clinic.roles import Role
-from intake.models import IntakeSubmission
+from intake.models import IntakeLink, IntakeLinkStatus, IntakeSubmission
 from intake.services import intake_submit
 from patients.models import Patient
 from patients.privacy import patient_erase, retention_apply
@@ -68,6 +68,7 @@ def record(catalogs, clinic, practitioner, therapist, patient):
     note_addendum_add(session=session, text=ADDENDUM, actor=therapist)
     link = intake_link(patient)
     submission = intake_submit(link=link, answers=clean_intake_answers(goals="Run a 10k again."))
+    intake_link(patient)  # a second form sent, still open
     IntakeSubmission.objects.filter(pk=submission.pk).update(signature_name=SIGNATURE, ip_address="203.0.113.9")
     OptOut.objects.create(clinic=clinic, patient=patient, channel="sms", source="sms_stop")
     return {"appointment": appointment, "message": message, "session": session, "submission": submission}
@@ -167,6 +168,7 @@ def test_erasure_removes_identity_and_contact_data_and_keeps_clinical_rows(owner
     assert (submission.signature_name, submission.ip_address) == ("", None)
     assert submission.answers["goals"] == "Run a 10k again."  # clinical answers stay
     assert Appointment.objects.get(pk=record["appointment"].pk).notes == ""
+    assert not IntakeLink.objects.filter(patient=patient, status=IntakeLinkStatus.OPEN).exists()
 
     session = TreatmentSession.objects.get(pk=record["session"].pk)
     assert session.subjective.startswith("Sharp calf pain")
