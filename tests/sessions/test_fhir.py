@@ -307,3 +307,22 @@ def test_slot_search_input_is_checked(setup, receptionist_api, other_api):
     assert receptionist_api.get("/fhir/R4/Slot", {"service": setup.massage.pk, "bogus": 1}).status_code == 400
     assert other_api.get("/fhir/R4/Slot", {"service": setup.massage.pk}).status_code == 400  # not their service
     assert receptionist_api.get("/fhir/R4/Slot/1-2-3-20270301T1400Z").status_code == 404
+
+
+@pytest.mark.parametrize("resource", ["Encounter", "Procedure", "Observation", "QuestionnaireResponse", "Schedule"])
+def test_searches_run_the_same_queries_at_any_page_size(owner_api, clinic, practitioner, therapist, catalogs, resource):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        patient = PatientFactory(clinic=clinic)
+        session = TreatmentSessionFactory(clinic=clinic, practitioner=practitioner, patient=patient)
+        entry_add(entry=art(session), actor=therapist)
+        intake_submit(link=intake_link(patient), answers=clean_intake_answers())
+        PractitionerFactory(clinic=clinic)
+    counts = []
+    for size in (1, 100):
+        with CaptureQueriesContext(connection) as queries:
+            search_any(owner_api, resource, MODELS.get(resource, Schedule), _count=size)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
