@@ -383,7 +383,7 @@ def retention_due(*, clinic: Clinic, now: dt.datetime):
 
 
 @transaction.atomic
-def retention_purge(*, patient: Patient, now: dt.datetime) -> dict:
+def retention_purge(*, patient: Patient) -> dict:
     """Remove one erased patient and everything still held about them (audit rows stay)."""
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if patient.erased_at is None:
@@ -428,6 +428,6 @@ def retention_apply(*, now: dt.datetime | None = None) -> list[int]:
     removed = []
     for clinic in Clinic.objects.order_by("id"):
         for patient in retention_due(clinic=clinic, now=now):
-            retention_purge(patient=patient, now=now)
+            retention_purge(patient=patient)
             removed.append(patient.pk)
     return removed
