@@ -13,6 +13,7 @@ import datetime as dt
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from clinic.audit import audit_record
@@ -34,12 +35,46 @@ def role_in(*, user, clinic) -> Role | None:
 
 
 def is_usual_practitioner(*, user, patient) -> bool:
-    from sessions.models import Appointment
+    """Booked with them, or treated by them (a session they wrote), in the window or upcoming."""
+    from sessions.models import Appointment, TreatmentSession
 
     since = timezone.now() - USUAL_WINDOW
-    return Appointment.objects.filter(
-        patient=patient, practitioner__user=user, practitioner__clinic=patient.clinic, start__gte=since
-    ).exists()
+    return (
+        Appointment.objects.filter(
+            patient=patient, practitioner__user=user, practitioner__clinic=patient.clinic, start__gte=since
+        ).exists()
+        or TreatmentSession.objects.filter(
+            patient=patient, practitioner__user=user, clinic=patient.clinic, started_at__gte=since
+        ).exists()
+    )
+
+
+def visible_patients_q(*, user, clinic, field: str = "patient") -> Q:
+    """Rows (by their `field` patient) a therapist may read without breaking the glass, or with an
+    open grant: the same rule as `clinical_access_check`, as one filter for list endpoints."""
+    from sessions.models import Appointment, TreatmentSession
+
+    now = timezone.now()
+    since = now - USUAL_WINDOW
+    booked = Appointment.objects.filter(clinic=clinic, practitioner__user=user, start__gte=since)
+    treated = TreatmentSession.objects.filter(clinic=clinic, practitioner__user=user, started_at__gte=since)
+    granted = BreakGlassAccess.objects.filter(clinic=clinic, user=user, expires_at__gt=now)
+    lookup = f"{field}__in" if field else "pk__in"
+    return (
+        Q(**{lookup: booked.values("patient_id")})
+        | Q(**{lookup: treated.values("patient_id")})
+        | Q(**{lookup: granted.values("patient_id")})
+    )
+
+
+def scope_clinical_rows(queryset, *, user, clinic, role, field: str = "patient"):
+    """Lists of clinical rows: therapists see the patients they may open; owners (and API keys,
+    which the clinical scope governs) see the clinic's rows; any other role sees nothing."""
+    if user is None or not user.is_authenticated or role == Role.OWNER:
+        return queryset
+    if role != Role.THERAPIST:
+        return queryset.none()
+    return queryset.filter(visible_patients_q(user=user, clinic=clinic, field=field))
 
 
 def open_break_glass(*, user, patient) -> BreakGlassAccess | None:
@@ -68,6 +103,45 @@ def clinical_access_check(*, user, patient) -> str:
     raise BreakGlassRequired(
         "You are not this patient's usual practitioner: open emergency access with a reason to see the record."
     )
+
+
+def scope_clinical_rows_for_staff(queryset, *, user, field: str = "patient"):
+    """The admin's lists of clinical rows, across every clinic the user belongs to: all of the
+    clinics they own, and the patients they may open in the clinics where they treat."""
+    if user.is_superuser:
+        return queryset
+    allowed = Q(pk__in=[])
+    for clinic_id, role in Membership.objects.filter(user=user, is_active=True).values_list("clinic_id", "role"):
+        if role == Role.OWNER:
+            allowed |= Q(clinic_id=clinic_id)
+        elif role == Role.THERAPIST:
+            allowed |= Q(clinic_id=clinic_id) & visible_patients_q(user=user, clinic=clinic_id, field=field)
+    return queryset.filter(allowed)
+
+
+ADMIN_BREAK_GLASS_MESSAGE = (
+    "You are not this patient's usual practitioner, so the clinical record is hidden. To see it, open "
+    "emergency access with a reason (POST /api/v1/break-glass/); the owner reviews every such access."
+)
+
+
+def clinical_access_enforce(*, request, patient, via: str) -> str:
+    """`clinical_access_check` for a request, with the refusal audited as denied.
+
+    API keys carry no user: the `clinical` scope their view demands is their permission.
+    """
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return "api_key"
+    try:
+        return clinical_access_check(user=user, patient=patient)
+    except PermissionDenied as refused:
+        audit_record(
+            action=AuditAction.DENIED, obj=patient, clinic=patient.clinic, request=request, via=via,
+            reason=f"{request.method} {request.path}",
+            extra={"why": "break_glass_required" if isinstance(refused, BreakGlassRequired) else "role"},
+        )  # fmt: skip
+        raise
 
 
 @transaction.atomic

@@ -329,6 +329,38 @@ class ClinicRateThrottle(throttling.SimpleRateThrottle):
         return super().allow_request(request, view)
 
 
+# --- emergency (break-glass) access ----------------------------------------------------
+
+BREAK_GLASS_DETAIL = (
+    "You are not this patient's usual practitioner. To see the record, open emergency access with "
+    'POST /api/v1/break-glass/ {"patient": <id>, "reason": "<why you need it>"}; '
+    "the access is audited and reviewed by the clinic owner."
+)
+
+
+class BreakGlassRequiredError(exceptions.PermissionDenied):
+    default_detail = BREAK_GLASS_DETAIL
+    default_code = "break_glass_required"
+
+
+def require_clinical_access(request, patient, *, via: str = "api") -> str:
+    """Clinical content of one patient: owners and usual practitioners pass, other therapists get a
+    403 telling them how to break the glass (audited as denied). See `clinic.access`."""
+    from clinic.access import BreakGlassRequired, clinical_access_enforce
+
+    try:
+        return clinical_access_enforce(request=request, patient=patient, via=via)
+    except BreakGlassRequired:
+        raise BreakGlassRequiredError() from None
+
+
+def scope_clinical_list(queryset, request, *, field: str = "patient"):
+    """A therapist's list of clinical rows holds only the patients they may open."""
+    from clinic.access import scope_clinical_rows
+
+    return scope_clinical_rows(queryset, user=request.user, clinic=request.clinic, role=request.role, field=field)
+
+
 def error_response(status_code: int, detail: str, errors: dict | None = None) -> Response:
     return Response(
         {

@@ -20,6 +20,8 @@ app.conf.beat_schedule = {
     "waitlist-offer-expiry": {"task": "sessions.tasks.expire_waitlist_offers", "schedule": crontab()},
     "webhook-deliveries": {"task": "clinic.tasks.sweep_webhook_deliveries", "schedule": crontab()},
     "idempotency-cleanup": {"task": "clinic.tasks.delete_expired_idempotency_records", "schedule": crontab(minute=17)},
+    # Erased patients past the retention period; idempotent, so a missed or doubled run is harmless.
+    "patient-retention": {"task": "patients.tasks.apply_retention", "schedule": crontab(hour=3, minute=41)},
     # Claims due messages (and claims of dead workers) and queues their sends. Ticks that
     # pile up while the broker was down expire instead of running back to back.
     "messages-dispatch-due": {

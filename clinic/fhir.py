@@ -1,4 +1,5 @@
-"""FHIR R4 read API under /fhir/R4/: Patient, Practitioner, Appointment.
+"""FHIR R4 read API under /fhir/R4/: Patient, Practitioner, Appointment (here); Encounter,
+Procedure, Observation (sessions/fhir.py); Questionnaire, QuestionnaireResponse (intake/fhir.py).
 
 Same authentication, clinic scoping and scopes as /api/v1/ (`ClinicAccess`, `ClinicScopedMixin`).
 Each resource is built and validated with the `fhir.resources` R4B models, so an invalid
@@ -24,8 +25,10 @@ from rest_framework import exceptions, viewsets
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin, CursorPagination
-from clinic.models import Practitioner
+from clinic.api import ClinicScopedMixin, CursorPagination, require_clinical_access, scope_clinical_list
+from clinic.audit import audit_record
+from clinic.models import AuditAction, Practitioner
+from clinic.roles import CLINICAL_ROLES
 from patients.models import Patient
 from sessions.models import Appointment, AppointmentStatus
 
@@ -302,3 +305,54 @@ class FhirAppointmentViewSet(FhirViewSet):
     queryset = Appointment.objects.select_related("patient", "practitioner", "service")
     filterset_class = AppointmentSearch
     to_fhir = staticmethod(appointment_to_fhir)
+
+
+# --- clinical resources ---------------------------------------------------------------------
+
+
+class ClinicalFhirMixin:
+    """Clinical FHIR resources: clinical roles or a `clinical:read` key; receptionists get 404
+    (audited, as for notes); a therapist's searches hold only the patients they may open, and
+    reading one resource of another patient needs break-glass (403, audited). Reads are audited.
+
+    `patient_of(obj)` names the patient a served object belongs to.
+    """
+
+    allowed_roles = CLINICAL_ROLES
+    api_scope = "clinical"
+
+    def permission_denied(self, request, message=None, code=None):
+        if getattr(request, "clinic", None) is not None:
+            audit_record(
+                action=AuditAction.DENIED, clinic=request.clinic, request=request, via="fhir",
+                reason=f"{request.method} {request.path}", extra={"role": request.role or "api-key"},
+            )  # fmt: skip
+            raise exceptions.NotFound()
+        super().permission_denied(request, message=message, code=code)
+
+    def patient_of(self, obj):
+        return obj.patient
+
+    def get_queryset(self):
+        rows = super().get_queryset()
+        return scope_clinical_list(rows, self.request) if self.action == "list" else rows
+
+    def get_object(self):
+        obj = super().get_object()
+        require_clinical_access(self.request, self.patient_of(obj), via="fhir")
+        audit_record(action=AuditAction.VIEW, obj=obj, request=self.request, via="fhir")
+        return obj
+
+    def audit_search(self, rows) -> None:
+        audit_record(
+            action=AuditAction.LIST, clinic=self.request.clinic, request=self.request, via="fhir",
+            extra={"object_type": self.get_queryset().model._meta.label_lower, "ids": [row.pk for row in rows]},
+        )  # fmt: skip
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        self.audit_search(page)
+        return self.get_paginated_response(self.resources_of(page))
+
+    def resources_of(self, page) -> list[dict]:
+        return [type(self).to_fhir(obj) for obj in page]

@@ -8,7 +8,7 @@ from datetime import time as dt_time
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -54,6 +54,11 @@ class Clinic(models.Model):
         default=200,
         validators=[MinValueValidator(1)],
         help_text="API requests per minute allowed to each API key and each staff user of this clinic.",
+    )
+    retention_years = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Years after an erased patient's last visit before `apply_retention` removes their clinical records.",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -7,8 +7,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from clinic.access import (
+    ADMIN_BREAK_GLASS_MESSAGE,
+    BreakGlassRequired,
+    clinical_access_enforce,
+    scope_clinical_rows_for_staff,
+)
 from clinic.admin import ClinicScopedAdmin, user_clinic_ids
 from clinic.audit import audit_record
 from clinic.messaging import channel_choose
@@ -152,7 +160,19 @@ class IntakeSubmissionAdmin(ClinicScopedAdmin):
     def summary(self, submission):
         return _summary_html(submission.questionnaire.form, submission.answers)
 
+    def get_queryset(self, request):
+        # Therapists list and open only the patients they may see (see clinic.access).
+        return scope_clinical_rows_for_staff(super().get_queryset(request), user=request.user)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        found = ClinicScopedAdmin.get_queryset(self, request).filter(pk=object_id) if str(object_id).isdigit() else []
+        locked = next(iter(found), None)
+        if locked is not None and self.has_view_permission(request, locked) and not request.user.is_superuser:
+            try:
+                clinical_access_enforce(request=request, patient=locked.patient, via="admin")
+            except BreakGlassRequired:
+                messages.error(request, ADMIN_BREAK_GLASS_MESSAGE)
+                return HttpResponseRedirect(reverse("admin:intake_intakesubmission_changelist"))
         submission = self.get_object(request, object_id)
         if submission is not None and self.has_view_permission(request, submission):
             audit_record(action=AuditAction.VIEW, obj=submission, request=request, via="admin")

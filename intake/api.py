@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin
+from clinic.api import ClinicScopedMixin, require_clinical_access, scope_clinical_list
 from clinic.audit import audit_record
 from clinic.models import AuditAction
 from clinic.roles import ALL_ROLES, CLINICAL_ROLES
@@ -90,6 +90,15 @@ class SubmissionViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = SubmissionSerializer
     queryset = IntakeSubmission.objects.select_related("questionnaire", "patient").prefetch_related("flags")
     filterset_fields = ["patient"]
+
+    def get_queryset(self):
+        submissions = super().get_queryset()
+        return scope_clinical_list(submissions, self.request) if self.action == "list" else submissions
+
+    def get_object(self):
+        submission = super().get_object()
+        require_clinical_access(self.request, submission.patient)
+        return submission
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)

@@ -1,4 +1,5 @@
-"""FHIR R4 export: a questionnaire version as a Questionnaire, a submission as a QuestionnaireResponse.
+"""FHIR R4 export: a questionnaire version as a Questionnaire, a submission as a QuestionnaireResponse;
+and their read API at /fhir/R4/Questionnaire and /fhir/R4/QuestionnaireResponse.
 
 Plain dicts in FHIR JSON shape; tests validate them with `fhir.resources` (R4B models).
 A body-map question becomes a repeating group of two choices, region and side.
@@ -9,7 +10,13 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.db.models import Q
+from django_filters import rest_framework as filters
+from fhir.resources.R4B.questionnaire import Questionnaire as FhirQuestionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse as FhirQuestionnaireResponse
 
+from clinic.fhir import ClinicalFhirMixin, FhirDateFilter, FhirViewSet, _fhir_schema, _validated
+from clinic.roles import ALL_ROLES
 from intake.definition import Condition, Question, QuestionType, body_regions
 from intake.models import IntakeSubmission, Questionnaire, QuestionnaireStatus
 from treatments.models import Side
@@ -202,3 +209,66 @@ def submission_to_fhir(submission: IntakeSubmission) -> dict:
         "authored": submission.submitted_at.isoformat(),
         "item": groups,
     }
+
+
+# --- /fhir/R4/Questionnaire and /fhir/R4/QuestionnaireResponse ---------------------------------
+
+
+def questionnaire_resource(questionnaire: Questionnaire) -> dict:
+    """The Questionnaire as served at /fhir/R4/Questionnaire/<id>: the id is the row's (the REST
+    read needs it); `url` and `version` still name the canonical version."""
+    resource = questionnaire_to_fhir(questionnaire) | {"id": str(questionnaire.pk)}
+    return _validated(FhirQuestionnaire, resource)
+
+
+def submission_resource(submission: IntakeSubmission) -> dict:
+    resource = submission_to_fhir(submission) | {"id": str(submission.pk)}
+    return _validated(FhirQuestionnaireResponse, resource)
+
+
+class QuestionnaireSearch(filters.FilterSet):
+    name = filters.CharFilter(field_name="code", lookup_expr="iexact")
+    version = filters.NumberFilter(field_name="version")
+    status = filters.ChoiceFilter(method="filter_status", choices=[(v, v) for v in FHIR_STATUS.values()])
+
+    class Meta:
+        model = Questionnaire
+        fields: list[str] = []
+
+    def filter_status(self, qs, name, value):
+        return qs.filter(status__in=[ours for ours, theirs in FHIR_STATUS.items() if theirs == value])
+
+
+@_fhir_schema("Questionnaire")
+class FhirQuestionnaireViewSet(FhirViewSet):
+    """FHIR R4 Questionnaire: the intake forms this clinic uses (its own and the shared ones)."""
+
+    allowed_roles = ALL_ROLES
+    api_scope = "intake"
+    queryset = Questionnaire.objects.all()
+    filterset_class = QuestionnaireSearch
+    to_fhir = staticmethod(questionnaire_resource)
+
+    def get_queryset(self):
+        # Not ClinicScopedMixin's filter: shared questionnaires (no clinic) belong to everyone.
+        return Questionnaire.objects.filter(Q(clinic=self.request.clinic) | Q(clinic__isnull=True))
+
+
+class QuestionnaireResponseSearch(filters.FilterSet):
+    patient = filters.NumberFilter(field_name="patient_id")
+    subject = filters.NumberFilter(field_name="patient_id")
+    authored = FhirDateFilter(field_name="submitted_at")
+
+    class Meta:
+        model = IntakeSubmission
+        fields: list[str] = []
+
+
+@_fhir_schema("QuestionnaireResponse")
+class FhirQuestionnaireResponseViewSet(ClinicalFhirMixin, FhirViewSet):
+    """FHIR R4 QuestionnaireResponse: a submitted intake (clinical content)."""
+
+    api_scope = "intake"
+    queryset = IntakeSubmission.objects.select_related("questionnaire", "patient")
+    filterset_class = QuestionnaireResponseSearch
+    to_fhir = staticmethod(submission_resource)

@@ -14,6 +14,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
+from clinic.access import ADMIN_BREAK_GLASS_MESSAGE, BreakGlassRequired, clinical_access_enforce
 from clinic.admin import ClinicScopedAdmin
 from clinic.audit import audit_record
 from clinic.models import AuditAction
@@ -149,6 +150,13 @@ class PatientAdmin(ClinicScopedAdmin):
             "links": list(IntakeLink.objects.filter(patient=patient).select_related("questionnaire")[:20]),
             "can_read_intake": request.user.has_perm("intake.view_intakesubmission"),
         }
+        if context["can_read_intake"] and not request.user.is_superuser:
+            try:
+                clinical_access_enforce(request=request, patient=patient, via="admin")
+            except BreakGlassRequired:
+                messages.warning(request, ADMIN_BREAK_GLASS_MESSAGE)
+                context["can_read_intake"] = False
+                context["clinical_locked"] = True
         if context["can_read_intake"]:
             submissions = list(
                 IntakeSubmission.objects.filter(patient=patient)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q, Value
 from django.db.models.functions import Concat, Lower
@@ -96,6 +97,11 @@ class Patient(ClinicOwned):
         output_field=models.TextField(),
         db_persist=True,
     )  # fmt: skip
+    # Erasure (patients/privacy.py): identity and contact data anonymised, clinical records kept.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -121,6 +127,9 @@ class Patient(ClinicOwned):
             ),
             models.CheckConstraint(
                 condition=Q(merged_into__isnull=True) | Q(is_archived=True), name="patient_merged_is_archived"
+            ),
+            models.CheckConstraint(
+                condition=Q(erased_at__isnull=True) | Q(is_archived=True), name="patient_erased_is_archived"
             ),
         ]
 

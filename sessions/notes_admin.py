@@ -17,6 +17,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from clinic.access import (
+    ADMIN_BREAK_GLASS_MESSAGE,
+    BreakGlassRequired,
+    clinical_access_enforce,
+    scope_clinical_rows_for_staff,
+)
 from clinic.admin import ClinicScopedAdmin, user_clinic_ids
 from clinic.audit import audit_record
 from clinic.models import AuditAction, Clinic, Practitioner
@@ -164,6 +170,10 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
             return [f for _, opts in self.get_fieldsets(request, obj) for f in opts["fields"]]
         return ["clinic", "patient", "practitioner", "appointment", "started_at", *SIGNATURE_FIELDS]
 
+    def get_queryset(self, request):
+        # Therapists list and open only the patients they may see (see clinic.access).
+        return scope_clinical_rows_for_staff(super().get_queryset(request), user=request.user)
+
     def has_delete_permission(self, request, obj=None):
         # A note is a legal record: it is never deleted from the app.
         return False
@@ -221,7 +231,17 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if not str(object_id).isdigit():  # the admin answers "does not exist" for a malformed id
             return super().change_view(request, object_id, form_url, extra_context)
-        session = self.get_queryset(request).filter(pk=object_id).select_related("patient").first()
+        session = ClinicScopedAdmin.get_queryset(self, request).filter(pk=object_id).select_related("patient").first()
+        if (
+            session is not None
+            and self.has_view_or_change_permission(request, session)
+            and not request.user.is_superuser
+        ):
+            try:
+                clinical_access_enforce(request=request, patient=session.patient, via="admin")
+            except BreakGlassRequired:
+                messages.error(request, ADMIN_BREAK_GLASS_MESSAGE)
+                return HttpResponseRedirect(reverse("admin:treatment_sessions_treatmentsession_changelist"))
         if session is None or not self.has_view_or_change_permission(request, session):
             self._audit_denied(request, object_id)
             if session is None:
@@ -242,6 +262,12 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
             from patients.models import Patient
 
             patient = Patient.objects.filter(pk=patient_id, clinic__in=user_clinic_ids(request)).first()
+            if patient is not None and not request.user.is_superuser:
+                try:
+                    clinical_access_enforce(request=request, patient=patient, via="admin")
+                except BreakGlassRequired:
+                    messages.warning(request, ADMIN_BREAK_GLASS_MESSAGE)
+                    patient = None
             if patient is not None:
                 audit_record(
                     action=AuditAction.VIEW, obj=patient, request=request, via="admin", extra={"resource": "flags"}

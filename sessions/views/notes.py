@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api import ClinicAccess, ClinicScopedMixin, Conflict
+from clinic.api import ClinicAccess, ClinicScopedMixin, Conflict, require_clinical_access, scope_clinical_list
 from clinic.audit import audit_record
 from clinic.models import AuditAction
 from clinic.roles import CLINICAL_ROLES
@@ -87,7 +87,15 @@ class NoteViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no clinic
             return TreatmentSession.objects.none()
-        return selectors.notes_with_content().filter(clinic=self.request.clinic)
+        notes = selectors.notes_with_content().filter(clinic=self.request.clinic)
+        if self.action == "list":
+            notes = scope_clinical_list(notes, self.request)
+        return notes
+
+    def get_object(self):
+        session = super().get_object()
+        require_clinical_access(self.request, session.patient)
+        return session
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
@@ -227,6 +235,7 @@ class PainSeriesView(ClinicalAccessMixin, APIView):
         patient = Patient.objects.filter(clinic=request.clinic, pk=patient_id).first()
         if patient is None:
             raise NotFound()
+        require_clinical_access(request, patient)
         points = selectors.pain_series(clinic=request.clinic, patient_id=patient.pk)
         audit_record(
             action=AuditAction.VIEW, obj=patient, request=request, via="api", extra={"resource": "pain_series"}

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from intake.models import IntakeSubmission
-from tests.factories import PatientFactory, intake_link
+from tests.factories import AppointmentFactory, PatientFactory, intake_link
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -26,7 +26,9 @@ def choose(page, question: str, label: str) -> None:
     page.locator(f"#q-{question}").get_by_text(label, exact=True).click()
 
 
-def test_a_patient_fills_the_intake_on_a_phone_and_the_therapist_sees_the_flags(live_server, clinic, therapist):
+def test_a_patient_fills_the_intake_on_a_phone_and_the_therapist_sees_the_flags(
+    live_server, clinic, therapist, practitioner
+):
     if not os.path.exists(CHROMIUM):
         pytest.fail(
             f"The browser test needs Chromium at {CHROMIUM}: install the Debian packages "
@@ -38,6 +40,8 @@ def test_a_patient_fills_the_intake_on_a_phone_and_the_therapist_sees_the_flags(
     expect.set_options(timeout=20_000)
 
     patient = PatientFactory(clinic=clinic, given_name="Maya", family_name="Singh")
+    # Booked with the therapist, who is therefore her usual practitioner (clinic.access).
+    AppointmentFactory(clinic=clinic, patient=patient, practitioner=practitioner)
     link = intake_link(patient)
     start_url = live_server.url + f"/intake/{link.token}/"
     patient_admin_url = live_server.url + f"/admin/patients/patient/{patient.pk}/change/"

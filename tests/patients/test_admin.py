@@ -7,14 +7,16 @@ import pytest
 from clinic.models import AuditAction, AuditEvent
 from intake.services import intake_submit
 from patients.models import Patient
-from tests.factories import PatientFactory, clean_intake_answers, intake_link
+from tests.factories import AppointmentFactory, PatientFactory, clean_intake_answers, intake_link
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def flagged(clinic):
+def flagged(clinic, practitioner):
     patient = PatientFactory(clinic=clinic, given_name="Maya", family_name="Singh")
+    # The shared therapist is her usual practitioner (see clinic.access).
+    AppointmentFactory(clinic=clinic, patient=patient, practitioner=practitioner)
     intake_submit(link=intake_link(patient), answers=clean_intake_answers(fever=True, goals="Run a 10k again."))
     return patient
 

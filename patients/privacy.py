@@ -1,0 +1,433 @@
+"""Patient rights: export everything held about a patient, erase their identity, apply retention.
+
+- `patient_export` gathers one patient's demographics, consents and opt-outs, intake
+  submissions, notes (with entries, pain scores and addenda), appointments and messages as
+  a FHIR R4 `collection` Bundle, validated with `fhir.resources`; `patient_export_html`
+  renders the same data as a readable page. Every export is audited.
+- `patient_erase` anonymises identity and contact data (names, birth date, contact details,
+  address, emergency contact, message recipients and bodies, the typed intake signature and
+  the submitting device) and keeps clinical records. Owners only; audited; the patient is
+  archived and stamped with when and by whom.
+- `retention_apply` removes erased patients, with their clinical records and remaining rows,
+  once the clinic's `retention_years` have passed since their last visit. Signed notes are
+  locked by database triggers; the deletion sets the session-local `clinic.retention_purge`
+  that the lock functions honour for DELETE only (see sessions migration 0004).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+from fhir.resources.R4B.bundle import Bundle
+
+from clinic.access import role_in
+from clinic.audit import audit_record
+from clinic.fhir import _validated, appointment_to_fhir, patient_to_fhir, practitioner_to_fhir
+from clinic.models import AuditAction, BreakGlassAccess, Clinic, Message, MessageStatus, OptOut
+from clinic.roles import Role
+from intake.fhir import questionnaire_resource, submission_resource
+from intake.models import IntakeLink, IntakeLinkStatus, IntakeSubmission, PatientFlag
+from patients.models import Patient
+from sessions import selectors
+from sessions.fhir import encounter_to_fhir, observations_of, procedures_of
+from sessions.models import Addendum, Appointment, AppointmentSeries, AppointmentStatus, NoteStatus, TreatmentSession
+
+ERASED_GIVEN_NAME = "Erased"
+NOTE_FIELDS = ("subjective", "objective", "assessment", "plan")
+_MESSAGE_STATUS = {
+    MessageStatus.SCHEDULED: "preparation",
+    MessageStatus.SENDING: "in-progress",
+    MessageStatus.SENT: "completed",
+    MessageStatus.FAILED: "stopped",
+    MessageStatus.CANCELLED: "not-done",
+    MessageStatus.SKIPPED: "not-done",
+}
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """Everything held about one patient, loaded once for both export formats."""
+
+    patient: Patient
+    opt_outs: list
+    submissions: list
+    sessions: list
+    appointments: list
+    messages: list
+    practitioners: list
+
+
+def patient_record(*, patient: Patient) -> PatientRecord:
+    sessions = list(
+        selectors.notes_with_content()
+        .select_related("practitioner", "appointment")
+        .filter(patient=patient)
+        .order_by("started_at", "id")
+    )
+    appointments = list(
+        Appointment.objects.filter(patient=patient)
+        .select_related("service", "practitioner", "patient")
+        .order_by("start")
+    )
+    practitioners = {s.practitioner for s in sessions} | {a.practitioner for a in appointments}
+    return PatientRecord(
+        patient=patient,
+        opt_outs=list(OptOut.objects.filter(patient=patient).order_by("created_at")),
+        submissions=list(
+            IntakeSubmission.objects.filter(patient=patient)
+            .select_related("questionnaire", "patient")
+            .order_by("submitted_at")
+        ),
+        sessions=sessions,
+        appointments=appointments,
+        messages=list(Message.objects.filter(patient=patient).order_by("due_at", "id")),
+        practitioners=sorted(practitioners, key=lambda p: p.pk),
+    )
+
+
+def _consents(patient: Patient, opt_outs: list) -> list[dict]:
+    resources = []
+    for channel, given, at, source in (
+        ("email", patient.email_consent, patient.email_consent_at, patient.email_consent_source),
+        ("sms", patient.sms_consent, patient.sms_consent_at, patient.sms_consent_source),
+    ):
+        resource = {
+            "resourceType": "Consent",
+            "id": f"{channel}-{patient.pk}",
+            "status": "active" if given else "inactive",
+            "scope": {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+            },
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}],
+            "patient": {"reference": f"Patient/{patient.pk}"},
+            "policyRule": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                        "code": "OPTIN" if given else "OPTOUT",
+                    }
+                ]
+            },
+            "provision": {"type": "permit" if given else "deny", "action": [{"text": f"contact by {channel}"}]},
+        }
+        if at:
+            resource["dateTime"] = at.isoformat()
+        if source:
+            resource["provision"]["action"][0]["text"] += f" (given via {source})"
+        resources.append(resource)
+    for opt_out in opt_outs:
+        resources.append(
+            {
+                "resourceType": "Consent",
+                "id": f"opt-out-{opt_out.pk}",
+                "status": "active",
+                "scope": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+                    ]
+                },
+                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+                "patient": {"reference": f"Patient/{patient.pk}"},
+                "dateTime": opt_out.created_at.isoformat(),
+                "policyRule": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTOUT"}]
+                },
+                "provision": {
+                    "type": "deny",
+                    "action": [{"text": f"contact by {opt_out.channel} ({opt_out.get_source_display()})"}],
+                },
+            }
+        )
+    return resources
+
+
+def _text_attachment(text: str, title: str) -> dict:
+    return {
+        "contentType": "text/plain; charset=utf-8",
+        "data": base64.b64encode(text.encode()).decode(),
+        "title": title,
+    }
+
+
+def note_text(session: TreatmentSession) -> str:
+    lines = [f"{name.capitalize()}: {getattr(session, name)}" for name in NOTE_FIELDS if getattr(session, name)]
+    for label, score in (("Pain before", session.pain_before), ("Pain after", session.pain_after)):
+        if score is not None:
+            lines.append(f"{label}: {score}/10")
+    lines += [f"- {entry}" for entry in session.entries()]
+    return "\n".join(lines)
+
+
+def _notes(session: TreatmentSession) -> list[dict]:
+    signed = session.status == NoteStatus.SIGNED
+    note = {
+        "resourceType": "DocumentReference",
+        "id": f"note-{session.pk}",
+        "status": "current",
+        "docStatus": "final" if signed else "preliminary",
+        "type": {"text": "Treatment note (SOAP)"},
+        "subject": {"reference": f"Patient/{session.patient_id}"},
+        "date": (session.signed_at or session.updated_at).isoformat(),
+        "author": [{"reference": f"Practitioner/{session.practitioner_id}"}],
+        "content": [{"attachment": _text_attachment(note_text(session), f"Note of {session.started_at:%Y-%m-%d}")}],
+        "context": {"encounter": [{"reference": f"Encounter/{session.pk}"}]},
+    }
+    if session.content_hash:
+        note["description"] = f"Signed; SHA-256 of the signed content {session.content_hash}"
+    resources = [note]
+    for addendum in session.addenda.all():
+        resources.append(
+            {
+                "resourceType": "DocumentReference",
+                "id": f"addendum-{addendum.pk}",
+                "status": "current",
+                "docStatus": "amended",
+                "type": {"text": "Addendum to a treatment note"},
+                "subject": {"reference": f"Patient/{session.patient_id}"},
+                "date": addendum.created_at.isoformat(),
+                "relatesTo": [{"code": "appends", "target": {"reference": f"DocumentReference/note-{session.pk}"}}],
+                "content": [{"attachment": _text_attachment(addendum.text, f"Addendum by {addendum.author}")}],
+                "context": {"encounter": [{"reference": f"Encounter/{session.pk}"}]},
+            }
+        )
+    return resources
+
+
+def _communication(message: Message) -> dict:
+    resource = {
+        "resourceType": "Communication",
+        "id": str(message.pk),
+        "status": _MESSAGE_STATUS[MessageStatus(message.status)],
+        "category": [{"text": message.get_kind_display()}],
+        "medium": [{"text": message.get_channel_display()}],
+        "subject": {"reference": f"Patient/{message.patient_id}"},
+        "recipient": [{"reference": f"Patient/{message.patient_id}"}],
+    }
+    if message.sent_at:
+        resource["sent"] = message.sent_at.isoformat()
+    text = "\n\n".join(part for part in (message.subject, message.body) if part)
+    if text:
+        resource["payload"] = [{"contentString": text}]
+    if message.recipient:
+        resource["note"] = [{"text": f"Sent to {message.recipient}"}]
+    return resource
+
+
+def _validate_any(resource: dict) -> dict:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return _validated(get_fhir_model_class(resource["resourceType"]), resource)
+
+
+def patient_bundle(record: PatientRecord) -> dict:
+    patient = record.patient
+    resources = [patient_to_fhir(patient), *(_validate_any(c) for c in _consents(patient, record.opt_outs))]
+    resources += [practitioner_to_fhir(p) for p in record.practitioners]
+    questionnaires = {s.questionnaire_id: s.questionnaire for s in record.submissions}
+    resources += [questionnaire_resource(q) for q in questionnaires.values()]
+    resources += [submission_resource(s) for s in record.submissions]
+    resources += [appointment_to_fhir(a) for a in record.appointments]
+    for session in record.sessions:
+        resources.append(encounter_to_fhir(session))
+        resources += procedures_of(session)
+        resources += observations_of(session)
+        resources += [_validate_any(r) for r in _notes(session)]
+    resources += [_validate_any(_communication(m)) for m in record.messages]
+    base = f"{settings.PUBLIC_BASE_URL}/fhir/R4"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": timezone.now().isoformat(),
+        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources],
+    }
+    return _validated(Bundle, bundle)
+
+
+def patient_export(*, patient: Patient, export_format: str, request=None, actor=None, via: str = "api"):
+    """The patient's record as a FHIR Bundle (dict) or an HTML page (str); the export is audited."""
+    if export_format not in {"fhir", "html"}:
+        raise ValidationError({"format": ["Use fhir or html."]})
+    record = patient_record(patient=patient)
+    audit_record(
+        action=AuditAction.EXPORT, obj=patient, request=request, actor=actor, via=via,
+        reason="Patient data export", extra={"format": export_format},
+    )  # fmt: skip
+    if export_format == "fhir":
+        return patient_bundle(record)
+    return patient_export_html(record)
+
+
+def patient_export_html(record: PatientRecord) -> str:
+    sessions = [
+        {
+            "session": s,
+            "entries": [str(e) for e in s.entries()],
+            "addenda": list(s.addenda.all()),
+            "note": {name: getattr(s, name) for name in NOTE_FIELDS if getattr(s, name)},
+        }
+        for s in record.sessions
+    ]
+    submissions = [{"submission": s, "summary": s.questionnaire.form.summary(s.answers)} for s in record.submissions]
+    return render_to_string(
+        "patients/export.html",
+        {
+            "record": record,
+            "patient": record.patient,
+            "sessions": sessions,
+            "submissions": submissions,
+            "generated_at": timezone.now(),
+        },
+    )
+
+
+# --- erasure --------------------------------------------------------------------------------
+
+_BLANKED = (
+    "preferred_name", "gender_text", "email", "mobile_phone", "address_line1", "address_line2", "city",
+    "region", "postal_code", "country", "emergency_contact_name", "emergency_contact_phone",
+)  # fmt: skip
+
+
+@transaction.atomic
+def patient_erase(*, patient: Patient, by, reason: str = "", request=None) -> Patient:
+    """Anonymise identity and contact data; keep clinical records (notes, entries, pain
+    scores, intake answers other than the signature, appointments as times and services).
+
+    Also erases the archived duplicates merged into this patient (the same person).
+    """
+    if role_in(user=by, clinic=patient.clinic) != Role.OWNER:
+        raise PermissionDenied("Only the clinic's owner can erase a patient.")
+    locked = Patient.objects.select_for_update().get(pk=patient.pk)
+    if locked.erased_at is not None:
+        raise ValidationError("This patient was already erased.")
+    now = timezone.now()
+    for duplicate in Patient.objects.select_for_update().filter(merged_into=locked, erased_at__isnull=True):
+        _anonymise(duplicate, by=by, now=now)
+    counts = _anonymise(locked, by=by, now=now)
+    audit_record(
+        action=AuditAction.ERASE, obj=locked, clinic=locked.clinic, actor=by, request=request,
+        via="api" if request is not None else "admin", reason=reason or "Patient erasure request", extra=counts,
+    )  # fmt: skip
+    return locked
+
+
+def _anonymise(patient: Patient, *, by, now: dt.datetime) -> dict:
+    patient.given_name = ERASED_GIVEN_NAME
+    patient.family_name = f"Patient {patient.pk}"
+    patient.birth_date = None
+    for name in _BLANKED:
+        setattr(patient, name, "")
+    patient.email_consent = patient.sms_consent = False
+    if not patient.is_archived:
+        patient.is_archived, patient.archived_at = True, now
+    patient.erased_at, patient.erased_by = now, by
+    patient.full_clean()
+    patient.save()
+    # Messages: who they went to and what they said; unsent ones will never go out now.
+    Message.objects.filter(patient=patient, status__in=[MessageStatus.SCHEDULED, MessageStatus.SENDING]).update(
+        status=MessageStatus.CANCELLED, reason="Patient erased", updated_at=now
+    )
+    messages = Message.objects.filter(patient=patient).update(
+        recipient="", subject="", body="", context={}, last_error="", updated_at=now
+    )
+    # Intake: the typed signature and the submitting device; unsubmitted drafts entirely.
+    submissions = IntakeSubmission.objects.filter(patient=patient).update(
+        signature_name="", ip_address=None, user_agent=""
+    )
+    IntakeLink.objects.filter(patient=patient).update(draft_answers={})
+    # An open link would still greet the bearer and accept answers for this person.
+    IntakeLink.objects.filter(patient=patient, status=IntakeLinkStatus.OPEN).update(
+        status=IntakeLinkStatus.REVOKED, revoked_at=now, revoked_by=by
+    )
+    # Front-desk remarks on appointments are free text about the person, not clinical content.
+    Appointment.objects.filter(patient=patient).exclude(notes="").update(notes="", updated_at=now)
+    return {"messages": messages, "intake_submissions": submissions}
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+def _years_before(moment: dt.datetime, years: int) -> dt.datetime:
+    try:
+        return moment.replace(year=moment.year - years)
+    except ValueError:  # 29 February in a year that has none
+        return moment.replace(year=moment.year - years, day=28)
+
+
+def retention_due(*, clinic: Clinic, now: dt.datetime):
+    """Erased patients of the clinic whose last visit (session, or appointment that was not
+    cancelled; their record's creation if they never came) is older than the retention period."""
+    cutoff = _years_before(now, clinic.retention_years)
+    patients = Patient.objects.filter(clinic=clinic, erased_at__isnull=False).annotate(
+        last_session=Max("treatment_sessions__started_at"),
+        last_appointment=Max("appointments__start", filter=~Q(appointments__status=AppointmentStatus.CANCELLED)),
+    )
+    due = []
+    for patient in patients:
+        visits = [when for when in (patient.last_session, patient.last_appointment) if when is not None]
+        last = max(visits) if visits else patient.created_at
+        if last < cutoff:
+            due.append(patient)
+    return due
+
+
+@transaction.atomic
+def retention_purge(*, patient: Patient) -> dict:
+    """Remove one erased patient and everything still held about them (audit rows stay)."""
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if patient.erased_at is None:
+        raise ValidationError("Only erased patients are removed by retention.")
+    people = [*Patient.objects.filter(merged_into=patient), patient]
+    counts = {
+        "treatment_sessions": TreatmentSession.objects.filter(patient__in=people).count(),
+        "appointments": Appointment.objects.filter(patient__in=people).count(),
+        "intake_submissions": IntakeSubmission.objects.filter(patient__in=people).count(),
+        "messages": Message.objects.filter(patient__in=people).count(),
+    }
+    audit_record(
+        action=AuditAction.DELETE, obj=patient, clinic=patient.clinic, via="retention",
+        reason=f"Retention: erased and last visit more than {patient.clinic.retention_years} years ago",
+        extra={**counts, "patients": [p.pk for p in people]},
+    )  # fmt: skip
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Honoured by the signed-note locks for DELETE only, until this transaction ends.
+            cursor.execute("SET LOCAL clinic.retention_purge = 'on'")
+    Addendum.objects.filter(session__patient__in=people).delete()
+    TreatmentSession.objects.filter(patient__in=people).delete()
+    Message.objects.filter(patient__in=people).delete()
+    BreakGlassAccess.objects.filter(patient__in=people).delete()
+    Appointment.objects.filter(patient__in=people).delete()
+    AppointmentSeries.objects.filter(patient__in=people).delete()
+    # A submission protects its link; both would otherwise cascade from the patient together.
+    PatientFlag.objects.filter(patient__in=people).delete()
+    IntakeSubmission.objects.filter(patient__in=people).delete()
+    IntakeLink.objects.filter(patient__in=people).delete()
+    for person in people:  # duplicates first: they point at the patient they were merged into
+        person.delete()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL clinic.retention_purge = 'off'")
+    return counts
+
+
+def retention_apply(*, now: dt.datetime | None = None) -> list[int]:
+    """Every clinic's due patients, one transaction each; returns the removed patients' ids."""
+    now = now or timezone.now()
+    removed = []
+    for clinic in Clinic.objects.order_by("id"):
+        for patient in retention_due(clinic=clinic, now=now):
+            retention_purge(patient=patient)
+            removed.append(patient.pk)
+    return removed

@@ -1,0 +1,470 @@
+"""FHIR R4 views of treatment sessions: Encounter, Procedure and Observation; and of the
+free-slot search: Schedule (one per practitioner) and Slot.
+
+- Encounter: one treatment session (`Encounter/<session id>`), finished once its note is signed.
+- Procedure: one ART, massage or acupuncture entry, with its body site; ids name the entry's
+  table (`Procedure/art-12`, `massage-7`, `acupuncture-3`) because each kind has its own ids.
+  Home care is advice given, not a procedure performed, so it is not served here.
+- Observation: the pain score before and after the session (LOINC 72514-3, 0-10), ids
+  `Observation/pain-before-12` and `pain-after-12`.
+
+Procedure and Observation searches page over sessions (`_count` counts sessions) and answer
+every resource of the sessions on the page: a fixed number of queries whatever the page size.
+All three are clinical: see `clinic.fhir.ClinicalFhirMixin` for roles, scopes and break-glass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.encounter import Encounter as FhirEncounter
+from fhir.resources.R4B.observation import Observation as FhirObservation
+from fhir.resources.R4B.procedure import Procedure as FhirProcedure
+from fhir.resources.R4B.schedule import Schedule as FhirSchedule
+from fhir.resources.R4B.slot import Slot as FhirSlot
+from rest_framework import exceptions, serializers, viewsets
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from clinic.api import ClinicScopedMixin, StrictSerializer, require_clinical_access
+from clinic.audit import audit_record
+from clinic.fhir import (
+    BUNDLE_SCHEMA,
+    RESOURCE_SCHEMA,
+    ClinicalFhirMixin,
+    FhirDateFilter,
+    FhirViewSet,
+    _fhir_schema,
+    _validated,
+)
+from clinic.models import AuditAction, Location, Practitioner, Service
+from sessions import selectors
+from sessions.availability import Slot, free_slots
+from sessions.models import EntryKind, NoteStatus, TreatmentSession
+from sessions.serializers.booking import SlotQuerySerializer
+
+PAIN_LOINC = {
+    "system": "http://loinc.org",
+    "code": "72514-3",
+    "display": "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
+}
+SURVEY = {
+    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+    "code": "survey",
+    "display": "Survey",
+}
+AMBULATORY = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB", "display": "ambulatory"}
+PROCEDURE_KINDS = (EntryKind.ART, EntryKind.MASSAGE, EntryKind.ACUPUNCTURE)
+_PROCEDURE_ID = re.compile(r"^(art|massage|acupuncture)-([0-9]{1,18})$")
+_OBSERVATION_ID = re.compile(r"^pain-(before|after)-([0-9]{1,18})$")
+
+
+def _system(name: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/fhir/CodeSystem/{name}"
+
+
+def _refs(session: TreatmentSession) -> dict:
+    return {
+        "subject": {"reference": f"Patient/{session.patient_id}"},
+        "encounter": {"reference": f"Encounter/{session.pk}"},
+    }
+
+
+def encounter_to_fhir(session: TreatmentSession) -> dict:
+    resource = {
+        "resourceType": "Encounter",
+        "id": str(session.pk),
+        "meta": {"lastUpdated": session.updated_at.isoformat()},
+        "status": "finished" if session.status == NoteStatus.SIGNED else "in-progress",
+        "class": AMBULATORY,
+        "subject": {"reference": f"Patient/{session.patient_id}"},
+        "participant": [{"individual": {"reference": f"Practitioner/{session.practitioner_id}"}}],
+        "period": {"start": session.started_at.isoformat()},
+    }
+    if session.appointment_id:
+        resource["appointment"] = [{"reference": f"Appointment/{session.appointment_id}"}]
+    return _validated(FhirEncounter, resource)
+
+
+def _body_site(entry) -> dict:
+    if entry.kind == EntryKind.ART:
+        place, catalog = entry.structure, "muscle"
+    elif entry.kind == EntryKind.MASSAGE:
+        place, catalog = entry.region, "body-region"
+    else:
+        place, catalog = entry.point, "acupuncture-point"
+    side = f" ({entry.get_side_display().lower()})" if entry.side else ""
+    return {
+        "coding": [{"system": _system(catalog), "code": place.code, "display": place.name}],
+        "text": f"{place.name}{side}",
+    }
+
+
+def procedure_to_fhir(session: TreatmentSession, entry) -> dict:
+    resource = {
+        "resourceType": "Procedure",
+        "id": f"{entry.kind}-{entry.pk}",
+        "status": "completed" if session.status == NoteStatus.SIGNED else "in-progress",
+        "code": {
+            "coding": [
+                {"system": _system("treatment-technique"), "code": str(entry.kind), "display": entry.kind.label}
+            ],
+            "text": str(entry),
+        },
+        **_refs(session),
+        "performedDateTime": session.started_at.isoformat(),
+        "performer": [{"actor": {"reference": f"Practitioner/{session.practitioner_id}"}}],
+        "bodySite": [_body_site(entry)],
+    }
+    if getattr(entry, "response", ""):
+        resource["note"] = [{"text": entry.response}]
+    return _validated(FhirProcedure, resource)
+
+
+def procedures_of(session: TreatmentSession) -> list[dict]:
+    entries = [*session.art_entries.all(), *session.massage_entries.all(), *session.acupuncture_entries.all()]
+    return [procedure_to_fhir(session, entry) for entry in entries]
+
+
+def pain_to_fhir(session: TreatmentSession, when: str) -> dict | None:
+    score = session.pain_before if when == "before" else session.pain_after
+    if score is None:
+        return None
+    return _validated(
+        FhirObservation,
+        {
+            "resourceType": "Observation",
+            "id": f"pain-{when}-{session.pk}",
+            "meta": {"lastUpdated": session.updated_at.isoformat()},
+            "status": "final" if session.status == NoteStatus.SIGNED else "preliminary",
+            "category": [{"coding": [SURVEY]}],
+            "code": {"coding": [PAIN_LOINC], "text": f"Pain {when} treatment (0-10)"},
+            **_refs(session),
+            "effectiveDateTime": session.started_at.isoformat(),
+            "performer": [{"reference": f"Practitioner/{session.practitioner_id}"}],
+            "valueInteger": score,
+        },
+    )
+
+
+def observations_of(session: TreatmentSession) -> list[dict]:
+    return [found for when in ("before", "after") if (found := pain_to_fhir(session, when)) is not None]
+
+
+class EncounterSearch(filters.FilterSet):
+    patient = filters.NumberFilter(field_name="patient_id")
+    subject = filters.NumberFilter(field_name="patient_id")
+    practitioner = filters.NumberFilter(field_name="practitioner_id")
+    date = FhirDateFilter(field_name="started_at")
+    status = filters.ChoiceFilter(method="filter_status", choices=[("finished", "finished"), ("in-progress", "")])
+    _lastUpdated = FhirDateFilter(field_name="updated_at")  # noqa: N815 - FHIR parameter name
+
+    class Meta:
+        model = TreatmentSession
+        fields: list[str] = []
+
+    def filter_status(self, qs, name, value):
+        return qs.filter(status=NoteStatus.SIGNED if value == "finished" else NoteStatus.DRAFT)
+
+
+@_fhir_schema("Encounter")
+class FhirEncounterViewSet(ClinicalFhirMixin, FhirViewSet):
+    """FHIR R4 Encounter: one treatment session (finished once the note is signed)."""
+
+    queryset = TreatmentSession.objects.all()
+    filterset_class = EncounterSearch
+    to_fhir = staticmethod(encounter_to_fhir)
+
+
+class SessionResourceSearch(filters.FilterSet):
+    patient = filters.NumberFilter(field_name="patient_id")
+    subject = filters.NumberFilter(field_name="patient_id")
+    encounter = filters.NumberFilter(field_name="pk")
+    date = FhirDateFilter(field_name="started_at")
+
+    class Meta:
+        model = TreatmentSession
+        fields: list[str] = []
+
+
+def _derived_schema(resource: str, example_id: str):
+    return extend_schema_view(
+        list=extend_schema(
+            summary=f"Search {resource} resources (searchset Bundle; `_count` counts sessions)",
+            responses={200: OpenApiResponse(response=BUNDLE_SCHEMA)},
+        ),
+        retrieve=extend_schema(
+            summary=f"Read one {resource}",
+            parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description=f"e.g. `{example_id}`")],
+            responses={200: OpenApiResponse(response=RESOURCE_SCHEMA)},
+        ),
+    )
+
+
+class _SessionDerivedViewSet(ClinicalFhirMixin, FhirViewSet):
+    """Resources that are parts of a session: paged over sessions, read by a composite id."""
+
+    queryset = TreatmentSession.objects.all()
+    filterset_class = SessionResourceSearch
+    id_pattern: re.Pattern
+
+    def resources_of(self, page) -> list[dict]:
+        return [resource for session in page for resource in self.resources_of_session(session)]
+
+    def resources_of_session(self, session) -> list[dict]:
+        raise NotImplementedError
+
+    def find(self, session, part: str, number: int) -> dict | None:
+        raise NotImplementedError
+
+    def session_for(self, part: str, number: int):
+        raise NotImplementedError
+
+    def retrieve(self, request, *args, **kwargs):
+        match = self.id_pattern.match(str(kwargs.get(self.lookup_field, "")))
+        if match is None:
+            raise exceptions.NotFound()
+        part, number = match.group(1), int(match.group(2))
+        session = self.session_for(part, number)
+        if session is None:
+            raise exceptions.NotFound()
+        resource = self.find(session, part, number)
+        if resource is None:
+            raise exceptions.NotFound()
+        require_clinical_access(request, session.patient, via="fhir")
+        audit_record(
+            action=AuditAction.VIEW, obj=session, request=request, via="fhir", extra={"resource": resource["id"]}
+        )
+        return Response(resource)
+
+
+@_derived_schema("Procedure", "art-12")
+class FhirProcedureViewSet(_SessionDerivedViewSet):
+    """FHIR R4 Procedure: each ART, massage or acupuncture entry of a session, with its body site."""
+
+    id_pattern = _PROCEDURE_ID
+
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .prefetch_related("art_entries__structure", "massage_entries__region", "acupuncture_entries__point")
+        )
+
+    def resources_of_session(self, session) -> list[dict]:
+        return procedures_of(session)
+
+    def session_for(self, part: str, number: int):
+        from sessions.models import ENTRY_MODELS
+
+        entry = ENTRY_MODELS[part].objects.filter(pk=number, clinic=self.request.clinic).first()
+        if entry is None:
+            return None
+        return selectors.notes_with_content().select_related("patient").filter(pk=entry.session_id).first()
+
+    def find(self, session, part: str, number: int) -> dict | None:
+        return next((p for p in procedures_of(session) if p["id"] == f"{part}-{number}"), None)
+
+
+@_derived_schema("Observation", "pain-before-12")
+class FhirObservationViewSet(_SessionDerivedViewSet):
+    """FHIR R4 Observation: the pain score before and after each session (LOINC 72514-3)."""
+
+    id_pattern = _OBSERVATION_ID
+    extra_query_params = ("_count", "code")
+
+    def get_queryset(self):
+        return super().get_queryset().exclude(pain_before__isnull=True, pain_after__isnull=True)
+
+    def filter_queryset(self, queryset):
+        code = self.request.query_params.get("code")
+        if code is not None and code not in {"72514-3", "http://loinc.org|72514-3"}:
+            return queryset.none()
+        return super().filter_queryset(queryset)
+
+    def resources_of_session(self, session) -> list[dict]:
+        return observations_of(session)
+
+    def session_for(self, part: str, number: int):
+        return TreatmentSession.objects.filter(pk=number, clinic=self.request.clinic).select_related("patient").first()
+
+    def find(self, session, part: str, number: int) -> dict | None:
+        return pain_to_fhir(session, part)
+
+
+# --- Schedule and Slot: the free-slot search -----------------------------------------------------
+
+
+def schedule_to_fhir(practitioner: Practitioner) -> dict:
+    """A practitioner's bookable time: `Schedule/<practitioner id>`."""
+    resource = {
+        "resourceType": "Schedule",
+        "id": str(practitioner.pk),
+        "meta": {"lastUpdated": practitioner.updated_at.isoformat()},
+        "active": practitioner.is_active,
+        "actor": [{"reference": f"Practitioner/{practitioner.pk}", "display": practitioner.display_name}],
+    }
+    services = [{"text": service.name} for service in practitioner.services.all()]
+    if services:
+        resource["serviceType"] = services
+    return _validated(FhirSchedule, resource)
+
+
+_SLOT_ID = re.compile(r"^([0-9]{1,18})-([0-9]{1,18})-([0-9]{1,18})-([0-9]{8}T[0-9]{4})Z$")
+
+
+def slot_id(slot: Slot, service_id: int) -> str:
+    return f"{slot.practitioner_id}-{service_id}-{slot.location_id}-{slot.start.astimezone(dt.UTC):%Y%m%dT%H%M}Z"
+
+
+def slot_to_fhir(slot: Slot, service: Service) -> dict:
+    return _validated(
+        FhirSlot,
+        {
+            "resourceType": "Slot",
+            "id": slot_id(slot, service.pk),
+            "schedule": {"reference": f"Schedule/{slot.practitioner_id}"},
+            "status": "free",
+            "serviceType": [{"text": service.name}],
+            "start": slot.start.isoformat(),
+            "end": slot.end.isoformat(),
+        },
+    )
+
+
+@_fhir_schema("Schedule")
+class FhirScheduleViewSet(FhirViewSet):
+    """FHIR R4 Schedule: one per practitioner, the services they offer."""
+
+    api_scope = "appointments"
+    queryset = Practitioner.objects.prefetch_related("services")
+    filterset_class = None
+    to_fhir = staticmethod(schedule_to_fhir)
+
+
+class SlotSearchSerializer(StrictSerializer):
+    """FHIR Slot search: `service` (required), `schedule` (a practitioner), `location`, and
+    `start` with `ge`/`lt` prefixes (default: the next 7 days; at most 31 days)."""
+
+    service = serializers.IntegerField()
+    schedule = serializers.CharField(required=False)
+    location = serializers.IntegerField(required=False)
+    start = serializers.ListField(child=serializers.CharField(), required=False, max_length=2)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Search free Slot resources (searchset Bundle)",
+        parameters=[SlotSearchSerializer],
+        responses={200: OpenApiResponse(response=BUNDLE_SCHEMA)},
+    ),
+    retrieve=extend_schema(
+        summary="Read one free Slot (404 once it is no longer free)",
+        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="e.g. `5-3-2-20270301T1400Z`")],
+        responses={200: OpenApiResponse(response=RESOURCE_SCHEMA)},
+    ),
+)
+class FhirSlotViewSet(ClinicScopedMixin, viewsets.ViewSet):
+    """FHIR R4 Slot: bookable starts from the free-slot search (`sessions.availability`)."""
+
+    renderer_classes = [JSONRenderer]
+    api_scope = "appointments"
+    isolation_model = Practitioner
+
+    def _window(self, values: list[str]) -> tuple[dt.datetime, dt.datetime]:
+        now = timezone.now()
+        start, end = now, now + dt.timedelta(days=7)
+        for value in values:
+            prefix, raw = value[:2], value[2:]
+            when = parse_datetime(raw) if "T" in raw else None
+            if when is None and prefix in {"ge", "gt", "lt", "le"}:
+                day = parse_date(raw) if len(raw) == 10 else None
+                when = dt.datetime.combine(day, dt.time.min, tzinfo=self.request.clinic.tz) if day else None
+            if when is None or prefix not in {"ge", "gt", "lt", "le"}:
+                raise exceptions.ValidationError({"start": ["Use ge<date or date-time> and lt<date or date-time>."]})
+            when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+            if prefix in {"ge", "gt"}:
+                start = when
+            else:
+                end = when
+        return start, end
+
+    def list(self, request):
+        data = {key: request.query_params.get(key) for key in ("service", "schedule", "location")}
+        data = {key: value for key, value in data.items() if value is not None}
+        if "start" in request.query_params:
+            data["start"] = request.query_params.getlist("start")
+        unknown = sorted(set(request.query_params) - {"service", "schedule", "location", "start"})
+        if unknown:
+            raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        incoming = SlotSearchSerializer(data=data)
+        incoming.is_valid(raise_exception=True)
+        schedule = (incoming.validated_data.get("schedule") or "").removeprefix("Schedule/")
+        start, end = self._window(incoming.validated_data.get("start", []))
+        query = SlotQuerySerializer(
+            data={
+                "service": incoming.validated_data["service"],
+                "practitioner": int(schedule) if schedule.isdigit() else (None if not schedule else -1),
+                "location": incoming.validated_data.get("location"),
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+            },
+            context={"request": request},
+        )
+        query.is_valid(raise_exception=True)
+        service = query.validated_data["service"]
+        slots = self._free(query.validated_data)
+        base = request.build_absolute_uri(request.path).rstrip("/")
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(slots),
+            "link": [{"relation": "self", "url": request.build_absolute_uri()}],
+            "entry": [
+                {
+                    "fullUrl": f"{base}/{slot_id(s, service.pk)}",
+                    "resource": slot_to_fhir(s, service),
+                    "search": {"mode": "match"},
+                }
+                for s in slots
+            ],
+        }
+        return Response(_validated(Bundle, bundle))
+
+    def _free(self, data: dict) -> list[Slot]:
+        return free_slots(
+            clinic=self.request.clinic,
+            service=data["service"],
+            start=data["start"],
+            end=data["end"],
+            now=timezone.now(),
+            practitioner_ids=[data["practitioner"].pk] if data.get("practitioner") else None,
+            location_id=data["location"].pk if data.get("location") else None,
+        )
+
+    def retrieve(self, request, pk=None):
+        match = _SLOT_ID.match(str(pk))
+        if match is None:
+            raise exceptions.NotFound()
+        practitioner_id, service_id, location_id = (int(match.group(n)) for n in (1, 2, 3))
+        start = dt.datetime.strptime(match.group(4), "%Y%m%dT%H%M").replace(tzinfo=dt.UTC)
+        service = Service.objects.filter(clinic=request.clinic, pk=service_id).first()
+        practitioner = Practitioner.objects.filter(clinic=request.clinic, pk=practitioner_id).first()
+        location = Location.objects.filter(clinic=request.clinic, pk=location_id).first()
+        if service is None or practitioner is None or location is None:
+            raise exceptions.NotFound()
+        free = self._free(
+            {"service": service, "practitioner": practitioner, "location": location,
+             "start": start, "end": start + dt.timedelta(minutes=1)}
+        )  # fmt: skip
+        slot = next((s for s in free if s.start == start), None)
+        if slot is None:
+            raise exceptions.NotFound("This slot is not free (any more).")
+        return Response(slot_to_fhir(slot, service))
