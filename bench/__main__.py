@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     call_command("load_catalogs", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
     dataset.build(scale)
     key = dataset.api_key_for("bench-0")
+    context = dataset.scenario_context("bench-0")
     from django.db import connections
 
     connections.close_all()
@@ -166,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     server = _start_gunicorn(env, port, workers)
     try:
         results = scenarios.run_all(
-            host="127.0.0.1", port=port, headers={"Authorization": f"Bearer {key}"}, timing=TIMINGS[args.scale]
+            host="127.0.0.1",
+            port=port,
+            headers={"Authorization": f"Bearer {key}"},
+            timing=TIMINGS[args.scale],
+            context=context,
         )
         memory = _worker_peak_memory_mb(server.pid)
     finally:

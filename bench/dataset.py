@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.models import Clinic, Practitioner, Service, User
+from clinic.models import Clinic, Location, Practitioner, Service, User
 from clinic.roles import Role
 from clinic.services import api_key_create, membership_set
 from patients.models import Patient
-from sessions.models import Appointment, AppointmentStatus
+from sessions.models import Appointment, AppointmentStatus, WorkingHours
 from treatments.models import Modality
 
 GIVEN = ["Maya", "Liam", "Noah", "Emma", "Olivia", "Lucas", "Sofia", "Ethan", "Zoe", "Jack", "Aria", "Leo",
@@ -79,6 +79,9 @@ def _clinics(scale: Scale):
         clinic, _ = Clinic.objects.get_or_create(
             slug=f"bench-{c}", defaults={"name": f"Bench clinic {c}", "two_factor_required": False}
         )
+        # One API key drives every scenario: the per-key rate limit would answer 429s
+        # and measure the limiter instead of the endpoints.
+        Clinic.objects.filter(pk=clinic.pk).update(api_rate_limit_per_minute=10_000_000)
         clinics.append(clinic)
         services[clinic.id], _ = Service.objects.get_or_create(
             clinic=clinic,
@@ -94,6 +97,12 @@ def _clinics(scale: Scale):
             clinic=clinic, user=user, defaults={"display_name": f"Therapist {p}"}
         )
         practitioner.services.add(services[clinic.id])
+        location, _ = Location.objects.get_or_create(clinic=clinic, name="Main")
+        for weekday in range(7):  # the dataset books every day 08:00-17:00
+            WorkingHours.objects.get_or_create(
+                clinic=clinic, practitioner=practitioner, location=location, weekday=weekday,
+                defaults={"start_time": dt.time(8), "end_time": dt.time(18)},
+            )  # fmt: skip
         practitioners[clinic.id].append(practitioner)
     return clinics, services, practitioners
 
@@ -101,6 +110,7 @@ def _clinics(scale: Scale):
 def build(scale: Scale, *, seed: int = 20261120) -> None:
     rng = random.Random(seed)
     if existing(scale):
+        _clinics(scale)  # idempotent: brings staff, services and hours up to date
         sys.stderr.write(f"  dataset '{scale.name}' already present\n")
         return
     reset()
@@ -142,6 +152,7 @@ def build(scale: Scale, *, seed: int = 20261120) -> None:
                 Appointment(
                     clinic=clinic, patient_id=ids[rng.randrange(len(ids))], practitioner=practitioner,
                     service=service, start=start, end=start + dt.timedelta(minutes=25),
+                    blocked_until=start + dt.timedelta(minutes=30),
                     status=AppointmentStatus.COMPLETED if past else AppointmentStatus.BOOKED,
                 )
             )  # fmt: skip
@@ -161,3 +172,27 @@ def api_key_for(clinic_slug: str) -> str:
 
     _, raw = api_key_create(clinic=Clinic.objects.get(slug=clinic_slug), name="bench", scopes=list(ALL_SCOPES))
     return raw
+
+
+def scenario_context(clinic_slug: str = "bench-0") -> dict:
+    """Ids and values the HTTP scenarios need, read from the dataset."""
+    from django.db.models import Min
+
+    clinic = Clinic.objects.get(slug=clinic_slug)
+    practitioner = Practitioner.objects.filter(clinic=clinic).order_by("id").first()
+    patient = Patient.objects.filter(clinic=clinic).order_by("id").first()
+    today = timezone.now().astimezone(clinic.tz).date()
+    day_start = dt.datetime.combine(today, dt.time(0), tzinfo=clinic.tz)
+    week_start = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0), tzinfo=clinic.tz)
+    return {
+        "practitioner": practitioner.id,
+        "service": Service.objects.filter(clinic=clinic).values_list("id", flat=True).first(),
+        "patient": patient.id,
+        "name_prefix": patient.family_name[:4],
+        "phone_part": str(patient.mobile_phone)[-7:],
+        "day_from": day_start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "day_to": (day_start + dt.timedelta(days=1)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "week_from": week_start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "week_to": (week_start + dt.timedelta(days=7)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "appointment_min_id": Appointment.objects.filter(clinic=clinic).aggregate(m=Min("id"))["m"],
+    }

@@ -38,6 +38,10 @@ class Result:
         return sum(n for code, n in self.statuses.items() if code == 0 or code >= 500)
 
     @property
+    def non_2xx(self) -> int:
+        return sum(n for code, n in self.statuses.items() if not 200 <= code < 300)
+
+    @property
     def throughput(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
