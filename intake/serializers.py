@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from clinic.api import StrictModelSerializer, StrictSerializer
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from patients.models import Patient
 from sessions.models import Appointment
@@ -19,7 +20,7 @@ class QuestionnaireSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class IntakeLinkSerializer(serializers.ModelSerializer):
+class IntakeLinkSerializer(StrictModelSerializer):
     patient = ClinicScopedPrimaryKey(queryset=Patient.objects.all())
     appointment = ClinicScopedPrimaryKey(queryset=Appointment.objects.all(), required=False, allow_null=True)
     questionnaire = serializers.PrimaryKeyRelatedField(read_only=True)
@@ -67,7 +68,7 @@ class FlagSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class FlagClearSerializer(serializers.Serializer):
+class FlagClearSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=2000, help_text="Why the flag no longer applies (e.g. cleared by GP).")
 
 

@@ -1,6 +1,7 @@
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 
+from clinic.api import StrictModelSerializer
 from intake.models import PatientFlag
 from patients.models import Patient
 
@@ -19,7 +20,7 @@ class FlagSummarySerializer(serializers.ModelSerializer):
         return flag.acknowledged_at is not None
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(StrictModelSerializer):
     mobile_phone = PhoneNumberField(required=False, allow_blank=True)
     emergency_contact_phone = PhoneNumberField(required=False, allow_blank=True)
     active_flags = FlagSummarySerializer(many=True, read_only=True, source="active_flag_list")

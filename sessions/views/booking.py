@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic.api import ClinicScopedMixin, Conflict, Gone
+from clinic.models import Service
 from clinic.roles import ALL_ROLES, CLINICAL_ROLES, Role, declared_permissions
 from sessions import services
 from sessions.availability import free_slots
@@ -162,8 +163,8 @@ class AppointmentViewSet(
             for item in skipped
         ]
 
-    def _act(self, fn, **kwargs):
-        appointment = self.get_object()
+    def _act(self, fn, appointment=None, **kwargs):
+        appointment = appointment or self.get_object()
         try:
             return self._out(fn(appointment=appointment, **kwargs))
         except services.BookingConflictError as exc:
@@ -173,14 +174,16 @@ class AppointmentViewSet(
 
     @action(detail=True, methods=["post"])
     def reschedule(self, request, pk=None):
+        appointment = self.get_object()  # another clinic's appointment is a 404 before any body check
         data = self._input(request)
         _check_override(request, data)
-        return self._act(services.appointment_reschedule, by=_user(request), **data)
+        return self._act(services.appointment_reschedule, appointment, by=_user(request), **data)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        appointment = self.get_object()
         data = self._input(request)
-        return self._act(services.appointment_cancel, by=_user(request), **data)
+        return self._act(services.appointment_cancel, appointment, by=_user(request), **data)
 
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None):
@@ -210,6 +213,7 @@ class SlotView(ClinicTimeZoneMixin, APIView):
 
     allowed_roles = ALL_ROLES
     api_scope = "appointments"
+    isolation_model = Service  # the service asked about, for the generated API tests
 
     @extend_schema(parameters=[SlotQuerySerializer], responses=SlotListSerializer)
     def get(self, request):

@@ -76,10 +76,10 @@ class NoteViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    """Notes change by PATCH only (a PUT would have to resend the entries and the signature)."""
+
     queryset = TreatmentSession.objects.none()
     serializer_class = NoteSerializer
     filterset_fields = ["patient", "practitioner", "status"]
@@ -156,7 +156,8 @@ class NoteViewSet(
         kind = EntryKindSerializer(data=request.data)
         kind.is_valid(raise_exception=True)
         serializer_class = ENTRY_SERIALIZERS[kind.validated_data["kind"]]
-        incoming = serializer_class(data=request.data, context=self.get_serializer_context())
+        fields = {name: value for name, value in request.data.items() if name != "kind"}
+        incoming = serializer_class(data=fields, context=self.get_serializer_context())
         incoming.is_valid(raise_exception=True)
         data = dict(incoming.validated_data)
         trigger_points = data.pop("trigger_points", None)
@@ -221,6 +222,7 @@ class PainSeriesView(ClinicalAccessMixin, APIView):
     """GET /pain-series/<patient id>/: pain before and after, session by session."""
 
     permission_classes = [ClinicAccess]
+    isolation_model = Patient  # the object behind {patient_id}, for the generated API tests
 
     @extend_schema(responses=PainSeriesSerializer)
     def get(self, request, patient_id: int):
