@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from clinic.api import ClinicScopedMixin
 from clinic.audit import audit_record
+from clinic.idempotency import IdempotentCreateMixin
 from clinic.models import AuditAction
 from clinic.roles import ALL_ROLES, CLINICAL_ROLES
 from intake.fhir import questionnaire_to_fhir, submission_to_fhir
@@ -45,6 +46,7 @@ class QuestionnaireViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class IntakeLinkViewSet(
+    IdempotentCreateMixin,
     ClinicScopedMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,

@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from clinic.api import ClinicScopedMixin, error_response
+from clinic.idempotency import idempotent
 from clinic.roles import ALL_ROLES
 from intake.models import PatientFlag
 from patients.models import Patient, normalise_search
@@ -64,8 +65,13 @@ class PatientViewSet(
     queryset = Patient.objects.prefetch_related(
         Prefetch("flags", queryset=PatientFlag.objects.active(), to_attr="active_flag_list")
     )
+    idempotent_actions = ("create",)
 
     def create(self, request, *args, **kwargs):
+        # A retried create (same Idempotency-Key) replays the first 201 instead of a second patient.
+        return idempotent(request, lambda: self._create(request))
+
+    def _create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic.api import ClinicScopedMixin, Conflict, Gone
+from clinic.idempotency import idempotent
 from clinic.models import Service
 from clinic.roles import ALL_ROLES, CLINICAL_ROLES, Role, declared_permissions
 from sessions import services
@@ -103,6 +104,7 @@ class AppointmentViewSet(
     filterset_class = AppointmentFilter
     allowed_roles = ALL_ROLES
     api_scope = "appointments"
+    idempotent_actions = ("create",)
 
     def get_serializer_class(self):
         return {
@@ -121,6 +123,10 @@ class AppointmentViewSet(
         return Response(AppointmentSerializer(appointment, context=self.get_serializer_context()).data, status=code)
 
     def create(self, request, *args, **kwargs):
+        # A retried booking (same Idempotency-Key) replays the first 201 instead of booking twice.
+        return idempotent(request, lambda: self._book(request))
+
+    def _book(self, request):
         data = self._input(request)
         _check_override(request, data)
         try:
