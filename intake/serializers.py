@@ -4,6 +4,7 @@ from clinic.api import StrictModelSerializer, StrictSerializer
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from patients.models import Patient
 from sessions.models import Appointment
+from treatments.models import Side
 
 
 class ClinicScopedPrimaryKey(serializers.PrimaryKeyRelatedField):
@@ -29,7 +30,7 @@ class IntakeLinkSerializer(StrictModelSerializer):
         write_only=True, default=False, help_text="Email the link to the patient now (needs an email address)."
     )
     has_draft = serializers.SerializerMethodField()
-    submission = serializers.PrimaryKeyRelatedField(read_only=True)
+    submission = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = IntakeLink
@@ -56,8 +57,9 @@ class IntakeLinkSerializer(StrictModelSerializer):
 
 
 class FlagSerializer(serializers.ModelSerializer):
-    acknowledged_by = serializers.StringRelatedField()
-    cleared_by = serializers.StringRelatedField()
+    acknowledged_by = serializers.StringRelatedField(allow_null=True)
+    cleared_by = serializers.StringRelatedField(allow_null=True)
+    side = serializers.ChoiceField(choices=Side.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = PatientFlag

@@ -4,12 +4,14 @@ from rest_framework import serializers
 from clinic.api import StrictModelSerializer
 from intake.models import PatientFlag
 from patients.models import Patient
+from treatments.models import Side
 
 
 class FlagSummarySerializer(serializers.ModelSerializer):
     """A flag as shown on the patient: enough to warn, with the detail in /patient-flags/."""
 
     acknowledged = serializers.SerializerMethodField()
+    side = serializers.ChoiceField(choices=Side.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = PatientFlag

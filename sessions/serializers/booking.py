@@ -14,6 +14,7 @@ from patients.models import Patient
 from sessions.models import (
     Appointment,
     AppointmentChange,
+    AppointmentStatus,
     CalendarFeed,
     CancelledBy,
     WaitlistEntry,
@@ -51,6 +52,7 @@ class ClinicRelatedField(serializers.PrimaryKeyRelatedField):
 class AppointmentSerializer(serializers.ModelSerializer):
     start = AwareDateTimeField(read_only=True)
     end = AwareDateTimeField(read_only=True)
+    cancelled_by_party = serializers.ChoiceField(choices=CancelledBy.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Appointment
@@ -96,7 +98,9 @@ class AppointmentCancelSerializer(StrictSerializer):
 
 
 class AppointmentChangeSerializer(serializers.ModelSerializer):
-    by = serializers.CharField(source="by.username", default=None, read_only=True)
+    by = serializers.CharField(source="by.username", default=None, read_only=True, allow_null=True)
+    old_status = serializers.ChoiceField(choices=AppointmentStatus.choices, allow_blank=True, read_only=True)
+    new_status = serializers.ChoiceField(choices=AppointmentStatus.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = AppointmentChange

@@ -116,7 +116,7 @@ class AddendumSerializer(serializers.ModelSerializer):
 class NoteSerializer(serializers.ModelSerializer):
     """The full note: SOAP, pain, follow-up, entries, signature and addenda."""
 
-    signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     art_entries = ArtEntrySerializer(many=True, read_only=True)
     massage_entries = MassageEntrySerializer(many=True, read_only=True)
     acupuncture_entries = AcupunctureEntrySerializer(many=True, read_only=True)
