@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin, error_response
+from clinic.api import ClinicScopedMixin, UtcIsoDateTimeFilter, error_response
 from clinic.idempotency import idempotent
 from clinic.roles import ALL_ROLES
 from intake.models import PatientFlag
@@ -27,7 +27,7 @@ from patients.services import (
 
 class PatientFilterSet(filters.FilterSet):
     q = filters.CharFilter(method="search", help_text="Part of a name, email or phone number (3+ characters).")
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     has_active_flags = filters.BooleanFilter(method="flagged")
 
     class Meta:

@@ -20,7 +20,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api import ClinicScopedMixin, Conflict, Gone
+from clinic.api import ClinicScopedMixin, Conflict, Gone, UtcIsoDateTimeFilter
 from clinic.idempotency import idempotent
 from clinic.models import Service
 from clinic.roles import ALL_ROLES, CLINICAL_ROLES, Role, declared_permissions
@@ -84,9 +84,10 @@ def _check_override(request, data) -> None:
 
 
 class AppointmentFilter(filters.FilterSet):
-    start_from = filters.IsoDateTimeFilter(field_name="start", lookup_expr="gte")
-    start_to = filters.IsoDateTimeFilter(field_name="start", lookup_expr="lt")
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    # UTC on the way to the database: PostgreSQL refuses ISO offsets beyond +-15:59 (a 500 otherwise).
+    start_from = UtcIsoDateTimeFilter(field_name="start", lookup_expr="gte")
+    start_to = UtcIsoDateTimeFilter(field_name="start", lookup_expr="lt")
+    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     status = filters.MultipleChoiceFilter(choices=AppointmentStatus.choices)
 
     class Meta:
