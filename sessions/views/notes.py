@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -59,6 +59,12 @@ class ClinicalAccessMixin:
 def _actor(request):
     user = request.user
     return user if user is not None and user.is_authenticated else None
+
+
+def _refuse_api_keys(request, message: str) -> None:
+    """Signing and addenda record the clinician who did them; a key has no person behind it."""
+    if _actor(request) is None:
+        raise PermissionDenied(message)
 
 
 class SessionSummaryViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
@@ -130,6 +136,7 @@ class NoteViewSet(
     @action(detail=True, methods=["post"])
     def sign(self, request, pk=None):
         session = self.get_object()
+        _refuse_api_keys(request, "Notes are signed by the treating practitioner, signed in, not by an API key.")
         with _locked_is_conflict():
             session = services.note_sign(session=session, actor=_actor(request), request=request, via="api")
         return Response(self._full(session))
@@ -138,6 +145,7 @@ class NoteViewSet(
     @action(detail=True, methods=["post"], serializer_class=AddendumCreateSerializer)
     def addenda(self, request, pk=None):
         session = self.get_object()
+        _refuse_api_keys(request, "An addendum records its author: write it signed in, not with an API key.")
         incoming = AddendumCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         addendum = services.note_addendum_add(
