@@ -161,6 +161,31 @@ class BreakGlassAccessAdmin(ClinicScopedAdmin):
     actions = ["mark_reviewed"]
     list_select_related = ["user", "patient", "reviewed_by"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Mark as reviewed")
+    def mark_reviewed(self, request, queryset):
+        from django.core.exceptions import PermissionDenied, ValidationError
+
+        from clinic.access import break_glass_review
+
+        done = 0
+        for access in queryset.filter(reviewed_at__isnull=True):
+            try:
+                break_glass_review(access=access, reviewer=request.user)
+                done += 1
+            except (PermissionDenied, ValidationError) as exc:
+                self.message_user(request, str(exc), level="error")
+                return
+        self.message_user(request, f"{done} access(es) marked reviewed.")
+
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(ClinicScopedAdmin):
@@ -190,6 +215,15 @@ class WebhookDeliveryAdmin(ClinicScopedAdmin):
     list_display = ["event", "endpoint", "status", "attempts", "response_status", "next_attempt_at", "delivered_at"]
     list_filter = ["status"]
     list_select_related = ["event", "endpoint"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 # --- messaging ------------------------------------------------------------------------
@@ -223,25 +257,6 @@ class MessageAdmin(ClinicScopedAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Mark as reviewed")
-    def mark_reviewed(self, request, queryset):
-        from django.core.exceptions import PermissionDenied, ValidationError
-
-        from clinic.access import break_glass_review
-
-        done = 0
-        for access in queryset.filter(reviewed_at__isnull=True):
-            try:
-                break_glass_review(access=access, reviewer=request.user)
-                done += 1
-            except (PermissionDenied, ValidationError) as exc:
-                self.message_user(request, str(exc), level="error")
-                return
-        self.message_user(request, f"{done} access(es) marked reviewed.")
-
-    def has_change_permission(self, request, obj=None):
         return False
 
     @admin.action(description="Send the selected failed or skipped messages again", permissions=["change"])

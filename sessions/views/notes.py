@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -234,6 +234,8 @@ class PainSeriesView(ClinicalAccessMixin, APIView):
 
     @extend_schema(responses=PainSeriesSerializer)
     def get(self, request, patient_id: int):
+        if request.query_params:  # no filters here; an ignored parameter would look like one worked
+            raise ValidationError({name: ["Unknown query parameter."] for name in request.query_params})
         patient = Patient.objects.filter(clinic=request.clinic, pk=patient_id).first()
         if patient is None:
             raise NotFound()
