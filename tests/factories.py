@@ -33,7 +33,6 @@ from intake.models import IntakeLink, IntakeSubmission, Questionnaire
 from patients.models import Patient
 from sessions.models import (
     Appointment,
-    AppointmentStatus,
     AvailabilityException,
     CalendarFeed,
     ExceptionKind,
@@ -163,9 +162,8 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     start = factory.LazyFunction(lambda: timezone.now().replace(microsecond=0, second=0) + dt.timedelta(days=1))
     end = factory.LazyAttribute(lambda a: a.start + dt.timedelta(minutes=a.service.duration_minutes))
     blocked_until = factory.LazyAttribute(lambda a: a.end + dt.timedelta(minutes=a.service.buffer_minutes))
-    status = AppointmentStatus.BOOKED
-    # A cancelled appointment records when (check constraint appointment_cancelled_has_time).
-    cancelled_at = factory.LazyAttribute(lambda a: timezone.now() if a.status == AppointmentStatus.CANCELLED else None)
+    status = "booked"
+    cancelled_at = factory.LazyAttribute(lambda a: timezone.now() if a.status == "cancelled" else None)
 
 
 class WorkingHoursFactory(factory.django.DjangoModelFactory):
