@@ -269,8 +269,13 @@ class UtcIsoDateTimeFilter(IsoDateTimeFilter):
             try:
                 value = value.astimezone(dt.UTC)
             except (OverflowError, ValueError):
-                raise exceptions.ValidationError({self.field_name: ["Date-time out of range."]}) from None
+                raise exceptions.ValidationError({self._parameter(): ["Date-time out of range."]}) from None
         return super().filter(qs, value)
+
+    def _parameter(self) -> str:
+        # The error names the query parameter the client sent (`updated_since`), not the model field.
+        filters = getattr(getattr(self, "parent", None), "filters", {})
+        return next((name for name, declared in filters.items() if declared is self), self.field_name)
 
 
 class RejectUnknownFieldsMixin:

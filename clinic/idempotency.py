@@ -132,9 +132,23 @@ class _NotStored(Exception):  # noqa: N818 - control flow, not an error
 
 
 class IdempotentCreateMixin:
-    """Viewset mixin: `create` (POST on the list URL) honours `Idempotency-Key`."""
+    """Viewset mixin: `create` (POST on the list URL) honours `Idempotency-Key`.
+
+    The create itself comes from a class after the mixin (DRF's CreateModelMixin with
+    `perform_create`, or a base like `_ImportSubmit`). A viewset that writes its own `create`
+    wraps the body in `idempotent()` and lists "create" in `idempotent_actions` instead.
+    """
 
     idempotent_actions = ("create",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "create" in cls.__dict__:
+            # It would run instead of the mixin's create: retries would silently write twice.
+            raise TypeError(
+                f"{cls.__name__} defines create() and lists IdempotentCreateMixin, which its create "
+                "overrides; wrap the body in idempotent(request, ...) instead of using the mixin."
+            )
 
     def create(self, request, *args, **kwargs):
         return idempotent(request, lambda: super(IdempotentCreateMixin, self).create(request, *args, **kwargs))

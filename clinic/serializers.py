@@ -62,7 +62,7 @@ class PractitionerSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BreakGlassAccessSerializer(serializers.ModelSerializer):
+class BreakGlassAccessSerializer(StrictModelSerializer):
     class Meta:
         model = BreakGlassAccess
         fields = ["id", "patient", "user", "reason", "opened_at", "expires_at", "reviewed_at", "reviewed_by"]

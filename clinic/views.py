@@ -125,11 +125,8 @@ class BreakGlassViewSet(ClinicScopedMixin, mixins.CreateModelMixin, viewsets.Rea
     allowed_roles = frozenset({Role.OWNER, Role.THERAPIST})
     ordering_fields = ["opened_at", "id"]
     filterset_fields = ["patient", "user"]
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if isinstance(request.auth, ApiKey):
-            raise PermissionDenied("Emergency access is opened and reviewed by signed-in staff only.")
+    # Emergency access is opened and reviewed by signed-in staff only (403 for every key).
+    api_keys_allowed = False
 
     def get_queryset(self):
         qs = super().get_queryset()
@@ -147,9 +144,10 @@ class BreakGlassViewSet(ClinicScopedMixin, mixins.CreateModelMixin, viewsets.Rea
     @extend_schema(request=None, responses=BreakGlassAccessSerializer)
     @action(detail=True, methods=["post"])
     def review(self, request, pk=None):
+        access = self.get_object()
         if request.role != Role.OWNER:
             raise PermissionDenied("Owners review emergency access.")
-        access = break_glass_review(access=self.get_object(), reviewer=request.user)
+        access = break_glass_review(access=access, reviewer=request.user)
         return Response(self.get_serializer(access).data)
 
 

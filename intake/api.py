@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from clinic.api import ClinicScopedMixin, require_clinical_access, scope_clinical_list
 from clinic.audit import audit_record
+from clinic.idempotency import IdempotentCreateMixin
 from clinic.models import AuditAction
 from clinic.roles import ALL_ROLES, CLINICAL_ROLES
 from intake.fhir import questionnaire_to_fhir, submission_to_fhir
@@ -45,6 +46,7 @@ class QuestionnaireViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class IntakeLinkViewSet(
+    IdempotentCreateMixin,
     ClinicScopedMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
@@ -147,18 +149,20 @@ class FlagViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses=FlagSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
+        flag = self.get_object()  # another clinic's flag is a 404 whoever asks
         if not request.user.is_authenticated:
             # An acknowledgement records which clinician read the flag; a key is not a clinician.
             raise PermissionDenied("Flags are acknowledged by a signed-in clinician, not an API key.")
-        flag = flag_acknowledge(flag=self.get_object(), by=request.user)
+        flag = flag_acknowledge(flag=flag, by=request.user)
         return Response(self.get_serializer(flag).data, status=status.HTTP_200_OK)
 
     @extend_schema(request=FlagClearSerializer, responses=FlagSerializer)
     @action(detail=True, methods=["post"])
     def clear(self, request, pk=None):
+        flag = self.get_object()
         if not request.user.is_authenticated:
             raise PermissionDenied("Flags are cleared by a signed-in clinician, not an API key.")
         body = FlagClearSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        flag = flag_clear(flag=self.get_object(), by=request.user, reason=body.validated_data["reason"])
+        flag = flag_clear(flag=flag, by=request.user, reason=body.validated_data["reason"])
         return Response(self.get_serializer(flag).data)

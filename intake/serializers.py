@@ -1,8 +1,10 @@
 from rest_framework import serializers
 
+from clinic.api import StrictModelSerializer, StrictSerializer
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from patients.models import Patient
 from sessions.models import Appointment
+from treatments.models import Side
 
 
 class ClinicScopedPrimaryKey(serializers.PrimaryKeyRelatedField):
@@ -19,7 +21,7 @@ class QuestionnaireSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class IntakeLinkSerializer(serializers.ModelSerializer):
+class IntakeLinkSerializer(StrictModelSerializer):
     patient = ClinicScopedPrimaryKey(queryset=Patient.objects.all())
     appointment = ClinicScopedPrimaryKey(queryset=Appointment.objects.all(), required=False, allow_null=True)
     questionnaire = serializers.PrimaryKeyRelatedField(read_only=True)
@@ -28,7 +30,7 @@ class IntakeLinkSerializer(serializers.ModelSerializer):
         write_only=True, default=False, help_text="Email the link to the patient now (needs an email address)."
     )
     has_draft = serializers.SerializerMethodField()
-    submission = serializers.PrimaryKeyRelatedField(read_only=True)
+    submission = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = IntakeLink
@@ -55,8 +57,9 @@ class IntakeLinkSerializer(serializers.ModelSerializer):
 
 
 class FlagSerializer(serializers.ModelSerializer):
-    acknowledged_by = serializers.StringRelatedField()
-    cleared_by = serializers.StringRelatedField()
+    acknowledged_by = serializers.StringRelatedField(allow_null=True)
+    cleared_by = serializers.StringRelatedField(allow_null=True)
+    side = serializers.ChoiceField(choices=Side.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = PatientFlag
@@ -67,7 +70,7 @@ class FlagSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class FlagClearSerializer(serializers.Serializer):
+class FlagClearSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=2000, help_text="Why the flag no longer applies (e.g. cleared by GP).")
 
 

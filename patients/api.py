@@ -10,7 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin, error_response
+from clinic.api import ClinicScopedMixin, UtcIsoDateTimeFilter, error_response
+from clinic.idempotency import idempotent
 from clinic.roles import ALL_ROLES
 from intake.models import PatientFlag
 from patients.models import Patient, normalise_search
@@ -26,7 +27,7 @@ from patients.services import (
 
 class PatientFilterSet(filters.FilterSet):
     q = filters.CharFilter(method="search", help_text="Part of a name, email or phone number (3+ characters).")
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     has_active_flags = filters.BooleanFilter(method="flagged")
 
     class Meta:
@@ -64,8 +65,13 @@ class PatientViewSet(
     queryset = Patient.objects.prefetch_related(
         Prefetch("flags", queryset=PatientFlag.objects.active(), to_attr="active_flag_list")
     )
+    idempotent_actions = ("create",)
 
     def create(self, request, *args, **kwargs):
+        # A retried create (same Idempotency-Key) replays the first 201 instead of a second patient.
+        return idempotent(request, lambda: self._create(request))
+
+    def _create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)

@@ -1,14 +1,17 @@
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 
+from clinic.api import StrictModelSerializer
 from intake.models import PatientFlag
 from patients.models import Patient
+from treatments.models import Side
 
 
 class FlagSummarySerializer(serializers.ModelSerializer):
     """A flag as shown on the patient: enough to warn, with the detail in /patient-flags/."""
 
     acknowledged = serializers.SerializerMethodField()
+    side = serializers.ChoiceField(choices=Side.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = PatientFlag
@@ -19,7 +22,7 @@ class FlagSummarySerializer(serializers.ModelSerializer):
         return flag.acknowledged_at is not None
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(StrictModelSerializer):
     mobile_phone = PhoneNumberField(required=False, allow_blank=True)
     emergency_contact_phone = PhoneNumberField(required=False, allow_blank=True)
     active_flags = FlagSummarySerializer(many=True, read_only=True, source="active_flag_list")

@@ -77,7 +77,9 @@ class AppointmentSeries(ClinicOwned):
     first_start = models.DateTimeField()
     interval_days = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(90)])
     occurrences = models.PositiveSmallIntegerField(validators=[MinValueValidator(2), MaxValueValidator(52)])
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -343,7 +345,9 @@ class CalendarFeed(ClinicOwned):
     practitioner = models.ForeignKey("clinic.Practitioner", on_delete=models.CASCADE, related_name="calendar_feeds")
     prefix = models.CharField(max_length=12, unique=True)
     digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the secret in the URL.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -385,7 +389,9 @@ class WaitlistEntry(ClinicOwned):
         Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="waitlist_entry"
     )
     notes = models.CharField(max_length=200, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from collections.abc import Callable
 
 import factory
@@ -14,10 +15,12 @@ from clinic.models import (
     ApiKey,
     AuditAction,
     AuditEvent,
+    BreakGlassAccess,
     Clinic,
     ImportJob,
     Location,
     Membership,
+    Message,
     Practitioner,
     Room,
     Service,
@@ -26,9 +29,18 @@ from clinic.models import (
     WebhookEndpoint,
 )
 from clinic.roles import Role
+from intake.models import IntakeLink, IntakeSubmission, Questionnaire
 from patients.models import Patient
-from sessions.models import Appointment, AvailabilityException, ExceptionKind, WaitlistEntry, WorkingHours
-from treatments.models import Modality
+from sessions.models import (
+    Appointment,
+    AvailabilityException,
+    CalendarFeed,
+    ExceptionKind,
+    WaitlistEntry,
+    WaitlistOffer,
+    WorkingHours,
+)
+from treatments.models import AcupuncturePoint, ArtProtocol, BodyRegion, Modality, Muscle, TriggerPoint
 
 
 class ClinicFactory(factory.django.DjangoModelFactory):
@@ -318,6 +330,140 @@ def import_job_for(clinic: Clinic) -> ImportJob:
     return ImportJob.objects.create(clinic=clinic, csv_text="given_name,family_name\nAda,Moss\n")
 
 
+# --- objects of every API-served model, in one clinic ---------------------------------------
+# Only rows of that clinic: a shared row (catalog, questionnaire) made here would be visible
+# to every clinic and read as a leak by the isolation matrix.
+
+
+_catalog_numbers = itertools.count(1)
+
+
+def _catalog_code(prefix: str) -> str:
+    return f"{prefix}-{next(_catalog_numbers)}"
+
+
+def body_region_for(clinic: Clinic):
+    return BodyRegion.objects.create(clinic=clinic, code=_catalog_code("test-region"), name="Test region")
+
+
+def muscle_for(clinic: Clinic):
+    return Muscle.objects.create(
+        clinic=clinic, code=_catalog_code("test-muscle"), name="Test muscle", region=body_region_for(clinic)
+    )
+
+
+def trigger_point_for(clinic: Clinic):
+    point = TriggerPoint.objects.create(
+        clinic=clinic, code=_catalog_code("test-tp"), name="Test trigger point", muscle=muscle_for(clinic)
+    )
+    point.referral_regions.add(body_region_for(clinic))
+    return point
+
+
+def art_protocol_for(clinic: Clinic):
+    return ArtProtocol.objects.create(
+        clinic=clinic,
+        code=_catalog_code("test-art"),
+        name="Test protocol",
+        structure=muscle_for(clinic),
+        contact="Thumb contact on the adhesion.",
+        tension="Shortened position.",
+        patient_movement="Dorsiflexion.",
+    )
+
+
+def acupuncture_point_for(clinic: Clinic):
+    # Extra-point codes EX-UE1..99 are valid WHO-style codes a clinic may add.
+    number = next(_catalog_numbers) % 99 + 1
+    point, _ = AcupuncturePoint.objects.get_or_create(
+        clinic=clinic,
+        code=f"EX-UE{number}",
+        defaults={"name": "Test point", "meridian": "EX", "region": body_region_for(clinic)},
+    )
+    return point
+
+
+def questionnaire_for(clinic: Clinic):
+    """The default intake questionnaire, published as this clinic's own version."""
+    from intake.catalogs import read_definition
+    from intake.services import questionnaire_publish
+
+    # A code of its own each time: publishing an unchanged definition again returns the same row.
+    definition = read_definition("leg_knee_back_pain.yaml")
+    definition["code"] = _catalog_code(definition["code"])
+    return questionnaire_publish(definition=definition, clinic=clinic)[0]
+
+
+def intake_link_for(clinic: Clinic):
+    from intake.services import intake_link_create
+
+    return intake_link_create(patient=PatientFactory(clinic=clinic), questionnaire=questionnaire_for(clinic))
+
+
+def intake_submission_for(clinic: Clinic):
+    from intake.services import intake_submit
+
+    return intake_submit(link=intake_link_for(clinic), answers=clean_intake_answers())
+
+
+def calendar_feed_for(clinic: Clinic):
+    from sessions.services import calendar_feed_create
+
+    return calendar_feed_create(practitioner=PractitionerFactory(clinic=clinic))[0]
+
+
+def waitlist_offer_for(clinic: Clinic):
+    from sessions.services import waitlist_offer_create
+
+    entry = WaitlistEntryFactory(clinic=clinic)
+    start = timezone.now().replace(microsecond=0, second=0) + dt.timedelta(days=2)
+    return waitlist_offer_create(entry=entry, practitioner=PractitionerFactory(clinic=clinic), room=None, start=start)
+
+
+def break_glass_access_for(clinic: Clinic):
+    now = timezone.now()
+    return BreakGlassAccess.objects.create(
+        clinic=clinic,
+        user=staff(clinic, Role.THERAPIST),
+        patient=PatientFactory(clinic=clinic),
+        reason="Covering for a colleague on sick leave.",
+        opened_at=now,
+        expires_at=now + dt.timedelta(hours=4),
+    )
+
+
+def message_for(clinic: Clinic):
+    return MessageFactory(appointment=AppointmentFactory(clinic=clinic))
+
+
+def note_entry_kwargs(session) -> dict:
+    """URL kwargs of /notes/{pk}/entries/{kind}/{entry_id}/: a home-care entry of the session."""
+    from sessions.models import HomeCareEntry
+
+    entry = session.home_care.first() or HomeCareEntry.objects.create(
+        clinic_id=session.clinic_id, session=session, exercise="Calf stretch", frequency="twice daily"
+    )
+    return {"kind": "home_care", "entry_id": entry.pk}
+
+
+# Routes with URL kwargs after the object's own (nested routes), by URL name -> how to build
+# those kwargs from the object (tests/api/endpoints.py).
+API_ROUTE_KWARGS: dict[str, Callable[[models.Model], dict]] = {
+    "v1:note-entry-delete": note_entry_kwargs,
+}
+
+
+def slots_query(service: Service) -> dict:
+    start = timezone.now().replace(microsecond=0) + dt.timedelta(days=1)
+    return {"service": service.pk, "start": start.isoformat(), "end": (start + dt.timedelta(days=7)).isoformat()}
+
+
+# GET routes that need query parameters naming the object, by URL name -> the query.
+API_ROUTE_QUERY: dict[str, Callable[[models.Model], dict]] = {
+    "v1:slots": slots_query,
+}
+
+
 # Every model an API endpoint (/api/v1/, /fhir/R4/) serves -> how to make one in a clinic.
 # tests/api/test_isolation.py walks every endpoint and fails when its model has no entry here,
 # so a new endpoint is covered by the isolation matrix, query budgets and bad-input checks
@@ -334,6 +480,25 @@ API_OBJECT_FACTORIES: dict[type[models.Model], Callable[[Clinic], models.Model]]
     WebhookEndpoint: webhook_endpoint_for,
     WebhookDelivery: webhook_delivery_for,
     ImportJob: import_job_for,
+    # booking
+    WaitlistEntry: lambda clinic: WaitlistEntryFactory(clinic=clinic),
+    WaitlistOffer: waitlist_offer_for,
+    CalendarFeed: calendar_feed_for,
+    # notes and catalogs
+    TreatmentSession: lambda clinic: TreatmentSessionFactory(clinic=clinic),
+    BodyRegion: body_region_for,
+    Muscle: muscle_for,
+    TriggerPoint: trigger_point_for,
+    ArtProtocol: art_protocol_for,
+    AcupuncturePoint: acupuncture_point_for,
+    # intake
+    Questionnaire: questionnaire_for,
+    IntakeLink: intake_link_for,
+    IntakeSubmission: intake_submission_for,
+    PatientFlag: lambda clinic: PatientFlagFactory(clinic=clinic),
+    # clinic
+    BreakGlassAccess: break_glass_access_for,
+    Message: message_for,
 }
 
 

@@ -48,7 +48,7 @@ class CatalogCodeField(serializers.RelatedField):
 
 
 class BodyRegionSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     clinic_specific = serializers.SerializerMethodField()
 
     class Meta:

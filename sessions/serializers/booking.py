@@ -8,11 +8,13 @@ import datetime as dt
 from django.utils import timezone
 from rest_framework import serializers
 
+from clinic.api import StrictModelSerializer, StrictSerializer
 from clinic.models import Location, Practitioner, Room, Service
 from patients.models import Patient
 from sessions.models import (
     Appointment,
     AppointmentChange,
+    AppointmentStatus,
     CalendarFeed,
     CancelledBy,
     WaitlistEntry,
@@ -50,6 +52,7 @@ class ClinicRelatedField(serializers.PrimaryKeyRelatedField):
 class AppointmentSerializer(serializers.ModelSerializer):
     start = AwareDateTimeField(read_only=True)
     end = AwareDateTimeField(read_only=True)
+    cancelled_by_party = serializers.ChoiceField(choices=CancelledBy.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Appointment
@@ -61,7 +64,7 @@ class AppointmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class _HoursOverride(serializers.Serializer):
+class _HoursOverride(StrictSerializer):
     hours_override = serializers.BooleanField(default=False)
     hours_override_reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
 
@@ -89,13 +92,15 @@ class AppointmentRescheduleSerializer(_HoursOverride):
     reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
 
 
-class AppointmentCancelSerializer(serializers.Serializer):
+class AppointmentCancelSerializer(StrictSerializer):
     party = serializers.ChoiceField(choices=CancelledBy.choices, default=CancelledBy.CLINIC)
     reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
 
 
 class AppointmentChangeSerializer(serializers.ModelSerializer):
-    by = serializers.CharField(source="by.username", default=None, read_only=True)
+    by = serializers.CharField(source="by.username", default=None, read_only=True, allow_null=True)
+    old_status = serializers.ChoiceField(choices=AppointmentStatus.choices, allow_blank=True, read_only=True)
+    new_status = serializers.ChoiceField(choices=AppointmentStatus.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = AppointmentChange
@@ -106,7 +111,7 @@ class AppointmentChangeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SlotQuerySerializer(serializers.Serializer):
+class SlotQuerySerializer(StrictSerializer):
     service = ClinicRelatedField(Service)
     practitioner = ClinicRelatedField(Practitioner, required=False, allow_null=True, default=None)
     location = ClinicRelatedField(Location, required=False, allow_null=True, default=None)
@@ -142,11 +147,11 @@ class CalendarFeedSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CalendarFeedCreateSerializer(serializers.Serializer):
+class CalendarFeedCreateSerializer(StrictSerializer):
     practitioner = ClinicRelatedField(Practitioner)
 
 
-class WaitlistEntrySerializer(serializers.ModelSerializer):
+class WaitlistEntrySerializer(StrictModelSerializer):
     patient = ClinicRelatedField(Patient)
     service = ClinicRelatedField(Service)
     practitioner = ClinicRelatedField(Practitioner, required=False, allow_null=True, default=None)

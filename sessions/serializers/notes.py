@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from clinic.api import StrictModelSerializer, StrictSerializer
 from clinic.models import Practitioner
 from patients.models import Patient
 from sessions.models import (
@@ -40,7 +41,7 @@ class SessionSummarySerializer(serializers.ModelSerializer):
 _ENTRY_COMMON = ["id", "kind", "override_reason", "overridden_rules", "created_at"]
 
 
-class _EntrySerializer(serializers.ModelSerializer):
+class _EntrySerializer(StrictModelSerializer):
     kind = serializers.SerializerMethodField()
 
     def get_kind(self, obj) -> str:
@@ -95,6 +96,8 @@ ENTRY_SERIALIZERS = {
 
 
 class EntryKindSerializer(serializers.Serializer):
+    """Reads only `kind` from an entry body; the kind's own (strict) serializer checks the rest."""
+
     kind = serializers.ChoiceField(choices=EntryKind.choices)
 
 
@@ -113,7 +116,7 @@ class AddendumSerializer(serializers.ModelSerializer):
 class NoteSerializer(serializers.ModelSerializer):
     """The full note: SOAP, pain, follow-up, entries, signature and addenda."""
 
-    signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     art_entries = ArtEntrySerializer(many=True, read_only=True)
     massage_entries = MassageEntrySerializer(many=True, read_only=True)
     acupuncture_entries = AcupunctureEntrySerializer(many=True, read_only=True)
@@ -131,7 +134,7 @@ class NoteSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NoteCreateSerializer(serializers.ModelSerializer):
+class NoteCreateSerializer(StrictModelSerializer):
     patient = ClinicObjectField(queryset=Patient.objects.all())
     practitioner = ClinicObjectField(queryset=Practitioner.objects.all())
     appointment = ClinicObjectField(queryset=Appointment.objects.all(), required=False, allow_null=True)
@@ -142,13 +145,13 @@ class NoteCreateSerializer(serializers.ModelSerializer):
         fields = ["patient", "practitioner", "appointment", "started_at", *NOTE_FIELDS]
 
 
-class NoteUpdateSerializer(serializers.ModelSerializer):
+class NoteUpdateSerializer(StrictModelSerializer):
     class Meta:
         model = TreatmentSession
         fields = list(NOTE_FIELDS)
 
 
-class AddendumCreateSerializer(serializers.Serializer):
+class AddendumCreateSerializer(StrictSerializer):
     text = serializers.CharField(max_length=10_000)
 
 

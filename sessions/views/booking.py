@@ -20,7 +20,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api import ClinicScopedMixin, Conflict, Gone
+from clinic.api import ClinicScopedMixin, Conflict, Gone, UtcIsoDateTimeFilter
+from clinic.idempotency import idempotent
+from clinic.models import Service
 from clinic.roles import ALL_ROLES, CLINICAL_ROLES, Role, declared_permissions
 from sessions import services
 from sessions.availability import free_slots
@@ -82,9 +84,10 @@ def _check_override(request, data) -> None:
 
 
 class AppointmentFilter(filters.FilterSet):
-    start_from = filters.IsoDateTimeFilter(field_name="start", lookup_expr="gte")
-    start_to = filters.IsoDateTimeFilter(field_name="start", lookup_expr="lt")
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    # UTC on the way to the database: PostgreSQL refuses ISO offsets beyond +-15:59 (a 500 otherwise).
+    start_from = UtcIsoDateTimeFilter(field_name="start", lookup_expr="gte")
+    start_to = UtcIsoDateTimeFilter(field_name="start", lookup_expr="lt")
+    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     status = filters.MultipleChoiceFilter(choices=AppointmentStatus.choices)
 
     class Meta:
@@ -102,6 +105,7 @@ class AppointmentViewSet(
     filterset_class = AppointmentFilter
     allowed_roles = ALL_ROLES
     api_scope = "appointments"
+    idempotent_actions = ("create",)
 
     def get_serializer_class(self):
         return {
@@ -120,6 +124,10 @@ class AppointmentViewSet(
         return Response(AppointmentSerializer(appointment, context=self.get_serializer_context()).data, status=code)
 
     def create(self, request, *args, **kwargs):
+        # A retried booking (same Idempotency-Key) replays the first 201 instead of booking twice.
+        return idempotent(request, lambda: self._book(request))
+
+    def _book(self, request):
         data = self._input(request)
         _check_override(request, data)
         try:
@@ -162,8 +170,8 @@ class AppointmentViewSet(
             for item in skipped
         ]
 
-    def _act(self, fn, **kwargs):
-        appointment = self.get_object()
+    def _act(self, fn, appointment=None, **kwargs):
+        appointment = appointment or self.get_object()
         try:
             return self._out(fn(appointment=appointment, **kwargs))
         except services.BookingConflictError as exc:
@@ -173,14 +181,16 @@ class AppointmentViewSet(
 
     @action(detail=True, methods=["post"])
     def reschedule(self, request, pk=None):
+        appointment = self.get_object()  # another clinic's appointment is a 404 before any body check
         data = self._input(request)
         _check_override(request, data)
-        return self._act(services.appointment_reschedule, by=_user(request), **data)
+        return self._act(services.appointment_reschedule, appointment, by=_user(request), **data)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        appointment = self.get_object()
         data = self._input(request)
-        return self._act(services.appointment_cancel, by=_user(request), **data)
+        return self._act(services.appointment_cancel, appointment, by=_user(request), **data)
 
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None):
@@ -210,6 +220,7 @@ class SlotView(ClinicTimeZoneMixin, APIView):
 
     allowed_roles = ALL_ROLES
     api_scope = "appointments"
+    isolation_model = Service  # the service asked about, for the generated API tests
 
     @extend_schema(parameters=[SlotQuerySerializer], responses=SlotListSerializer)
     def get(self, request):

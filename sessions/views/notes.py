@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -61,6 +61,12 @@ def _actor(request):
     return user if user is not None and user.is_authenticated else None
 
 
+def _refuse_api_keys(request, message: str) -> None:
+    """Signing and addenda record the clinician who did them; a key has no person behind it."""
+    if _actor(request) is None:
+        raise PermissionDenied(message)
+
+
 class SessionSummaryViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
     """Every staff role: which sessions happened, and whether their note is signed."""
 
@@ -76,10 +82,10 @@ class NoteViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    """Notes change by PATCH only (a PUT would have to resend the entries and the signature)."""
+
     queryset = TreatmentSession.objects.none()
     serializer_class = NoteSerializer
     filterset_fields = ["patient", "practitioner", "status"]
@@ -138,6 +144,7 @@ class NoteViewSet(
     @action(detail=True, methods=["post"])
     def sign(self, request, pk=None):
         session = self.get_object()
+        _refuse_api_keys(request, "Notes are signed by the treating practitioner, signed in, not by an API key.")
         with _locked_is_conflict():
             session = services.note_sign(session=session, actor=_actor(request), request=request, via="api")
         return Response(self._full(session))
@@ -146,6 +153,7 @@ class NoteViewSet(
     @action(detail=True, methods=["post"], serializer_class=AddendumCreateSerializer)
     def addenda(self, request, pk=None):
         session = self.get_object()
+        _refuse_api_keys(request, "An addendum records its author: write it signed in, not with an API key.")
         incoming = AddendumCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         addendum = services.note_addendum_add(
@@ -164,7 +172,8 @@ class NoteViewSet(
         kind = EntryKindSerializer(data=request.data)
         kind.is_valid(raise_exception=True)
         serializer_class = ENTRY_SERIALIZERS[kind.validated_data["kind"]]
-        incoming = serializer_class(data=request.data, context=self.get_serializer_context())
+        fields = {name: value for name, value in request.data.items() if name != "kind"}
+        incoming = serializer_class(data=fields, context=self.get_serializer_context())
         incoming.is_valid(raise_exception=True)
         data = dict(incoming.validated_data)
         trigger_points = data.pop("trigger_points", None)
@@ -229,9 +238,12 @@ class PainSeriesView(ClinicalAccessMixin, APIView):
     """GET /pain-series/<patient id>/: pain before and after, session by session."""
 
     permission_classes = [ClinicAccess]
+    isolation_model = Patient  # the object behind {patient_id}, for the generated API tests
 
     @extend_schema(responses=PainSeriesSerializer)
     def get(self, request, patient_id: int):
+        if request.query_params:  # no filters here; an ignored parameter would look like one worked
+            raise ValidationError({name: ["Unknown query parameter."] for name in request.query_params})
         patient = Patient.objects.filter(clinic=request.clinic, pk=patient_id).first()
         if patient is None:
             raise NotFound()

@@ -7,12 +7,14 @@ viewset route, `actions` maps HTTP methods to viewset actions (`{"get": "list", 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.factories import API_OBJECT_FACTORIES
+from tests.factories import API_OBJECT_FACTORIES, API_ROUTE_KWARGS, API_ROUTE_QUERY
 
 API_PREFIXES = ("api/v1/", "fhir/R4/")
 WRITE_METHODS = ("post", "put", "patch", "delete")
@@ -25,6 +27,10 @@ class Endpoint:
     view_class: type
     actions: dict = field(default_factory=dict, hash=False, compare=False)
     detail_kwarg: str | None = None
+    # URL kwargs after the object's own (a nested route): built from the object by API_ROUTE_KWARGS.
+    nested_kwargs: Callable | None = field(default=None, hash=False, compare=False)
+    # The query a GET needs (GET /slots/ requires ?service=&start=&end=), built from the object.
+    query: Callable | None = field(default=None, hash=False, compare=False)
 
     def __str__(self) -> str:
         return f"/{self.route}"
@@ -54,8 +60,19 @@ class Endpoint:
         return [m for m in ("get", *WRITE_METHODS) if hasattr(self.view_class, m)]
 
     def url(self, obj=None) -> str:
-        kwargs = {self.detail_kwarg: obj.pk} if self.is_detail else {}
-        return reverse(self.name, kwargs=kwargs)
+        kwargs = {}
+        if self.is_detail:
+            # The object's own kwarg is its lookup field (`code` for catalogs), else its pk
+            # (`patient_id` of /pain-series/{patient_id}/ is the patient's pk).
+            lookup = getattr(self.view_class, "lookup_field", "pk")
+            own = self.detail_kwarg in (lookup, getattr(self.view_class, "lookup_url_kwarg", None))
+            kwargs[self.detail_kwarg] = getattr(obj, lookup) if own else obj.pk
+        if self.nested_kwargs is not None:
+            kwargs.update(self.nested_kwargs(obj))
+        url = reverse(self.name, kwargs=kwargs)
+        if self.query is not None and obj is not None:
+            url += "?" + urlencode(self.query(obj))
+        return url
 
 
 def _walk(patterns, prefix: str, namespace: str):
@@ -76,7 +93,11 @@ def api_endpoints() -> list[Endpoint]:
         view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
         assert view_class is not None, f"/{route}: not a class-based API view; the generated tests cannot cover it."
         groups = list(pattern.pattern.regex.groupindex)
-        assert len(groups) <= 1, f"/{route}: nested URL kwargs {groups}; teach tests/api/endpoints.py to build them."
+        nested = API_ROUTE_KWARGS.get(name)
+        assert len(groups) <= 1 or nested is not None, (
+            f"/{route}: nested URL kwargs {groups}; add a function building {groups[1:]} from the object "
+            f"to tests/factories.py API_ROUTE_KWARGS under {name!r}."
+        )
         found.append(
             Endpoint(
                 name=name,
@@ -84,6 +105,8 @@ def api_endpoints() -> list[Endpoint]:
                 view_class=view_class,
                 actions=dict(getattr(callback, "actions", None) or {}),
                 detail_kwarg=groups[0] if groups else None,
+                nested_kwargs=nested,
+                query=API_ROUTE_QUERY.get(name),
             )
         )
     return found

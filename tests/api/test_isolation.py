@@ -102,6 +102,12 @@ def test_clinic_b_cannot_see_or_touch_clinic_a(endpoint: Endpoint, caller, clini
             assert response.status_code == 403, where
         elif endpoint.is_detail:
             assert response.status_code == 404, f"{where}: {response.status_code}, expected 404"
+        elif endpoint.query is not None:
+            # The query names clinic A's object (GET /slots/?service=<A's>): that parameter is "Not found.",
+            # a 400 like any other id of another clinic in a request.
+            named = set(endpoint.query(obj)) & set(response.json().get("errors", {}))
+            assert response.status_code == 400, f"{where}: {response.status_code} {response.content[:300]!r}"
+            assert named, f"{where}: {response.content[:300]!r}"
         elif method == "get":
             assert response.status_code == 200, where
         if response.status_code >= 400:
@@ -111,15 +117,27 @@ def test_clinic_b_cannot_see_or_touch_clinic_a(endpoint: Endpoint, caller, clini
 @pytest.mark.django_db
 def test_receptionists_are_denied_every_clinical_endpoint(clinic, receptionist):
     clinical = [e for e in ENDPOINTS if getattr(e.view_class, "allowed_roles", None) == CLINICAL_ROLES]
+    # Clinical content by design: a view that loses `allowed_roles = CLINICAL_ROLES` fails here.
+    assert {
+        "/api/v1/notes/",
+        "/api/v1/notes/{pk}/",
+        "/api/v1/intake-submissions/",
+        "/api/v1/intake-submissions/{pk}/",
+        "/api/v1/pain-series/<int:patient_id>/",
+    } <= {str(e) for e in clinical}
     assert_receptionist_denied(clinical, clinic, receptionist)
 
 
 @pytest.mark.django_db
 @pytest.mark.urls("tests.api.urls")
 def test_the_receptionist_check_denies_clinical_endpoints_and_catches_open_ones(clinic, receptionist):
-    # tests/api/urls.py adds a clinical-only viewset, as the notes endpoints will be.
+    # tests/api/urls.py adds a clinical-only viewset; the project's own are checked above.
     walked = api_endpoints()
-    clinical = [e for e in walked if getattr(e.view_class, "allowed_roles", None) == CLINICAL_ROLES]
+    clinical = [
+        e
+        for e in walked
+        if getattr(e.view_class, "allowed_roles", None) == CLINICAL_ROLES and e.route.startswith("api/v1/test-only/")
+    ]
     assert {e.route for e in clinical} == {
         "api/v1/test-only/clinical-locations/",
         "api/v1/test-only/clinical-locations/{pk}/",

@@ -297,3 +297,19 @@ def test_listing_notes_costs_the_same_queries_for_one_or_many(therapist_api, the
     # massage entries (+ region), their trigger points, acupuncture entries, their points,
     # home care, addenda (+ author), and the audit record (chain lock, previous hash, insert)
     assert count() == one == 14
+
+
+@pytest.mark.parametrize("suffix", ["sign/", "addenda/"])
+def test_api_keys_cannot_sign_or_add_addenda_which_record_a_clinician(api, clinic, session, suffix):
+    from clinic.services import api_key_create
+
+    _, raw = api_key_create(clinic=clinic, name="ehr", scopes=["clinical:read", "clinical:write"])
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = api.post(
+        note_url(session, suffix), {"text": "Late entry."} if suffix == "addenda/" else {}, format="json"
+    )
+    assert response.status_code == 403
+    assert "API key" in response.json()["detail"]
+    session.refresh_from_db()
+    assert session.status == NoteStatus.DRAFT
+    assert not session.addenda.exists()
