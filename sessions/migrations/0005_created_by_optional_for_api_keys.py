@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("treatment_sessions", "0003_signed_note_lock"),
+        ("treatment_sessions", "0004_retention_purge_unlocks_deletes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
