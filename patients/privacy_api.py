@@ -80,11 +80,11 @@ class PatientEraseView(APIView):
 
     @extend_schema(request=EraseSerializer, responses={200: ErasedSerializer, 400: None, 404: None})
     def post(self, request, pk: int):
+        # Find the patient first: another clinic's patient is 404 whatever the body says.
+        target = _patient(request, pk)
         body = EraseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        patient = patient_erase(
-            patient=_patient(request, pk), by=request.user, reason=body.validated_data["reason"], request=request
-        )
+        patient = patient_erase(patient=target, by=request.user, reason=body.validated_data["reason"], request=request)
         return Response(
             ErasedSerializer(
                 {"id": patient.pk, "erased_at": patient.erased_at, "erased_by": request.user.get_username()}

@@ -458,9 +458,29 @@ def slots_query(service: Service) -> dict:
     return {"service": service.pk, "start": start.isoformat(), "end": (start + dt.timedelta(days=7)).isoformat()}
 
 
+def session_with_procedure(clinic: Clinic):
+    """A draft session with one massage entry, so FHIR Procedure has something to list."""
+    from sessions.models import MassageEntry, MassageTechnique
+    from treatments.models import BodyRegion
+
+    session = TreatmentSessionFactory(clinic=clinic)
+    region, _ = BodyRegion.objects.get_or_create(clinic=clinic, code="calf-local", defaults={"name": "Calf"})
+    MassageEntry.objects.create(
+        clinic=clinic, session=session, region=region, side="left", technique=MassageTechnique.values[0],
+        pressure=3, minutes=10,
+    )  # fmt: skip
+    return session
+
+
+def fhir_slot_query(practitioner: Practitioner) -> dict:
+    service = practitioner.services.first() or ServiceFactory(clinic=practitioner.clinic)
+    return {"service": service.pk, "schedule": f"Schedule/{practitioner.pk}"}
+
+
 # GET routes that need query parameters naming the object, by URL name -> the query.
 API_ROUTE_QUERY: dict[str, Callable[[models.Model], dict]] = {
     "v1:slots": slots_query,
+    "fhir:slot-list": fhir_slot_query,
 }
 
 
@@ -485,7 +505,7 @@ API_OBJECT_FACTORIES: dict[type[models.Model], Callable[[Clinic], models.Model]]
     WaitlistOffer: waitlist_offer_for,
     CalendarFeed: calendar_feed_for,
     # notes and catalogs
-    TreatmentSession: lambda clinic: TreatmentSessionFactory(clinic=clinic),
+    TreatmentSession: lambda clinic: session_with_procedure(clinic),
     BodyRegion: body_region_for,
     Muscle: muscle_for,
     TriggerPoint: trigger_point_for,
