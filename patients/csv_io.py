@@ -13,11 +13,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from clinic.csv_import import ImportRefused, ImportReport, column_mapping_parse, csv_import_run
 from clinic.models import Clinic
 from patients.models import Patient
 from patients.services import DuplicatePatientError, patient_create
@@ -42,33 +42,9 @@ REQUIRED = ("given_name", "family_name")
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y")
 
 
-@dataclass
-class ImportReport:
-    rows: int = 0
-    created: int = 0
-    errors: dict[int, dict[str, list[str]]] = field(default_factory=dict)  # CSV line number -> field errors
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-class ImportRefused(Exception):  # noqa: N818 - a refusal, reported to the user
-    def __init__(self, report: ImportReport):
-        super().__init__(f"{len(report.errors)} row(s) with errors; nothing was imported.")
-        self.report = report
-
-
 def parse_mapping(spec: str) -> dict[str, str]:
     """`given_name=First Name,family_name=Surname` -> {"given_name": "First Name", ...}."""
-    mapping = dict(DEFAULT_COLUMNS)
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        ours, sep, theirs = part.partition("=")
-        if not sep or ours.strip() not in DEFAULT_COLUMNS:
-            raise ValueError(f"Bad mapping {part!r}: use field=Column with field one of {', '.join(DEFAULT_COLUMNS)}.")
-        mapping[ours.strip()] = theirs.strip()
-    return mapping
+    return column_mapping_parse(spec, DEFAULT_COLUMNS)
 
 
 def _date(value: str) -> dt.date:
@@ -117,40 +93,28 @@ def patients_import_csv(
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Validate every row, then create all patients in one transaction, or none (ImportRefused)."""
+    line_of: dict[int, int] = {}  # patients created from this file -> their line
     mapping = mapping or dict(DEFAULT_COLUMNS)
-    reader = csv.DictReader(lines)
-    missing = [mapping[name] for name in REQUIRED if mapping[name] not in (reader.fieldnames or [])]
-    if missing:
-        raise ValueError(f"Missing column(s): {', '.join(missing)}. Found: {', '.join(reader.fieldnames or [])}.")
-    report = ImportReport(dry_run=dry_run)
-    rows: list[tuple[int, dict]] = []
-    for row in reader:
-        report.rows += 1
+
+    def write_row(line: int, values: dict) -> None:
         try:
-            rows.append((reader.line_num, _patient_from_row(clinic, row, mapping)))
-        except ValidationError as exc:
-            report.errors[reader.line_num] = exc.message_dict
-        if progress is not None:
-            progress(report.rows)
-    if report.errors:
-        raise ImportRefused(report)
-    with transaction.atomic():
-        line_of: dict[int, int] = {}  # patients created from this file -> their line
-        for line, values in rows:
-            try:
-                line_of[patient_create(clinic=clinic, data=values, source="csv import").pk] = line
-            except DuplicatePatientError as exc:
-                who = ", ".join(
-                    f"the patient on line {line_of[match.pk]}" if match.pk in line_of else f"patient #{match.pk}"
-                    for match in exc.matches
-                )
-                report.errors[line] = {"duplicate": [f"Probably the same person as {who}."]}
-        if report.errors:
-            raise ImportRefused(report)  # leaving the block with it rolls every row back
-        if dry_run:
-            transaction.set_rollback(True)
-    report.created = 0 if dry_run else len(rows)
-    return report
+            line_of[patient_create(clinic=clinic, data=values, source="csv import").pk] = line
+        except DuplicatePatientError as exc:
+            who = ", ".join(
+                f"the patient on line {line_of[match.pk]}" if match.pk in line_of else f"patient #{match.pk}"
+                for match in exc.matches
+            )
+            raise ValidationError({"duplicate": [f"Probably the same person as {who}."]}) from None
+
+    return csv_import_run(
+        lines=lines,
+        mapping=mapping,
+        required=REQUIRED,
+        parse_row=lambda row: _patient_from_row(clinic, row, mapping),
+        write_row=write_row,
+        dry_run=dry_run,
+        progress=progress,
+    )
 
 
 # --- export ---------------------------------------------------------------------------
@@ -277,3 +241,6 @@ def import_job_run(*, job_id: int) -> None:
     ImportJob.objects.filter(pk=job_id).update(
         **outcome, csv_text="", finished_at=timezone.now(), updated_at=timezone.now()
     )
+
+
+__all__ = ["ImportRefused", "ImportReport", "parse_mapping", "patients_import_csv"]

@@ -10,16 +10,14 @@ on its line and nothing is imported.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Callable, Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Q
 
+from clinic.csv_import import ImportReport, column_mapping_parse, csv_import_run
 from clinic.models import Clinic, Practitioner, Room, Service
-from patients.csv_io import ImportRefused, ImportReport
 from patients.models import Patient
 from sessions.services import BookingConflictError, appointment_book
 
@@ -37,15 +35,7 @@ LOCAL_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M")
 
 def parse_appointment_mapping(spec: str) -> dict[str, str]:
     """`patient=Client Email,start=Date` -> our field -> their column."""
-    mapping = dict(APPOINTMENT_COLUMNS)
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        ours, sep, theirs = part.partition("=")
-        if not sep or ours.strip() not in APPOINTMENT_COLUMNS:
-            raise ValueError(
-                f"Bad mapping {part!r}: use field=Column with field one of {', '.join(APPOINTMENT_COLUMNS)}."
-            )
-        mapping[ours.strip()] = theirs.strip()
-    return mapping
+    return column_mapping_parse(spec, APPOINTMENT_COLUMNS)
 
 
 def _start(clinic: Clinic, raw: str) -> dt.datetime:
@@ -108,40 +98,24 @@ def appointments_import_csv(
 ) -> ImportReport:
     """Validate every row, then book all of them in one transaction, or none (ImportRefused)."""
     mapping = mapping or dict(APPOINTMENT_COLUMNS)
-    reader = csv.DictReader(lines)
-    missing = [mapping[name] for name in REQUIRED_COLUMNS if mapping[name] not in (reader.fieldnames or [])]
-    if missing:
-        raise ValueError(f"Missing column(s): {', '.join(missing)}. Found: {', '.join(reader.fieldnames or [])}.")
-    report = ImportReport(dry_run=dry_run)
-    rows: list[tuple[int, dict]] = []
-    for row in reader:
-        report.rows += 1
+
+    def write_row(line: int, values: dict) -> None:
         try:
-            rows.append((reader.line_num, _row_values(clinic, row, mapping)))
-        except ValidationError as exc:
-            report.errors[reader.line_num] = exc.message_dict
-        if progress is not None:
-            progress(report.rows)
-    if report.errors:
-        raise ImportRefused(report)
-    with transaction.atomic():
-        for line, values in rows:
-            try:
-                # A savepoint per row: a refused row is reported and the rest still checked.
-                with transaction.atomic():
-                    appointment_book(
-                        clinic=clinic, patient=values["patient"], practitioner=values["practitioner"],
-                        service=values["service"], start=values["start"], room=values.get("room"),
-                        booked_by=imported_by, notes=values["notes"], hours_override=True,
-                        hours_override_reason="imported from CSV", allow_past=True,
-                    )  # fmt: skip
-            except BookingConflictError as exc:
-                report.errors[line] = {"start": [str(exc)]}
-            except ValidationError as exc:
-                report.errors[line] = exc.message_dict if hasattr(exc, "error_dict") else {"row": exc.messages}
-        if report.errors:
-            raise ImportRefused(report)  # leaving the block with it rolls every row back
-        if dry_run:
-            transaction.set_rollback(True)
-    report.created = 0 if dry_run else len(rows)
-    return report
+            appointment_book(
+                clinic=clinic, patient=values["patient"], practitioner=values["practitioner"],
+                service=values["service"], start=values["start"], room=values.get("room"),
+                booked_by=imported_by, notes=values["notes"], hours_override=True,
+                hours_override_reason="imported from CSV", allow_past=True,
+            )  # fmt: skip
+        except BookingConflictError as exc:
+            raise ValidationError({"start": [str(exc)]}) from None
+
+    return csv_import_run(
+        lines=lines,
+        mapping=mapping,
+        required=REQUIRED_COLUMNS,
+        parse_row=lambda row: _row_values(clinic, row, mapping),
+        write_row=write_row,
+        dry_run=dry_run,
+        progress=progress,
+    )

@@ -1,65 +1,14 @@
-import csv
-import io
-import sys
-
-from django.core.management.base import BaseCommand, CommandError
-
-from clinic.models import Clinic
-from patients.csv_io import DEFAULT_COLUMNS, ImportRefused, parse_mapping, patients_import_csv
+from clinic.csv_import import CsvImportCommand
+from patients.csv_io import DEFAULT_COLUMNS, patients_import_csv
 
 
-class Command(BaseCommand):
+class Command(CsvImportCommand):
     help = (
         "Import patients from a CSV export of another system: all rows or none. "
-        "--dry-run validates and reports row errors without writing."
+        "--dry-run validates and reports row errors (duplicates included) without writing."
     )
-
-    def add_arguments(self, parser):
-        parser.add_argument("file", help="CSV file with a header row (UTF-8; a BOM is fine).")
-        parser.add_argument("--clinic", required=True, help="Clinic slug, e.g. demo.")
-        parser.add_argument(
-            "--map",
-            default="",
-            help=f"Column mapping field=Column,... for columns not named like ours ({', '.join(DEFAULT_COLUMNS)}).",
-        )
-        parser.add_argument("--dry-run", action="store_true", help="Validate and report; write nothing.")
+    columns = DEFAULT_COLUMNS
+    noun = "patient"
 
     def handle(self, *args, file, clinic, map, dry_run, **options):
-        found = Clinic.objects.filter(slug=clinic).first()
-        if found is None:
-            raise CommandError(f"No clinic with slug {clinic!r}.")
-        try:
-            with open(file, encoding="utf-8-sig", newline="") as handle:
-                text = handle.read()
-            mapping = parse_mapping(map)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise CommandError(str(exc)) from None
-        total = max(sum(1 for _ in csv.reader(io.StringIO(text))) - 1, 0)
-        try:
-            report = patients_import_csv(
-                clinic=found,
-                lines=io.StringIO(text, newline=""),
-                mapping=mapping,
-                dry_run=dry_run,
-                progress=lambda done: self._progress(done, total),
-            )
-        except ImportRefused as refused:
-            self.stderr.write("")
-            for line, errors in sorted(refused.report.errors.items()):
-                for name, messages in errors.items():
-                    self.stderr.write(f"line {line}: {name}: {' '.join(messages)}")
-            raise CommandError(str(refused)) from None
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        self.stderr.write("")
-        if dry_run:
-            self.stdout.write(f"Dry run: {report.rows} row(s) valid; nothing written.")
-        else:
-            self.stdout.write(f"Imported {report.created} patient(s) into {found.slug}.")
-
-    def _progress(self, done: int, total: int) -> None:
-        width = 30
-        filled = width * done // total if total else width
-        end = "" if sys.stderr.isatty() else "\n"
-        if sys.stderr.isatty() or done == total:
-            self.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending=end)
+        self.run_import(clinic=clinic, file=file, spec=map, dry_run=dry_run, importer=patients_import_csv)
