@@ -8,6 +8,7 @@ message's claim-independent key; backends pass it to providers that accept one.
 
 from __future__ import annotations
 
+import abc
 import base64
 import hashlib
 import hmac
@@ -103,11 +104,12 @@ class InboundRejectedError(Exception):
     """An inbound webhook call that did not come from the provider."""
 
 
-class SmsBackend:
+class SmsBackend(abc.ABC):
     """Interface of an SMS provider."""
 
+    @abc.abstractmethod
     def send(self, sms: OutgoingSms) -> str:
-        raise NotImplementedError
+        """Send one SMS; return the provider's message id."""
 
     def parse_inbound(self, http_request) -> InboundSms:
         """Check that a webhook call comes from the provider and read it."""

@@ -15,6 +15,7 @@ All three are clinical: see `clinic.fhir.ClinicalFhirMixin` for roles, scopes an
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import re
 
@@ -208,7 +209,7 @@ def _derived_schema(resource: str, example_id: str):
     )
 
 
-class _SessionDerivedViewSet(ClinicalFhirMixin, FhirViewSet):
+class _SessionDerivedViewSet(ClinicalFhirMixin, FhirViewSet, abc.ABC):
     """Resources that are parts of a session: paged over sessions, read by a composite id."""
 
     queryset = TreatmentSession.objects.all()
@@ -218,14 +219,17 @@ class _SessionDerivedViewSet(ClinicalFhirMixin, FhirViewSet):
     def resources_of(self, page) -> list[dict]:
         return [resource for session in page for resource in self.resources_of_session(session)]
 
+    @abc.abstractmethod
     def resources_of_session(self, session) -> list[dict]:
-        raise NotImplementedError
+        """The FHIR resources this session holds."""
 
+    @abc.abstractmethod
     def find(self, session, part: str, number: int) -> dict | None:
-        raise NotImplementedError
+        """The resource `part-number` of this session, or None."""
 
+    @abc.abstractmethod
     def session_for(self, part: str, number: int):
-        raise NotImplementedError
+        """The session (of the request's clinic, with content) that holds `part-number`."""
 
     def retrieve(self, request, *args, **kwargs):
         match = self.id_pattern.match(str(kwargs.get(self.lookup_field, "")))
