@@ -299,6 +299,9 @@ class AuditEvent(models.Model):
             # Owner's audit browser and "who saw this patient": newest first within a clinic.
             models.Index(fields=["clinic", "-occurred_at"], name="audit_clinic_time"),
             models.Index(fields=["clinic", "patient_id"], name="audit_clinic_patient"),
+            # Every audit write reads the clinic's last hash (the chain): without this index that
+            # read sorted all of the clinic's rows, a cost growing with the clinic's history.
+            models.Index(fields=["clinic", "-id"], name="audit_clinic_chain"),
         ]
 
     def __str__(self) -> str:
@@ -531,7 +534,7 @@ class Message(ClinicOwned):
 
     Written in the same transaction as the change that causes it, with the time it is
     `due_at`; the beat sweeper claims due rows (status `sending` with a claim token and
-    a lease) and queues one send task per row. The unique key per (object, kind,
+    a lease) and queues one send task per chunk of rows. The unique key per (object, kind,
     channel, occurrence) makes the same reminder impossible to create twice.
     """
 

@@ -112,6 +112,8 @@ class Patient(ClinicOwned):
         indexes = [
             # Sync by integrations: `?updated_since=` within a clinic.
             models.Index(fields=["clinic", "updated_at"], name="patient_clinic_updated"),
+            # API lists page by -id within a clinic (cursor pagination).
+            models.Index(fields=["clinic", "-id"], name="patient_clinic_id"),
             # Duplicate check on create: same clinic, family name and birth date.
             models.Index(fields=["clinic", "birth_date", "family_name"], name="patient_clinic_dob_family"),
         ]

@@ -156,6 +156,9 @@ class Appointment(ClinicOwned):
             models.Index(fields=["room", "start"], name="appt_room_start", condition=Q(room__isnull=False)),
             # Patient overlap check and "this patient's appointments" lists.
             models.Index(fields=["patient", "start"], name="appt_patient_start"),
+            # API lists page by -id within a clinic (cursor pagination): without it, a clinic
+            # whose rows are old scans past every other clinic's newer rows.
+            models.Index(fields=["clinic", "-id"], name="appt_clinic_id"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="appointment_end_after_start"),
@@ -541,6 +544,8 @@ class TreatmentSession(ClinicOwned):
             models.Index(fields=["practitioner", "started_at"], name="tsession_practitioner_start"),
             # Pain series and "last session" of one patient.
             models.Index(fields=["patient", "started_at"], name="tsession_patient_start"),
+            # API lists page by -id within a clinic (cursor pagination).
+            models.Index(fields=["clinic", "-id"], name="tsession_clinic_id"),
         ]
         constraints = [
             _range("pain_before", 0, 10, "tsession_pain_before_0_10"),
