@@ -13,7 +13,7 @@ import datetime as dt
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from clinic.audit import audit_record
@@ -41,29 +41,32 @@ def is_usual_practitioner(*, user, patient) -> bool:
     since = timezone.now() - USUAL_WINDOW
     return (
         Appointment.objects.filter(
-            patient=patient, practitioner__user=user, practitioner__clinic=patient.clinic, start__gte=since
+            patient=patient, practitioner__user=user, clinic_id=patient.clinic_id, start__gte=since
         ).exists()
         or TreatmentSession.objects.filter(
-            patient=patient, practitioner__user=user, clinic=patient.clinic, started_at__gte=since
+            patient=patient, practitioner__user=user, clinic_id=patient.clinic_id, started_at__gte=since
         ).exists()
     )
 
 
 def visible_patients_q(*, user, clinic, field: str = "patient") -> Q:
     """Rows (by their `field` patient) a therapist may read without breaking the glass, or with an
-    open grant: the same rule as `clinical_access_check`, as one filter for list endpoints."""
+    open grant: the same rule as `clinical_access_check`, as one filter for list endpoints.
+
+    Correlated EXISTS per row, not `patient IN (...)`: the IN form built the set of every patient
+    the therapist saw in the window (thousands of appointments) on every request, while EXISTS
+    probes the patient's own appointments by index for just the rows of the page."""
     from sessions.models import Appointment, TreatmentSession
 
     now = timezone.now()
     since = now - USUAL_WINDOW
-    booked = Appointment.objects.filter(clinic=clinic, practitioner__user=user, start__gte=since)
-    treated = TreatmentSession.objects.filter(clinic=clinic, practitioner__user=user, started_at__gte=since)
-    granted = BreakGlassAccess.objects.filter(clinic=clinic, user=user, expires_at__gt=now)
-    lookup = f"{field}__in" if field else "pk__in"
+    patient = OuterRef(f"{field}_id" if field else "pk")
+    clinic_id = getattr(clinic, "pk", clinic)
+    mine = {"clinic_id": clinic_id, "patient_id": patient}
     return (
-        Q(**{lookup: booked.values("patient_id")})
-        | Q(**{lookup: treated.values("patient_id")})
-        | Q(**{lookup: granted.values("patient_id")})
+        Exists(Appointment.objects.filter(**mine, practitioner__user=user, start__gte=since))
+        | Exists(TreatmentSession.objects.filter(**mine, practitioner__user=user, started_at__gte=since))
+        | Exists(BreakGlassAccess.objects.filter(**mine, user=user, expires_at__gt=now))
     )
 
 
@@ -85,13 +88,15 @@ def open_break_glass(*, user, patient) -> BreakGlassAccess | None:
     )
 
 
-def clinical_access_check(*, user, patient) -> str:
+def clinical_access_check(*, user, patient, role: Role | None | object = ...) -> str:
     """Return how access is granted ('owner', 'usual', 'break_glass') or raise.
 
     Raises PermissionDenied for non-clinical roles and BreakGlassRequired for a
-    therapist who needs to give a reason first.
+    therapist who needs to give a reason first. `role` is the user's role in the
+    patient's clinic when the caller already knows it (a request resolved it).
     """
-    role = role_in(user=user, clinic=patient.clinic)
+    if role is ...:
+        role = role_in(user=user, clinic=patient.clinic_id)
     if role == Role.OWNER:
         return "owner"
     if role != Role.THERAPIST:
@@ -133,11 +138,15 @@ def clinical_access_enforce(*, request, patient, via: str) -> str:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return "api_key"
+    # The request resolved the user's role in its clinic already (ClinicAccess).
+    clinic = getattr(request, "clinic", None)
+    known = clinic is not None and clinic.pk == patient.clinic_id and hasattr(request, "role")
+    role = (Role(request.role) if request.role else None) if known else ...
     try:
-        return clinical_access_check(user=user, patient=patient)
+        return clinical_access_check(user=user, patient=patient, role=role)
     except PermissionDenied as refused:
         audit_record(
-            action=AuditAction.DENIED, obj=patient, clinic=patient.clinic, request=request, via=via,
+            action=AuditAction.DENIED, obj=patient, request=request, via=via,
             reason=f"{request.method} {request.path}",
             extra={"why": "break_glass_required" if isinstance(refused, BreakGlassRequired) else "role"},
         )  # fmt: skip

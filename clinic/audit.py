@@ -30,14 +30,35 @@ def _digest(event: AuditEvent) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _lock_chain(clinic_id: int | None) -> None:
-    """Serialise writers of one clinic's chain so each row sees the true previous hash."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # The two-key form takes int4 keys; ids are bigint, so fold them (a shared key only
-            # serialises two clinics' writers, it never lets one chain interleave).
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7_310_001, (clinic_id or 0) % 2_147_483_647])
-    # SQLite: transaction_mode=IMMEDIATE already serialises writers.
+_CHAIN_HEAD_SQL = (
+    "SELECT pg_advisory_xact_lock(%s, %s); "
+    'SELECT "hash" FROM "clinic_auditevent" WHERE "clinic_id" = %s ORDER BY "id" DESC LIMIT 1'
+)
+
+
+def _chain_head(clinic_id: int | None) -> str:
+    """Lock one clinic's chain, then read its last hash: each writer sees the true previous hash.
+
+    PostgreSQL: both statements go in one round trip (a two-statement simple query). The order
+    is what makes it safe: each statement takes its own snapshot (READ COMMITTED), so the read
+    sees every row committed by the writer that held the lock before us. (One statement doing
+    both would read with a snapshot taken before it waited for the lock, and fork the chain.)
+    The two-key lock takes int4 keys; ids are bigint, so fold them (a shared key only
+    serialises two clinics' writers, it never lets one chain interleave).
+    """
+    if connection.vendor != "postgresql":  # SQLite: transaction_mode=IMMEDIATE already serialises writers
+        previous = AuditEvent.objects.filter(clinic_id=clinic_id).order_by("-id").values_list("hash", flat=True)
+        return previous.first() or ""
+    params = [7_310_001, (clinic_id or 0) % 2_147_483_647]
+    if clinic_id is None:
+        sql = _CHAIN_HEAD_SQL.replace('"clinic_id" = %s', '"clinic_id" IS NULL')
+    else:
+        sql, params = _CHAIN_HEAD_SQL, [*params, clinic_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        cursor.nextset()  # past the lock's result
+        row = cursor.fetchone()
+    return row[0] if row else ""
 
 
 def _actor_of(request, actor) -> tuple[object | None, str]:
@@ -71,14 +92,12 @@ def audit_record(
 ) -> AuditEvent:
     django_request = getattr(request, "_request", request)
     actor_user, label = _actor_of(request, actor)
-    if clinic is None and obj is not None:
-        clinic = getattr(obj, "clinic", None)
+    # Without a clinic, the object's clinic by its id: fetching the row would cost a query per read.
+    clinic_id = clinic.pk if clinic is not None else getattr(obj, "clinic_id", None)
     if patient_id is None and obj is not None:
         is_patient = obj._meta.label_lower == "patients.patient"
         patient_id = obj.pk if is_patient else getattr(obj, "patient_id", None)
-    clinic_id = clinic.pk if clinic is not None else None
-    _lock_chain(clinic_id)
-    previous = AuditEvent.objects.filter(clinic_id=clinic_id).order_by("-id").values_list("hash", flat=True).first()
+    previous = _chain_head(clinic_id)
     meta = getattr(django_request, "META", {}) if django_request is not None else {}
     event = AuditEvent(
         clinic_id=clinic_id,
@@ -95,7 +114,7 @@ def audit_record(
         request_id=getattr(django_request, "request_id", "") or "",
         reason=reason,
         extra=extra or {},
-        prev_hash=previous or "",
+        prev_hash=previous,
     )
     event.hash = _digest(event)
     event.save()

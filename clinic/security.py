@@ -14,7 +14,6 @@ import time
 from axes.backends import AxesStandaloneBackend
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models import Min
 from django.dispatch import receiver
 from django.http import JsonResponse
 from django.shortcuts import redirect
@@ -44,19 +43,34 @@ def _problem(status: int, title: str, detail: str) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
-def session_limits(user) -> tuple[dt.timedelta, dt.timedelta]:
-    limits = Membership.objects.filter(user=user, is_active=True).aggregate(
-        idle=Min("clinic__session_idle_minutes"), max=Min("clinic__session_max_hours")
+def active_memberships(request) -> list[Membership]:
+    """The signed-in user's active memberships with their clinics, read once per request:
+    the session limits, the two-factor rule and the clinic the API acts in all use them."""
+    django_request = getattr(request, "_request", request)
+    user = request.user
+    cached = getattr(django_request, "_clinic_memberships", None)
+    if cached is None or cached[0] != user.pk:
+        cached = (user.pk, list(Membership.objects.filter(user=user, is_active=True).select_related("clinic")))
+        django_request._clinic_memberships = cached
+    return cached[1]
+
+
+def session_limits(user, memberships: list[Membership] | None = None) -> tuple[dt.timedelta, dt.timedelta]:
+    """The strictest idle and absolute limits of the user's clinics."""
+    if memberships is None:
+        memberships = list(Membership.objects.filter(user=user, is_active=True).select_related("clinic"))
+    idle = min((m.clinic.session_idle_minutes for m in memberships), default=None)
+    longest = min((m.clinic.session_max_hours for m in memberships), default=None)
+    return (
+        dt.timedelta(minutes=idle) if idle else DEFAULT_IDLE,
+        dt.timedelta(hours=longest) if longest else DEFAULT_MAX,
     )
-    idle = dt.timedelta(minutes=limits["idle"]) if limits["idle"] else DEFAULT_IDLE
-    maximum = dt.timedelta(hours=limits["max"]) if limits["max"] else DEFAULT_MAX
-    return idle, maximum
 
 
-def needs_two_factor(user) -> bool:
-    return Membership.objects.filter(
-        user=user, is_active=True, role__in=list(CLINICAL_ROLES), clinic__two_factor_required=True
-    ).exists()
+def needs_two_factor(user, memberships: list[Membership] | None = None) -> bool:
+    if memberships is None:
+        memberships = list(Membership.objects.filter(user=user, is_active=True).select_related("clinic"))
+    return any(m.role in CLINICAL_ROLES and m.clinic.two_factor_required for m in memberships)
 
 
 class SessionTimeoutMiddleware:
@@ -73,7 +87,7 @@ class SessionTimeoutMiddleware:
             if started is None:
                 session[SESSION_STARTED] = session[SESSION_SEEN] = now
             else:
-                idle, maximum = session_limits(user)
+                idle, maximum = session_limits(user, active_memberships(request))
                 if now - seen > idle.total_seconds() or now - started > maximum.total_seconds():
                     logout(request)
                     if _is_api(request):
@@ -96,7 +110,7 @@ class TwoFactorRequiredMiddleware:
             and user.is_authenticated
             and not request.path.startswith(EXEMPT_PREFIXES)
             and not user.is_verified()
-            and needs_two_factor(user)
+            and needs_two_factor(user, active_memberships(request))
         ):
             if _is_api(request):
                 return _problem(403, "Permission denied", "Two-factor verification is required for this account.")
