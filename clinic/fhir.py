@@ -2,9 +2,13 @@
 Procedure, Observation (sessions/fhir.py); Questionnaire, QuestionnaireResponse (intake/fhir.py).
 
 Same authentication, clinic scoping and scopes as /api/v1/ (`ClinicAccess`, `ClinicScopedMixin`).
-Each resource is built and validated with the `fhir.resources` R4B models, so an invalid
-resource is a bug caught where it is made. Searches answer a `searchset` Bundle, cursor-paged
-with `_count` (1-100) and a `next` link.
+Each resource is a plain dict in FHIR JSON form, built by a `to_fhir(obj) -> dict` mapper: no
+`fhir.resources` model is built per request (validating a page of 50 cost more than the rest of
+the request). The form is the one those models serialise to: no `None`, no empty list, UTC
+date-times with `Z` (`fhir_datetime`, `compact`). Tests validate every resource served with the
+`fhir.resources` R4B models (`tests/fhir_validation.py`); the patient export, not a hot path,
+still validates at runtime. Searches answer a `searchset` Bundle, cursor-paged with `_count`
+(1-100) and a `next` link.
 
 The lead adds Encounter, Procedure, Observation and Questionnaire(Response) the same way: a
 `to_fhir(obj) -> dict` mapper and a `FhirViewSet` subclass with its search filters.
@@ -16,12 +20,9 @@ import datetime as dt
 
 from django.utils.dateparse import parse_date, parse_datetime
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from fhir.resources.R4B.appointment import Appointment as FhirAppointment
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.patient import Patient as FhirPatient
-from fhir.resources.R4B.practitioner import Practitioner as FhirPractitioner
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, viewsets
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -33,66 +34,75 @@ from patients.models import Patient
 from sessions.models import Appointment, AppointmentStatus
 
 
-def _validated(model, data: dict) -> dict:
-    return model.model_validate(data).model_dump(mode="json", exclude_none=True)
+def fhir_datetime(value: dt.datetime) -> str:
+    """A FHIR dateTime/instant as fhir.resources writes it: ISO 8601, a zero offset as `Z`."""
+    text = value.isoformat()
+    return f"{text[:-6]}Z" if text.endswith("+00:00") else text
+
+
+def compact(value):
+    """Drop `None` and empty lists from every object, as fhir.resources does when it serialises
+    (FHIR has no null and no empty array). For mappers whose shape depends on data."""
+    if isinstance(value, dict):
+        return {key: compact(item) for key, item in value.items() if item is not None and item != []}
+    if isinstance(value, list):
+        return [compact(item) for item in value]
+    return value
 
 
 def _meta(obj) -> dict:
-    return {"lastUpdated": obj.updated_at.isoformat()}
+    return {"lastUpdated": fhir_datetime(obj.updated_at)}
 
 
 def patient_to_fhir(patient: Patient) -> dict:
-    name = {"use": "official", "family": patient.family_name, "given": [patient.given_name]}
-    names = [name]
+    names = [{"use": "official", "family": patient.family_name, "given": [patient.given_name]}]
     if patient.preferred_name:
         names.append({"use": "usual", "given": [patient.preferred_name]})
+    resource = {
+        "resourceType": "Patient",
+        "id": str(patient.pk),
+        "meta": _meta(patient),
+        "active": not patient.is_archived,
+        "name": names,
+    }
     telecom = []
     if patient.email:
         telecom.append({"system": "email", "value": patient.email})
     if patient.mobile_phone:
-        telecom.append({"system": "phone", "use": "mobile", "value": str(patient.mobile_phone)})
-    address = {
-        "line": [line for line in (patient.address_line1, patient.address_line2) if line] or None,
-        "city": patient.city or None,
-        "state": patient.region or None,
-        "postalCode": patient.postal_code or None,
-        "country": patient.country or None,
-    }
-    return _validated(
-        FhirPatient,
-        {
-            "resourceType": "Patient",
-            "id": str(patient.pk),
-            "meta": _meta(patient),
-            "active": not patient.is_archived,
-            "name": names,
-            "telecom": telecom or None,
-            "gender": patient.gender,
-            "birthDate": patient.birth_date.isoformat() if patient.birth_date else None,
-            "address": [address] if any(address.values()) else None,
-        },
-    )
+        telecom.append({"system": "phone", "value": str(patient.mobile_phone), "use": "mobile"})
+    if telecom:
+        resource["telecom"] = telecom
+    if patient.gender:
+        resource["gender"] = patient.gender
+    if patient.birth_date:
+        resource["birthDate"] = patient.birth_date.isoformat()
+    address = {}
+    lines = [line for line in (patient.address_line1, patient.address_line2) if line]
+    if lines:
+        address["line"] = lines
+    for key, value in (
+        ("city", patient.city),
+        ("state", patient.region),
+        ("postalCode", patient.postal_code),
+        ("country", patient.country),
+    ):
+        if value:
+            address[key] = value
+    if address:
+        resource["address"] = [address]
+    return resource
 
 
 def practitioner_to_fhir(practitioner: Practitioner) -> dict:
-    identifier = None
+    resource = {"resourceType": "Practitioner", "id": str(practitioner.pk), "meta": _meta(practitioner)}
     if practitioner.registration_number:
-        identifier = [
-            {"value": practitioner.registration_number, "assigner": {"display": practitioner.registration_body}}
-        ]
-        if not practitioner.registration_body:
-            del identifier[0]["assigner"]
-    return _validated(
-        FhirPractitioner,
-        {
-            "resourceType": "Practitioner",
-            "id": str(practitioner.pk),
-            "meta": _meta(practitioner),
-            "active": practitioner.is_active,
-            "identifier": identifier,
-            "name": [{"text": practitioner.display_name}],
-        },
-    )
+        identifier = {"value": practitioner.registration_number}
+        if practitioner.registration_body:
+            identifier["assigner"] = {"display": practitioner.registration_body}
+        resource["identifier"] = [identifier]
+    resource["active"] = practitioner.is_active
+    resource["name"] = [{"text": practitioner.display_name}]
+    return resource
 
 
 _APPOINTMENT_STATUS = {
@@ -106,56 +116,55 @@ _APPOINTMENT_STATUS = {
 
 
 def appointment_to_fhir(appointment: Appointment) -> dict:
-    return _validated(
-        FhirAppointment,
-        {
-            "resourceType": "Appointment",
-            "id": str(appointment.pk),
-            "meta": _meta(appointment),
-            "status": _APPOINTMENT_STATUS[appointment.status],
-            "serviceType": [{"text": appointment.service.name}],
-            "start": appointment.start.isoformat(),
-            "end": appointment.end.isoformat(),
-            "minutesDuration": int((appointment.end - appointment.start).total_seconds() // 60),
-            "participant": [
-                {
-                    "actor": {"reference": f"Patient/{appointment.patient_id}", "display": str(appointment.patient)},
-                    "status": "accepted",
+    return {
+        "resourceType": "Appointment",
+        "id": str(appointment.pk),
+        "meta": _meta(appointment),
+        "status": _APPOINTMENT_STATUS[appointment.status],
+        "serviceType": [{"text": appointment.service.name}],
+        "start": fhir_datetime(appointment.start),
+        "end": fhir_datetime(appointment.end),
+        "minutesDuration": int((appointment.end - appointment.start).total_seconds() // 60),
+        "participant": [
+            {
+                "actor": {"reference": f"Patient/{appointment.patient_id}", "display": str(appointment.patient)},
+                "status": "accepted",
+            },
+            {
+                "actor": {
+                    "reference": f"Practitioner/{appointment.practitioner_id}",
+                    "display": appointment.practitioner.display_name,
                 },
-                {
-                    "actor": {
-                        "reference": f"Practitioner/{appointment.practitioner_id}",
-                        "display": appointment.practitioner.display_name,
-                    },
-                    "status": "accepted",
-                },
-            ],
-        },
-    )
+                "status": "accepted",
+            },
+        ],
+    }
+
+
+def searchset(request, resources: list[dict], *, links: list[dict], total: int | None = None) -> dict:
+    """A searchset Bundle of these resources, each with its full URL under the request's path."""
+    base = request.build_absolute_uri(request.path).rstrip("/")
+    bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
+    if total is not None:
+        bundle["total"] = total
+    bundle["link"] = links
+    if resources:
+        bundle["entry"] = [
+            {"fullUrl": f"{base}/{resource['id']}", "resource": resource, "search": {"mode": "match"}}
+            for resource in resources
+        ]
+    return bundle
 
 
 class FhirPagination(CursorPagination):
     page_size_query_param = "_count"
 
     def get_paginated_response(self, data):
-        base = self.request.build_absolute_uri(self.request.path).rstrip("/")
         links = [{"relation": "self", "url": self.request.build_absolute_uri()}]
-        if self.get_next_link():
-            links.append({"relation": "next", "url": self.get_next_link()})
-        bundle = {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "link": links,
-            "entry": [
-                {
-                    "fullUrl": f"{base}/{item['id']}",
-                    "resource": item,
-                    "search": {"mode": "match"},
-                }
-                for item in data
-            ],
-        }
-        return Response(_validated(Bundle, bundle))
+        next_link = self.get_next_link()
+        if next_link:
+            links.append({"relation": "next", "url": next_link})
+        return Response(searchset(self.request, data, links=links))
 
     def get_paginated_response_schema(self, schema):
         return BUNDLE_SCHEMA
@@ -181,11 +190,66 @@ BUNDLE_SCHEMA = {
 }
 
 
-class FhirViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
-    # Plain JSON (FHIR's JSON format; clients may ask for application/json).
-    renderer_classes = [JSONRenderer]
+# --- format: FHIR JSON, served as application/fhir+json -----------------------------------------
+
+FHIR_JSON = "application/fhir+json"
+_JSON_MEDIA_TYPES = frozenset({FHIR_JSON, "application/json"})
+FORMATS = ("json", "application/json", FHIR_JSON)
+# Query parameters every FHIR search and read understands, whatever its filters.
+FHIR_QUERY_PARAMS = ("_count", "_format")
+FORMAT_PARAMETER = OpenApiParameter(
+    "_format",
+    str,
+    OpenApiParameter.QUERY,
+    enum=FORMATS,
+    description="Overrides `Accept`; the answer is `application/fhir+json` in every case (JSON is the only format).",
+)
+
+
+class FhirJSONRenderer(JSONRenderer):
+    """FHIR's JSON format with its media type (R4 http.html#mime-type)."""
+
+    media_type = FHIR_JSON
+
+
+class FhirContentNegotiation(DefaultContentNegotiation):
+    """JSON is the only format, answered as `application/fhir+json`. `Accept` may name
+    `application/fhir+json`, `application/json`, `application/*` or `*/*` (or be absent);
+    `_format` (json, application/json, application/fhir+json) overrides `Accept`, as FHIR's
+    REST API says. Anything else is 406."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        requested = request.query_params.get("_format")
+        if requested is not None:
+            # An unescaped `+` in a query string reads as a space: application/fhir json.
+            if requested.replace(" ", "+") not in FORMATS:
+                raise exceptions.NotAcceptable(f"_format: use one of {', '.join(FORMATS)}.")
+            return renderer, renderer.media_type
+        accept = request.META.get("HTTP_ACCEPT", "")
+        ranges = {media_range.split(";")[0].strip().lower() for media_range in accept.split(",")}
+        if not accept.strip() or ranges & (_JSON_MEDIA_TYPES | {"*/*", "application/*"}):
+            return renderer, renderer.media_type
+        raise exceptions.NotAcceptable(f"FHIR resources are JSON: accept {FHIR_JSON} or application/json.")
+
+
+class FhirFormatMixin:
+    """Resources and Bundles as `application/fhir+json`. Errors keep the API's error body (see
+    `clinic.api.exception_handler`), which is not a FHIR OperationOutcome, so not FHIR's media
+    type: `application/json`, as everywhere else."""
+
+    renderer_classes = [FhirJSONRenderer]
+    content_negotiation_class = FhirContentNegotiation
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        response.content_type = "application/json"
+        return response
+
+
+class FhirViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
     pagination_class = FhirPagination
-    extra_query_params = ("_count",)
+    extra_query_params = FHIR_QUERY_PARAMS
     to_fhir = staticmethod(lambda obj: {})
     ordering_fields: list[str] = []
 
@@ -204,11 +268,12 @@ def _fhir_schema(resource: str):
     return extend_schema_view(
         list=extend_schema(
             summary=f"Search {resource} resources (searchset Bundle)",
+            parameters=[FORMAT_PARAMETER],
             responses={200: OpenApiResponse(response=BUNDLE_SCHEMA)},
         ),
         retrieve=extend_schema(
             summary=f"Read one {resource}",
-            parameters=None,
+            parameters=[FORMAT_PARAMETER],
             responses={200: OpenApiResponse(response=RESOURCE_SCHEMA)},
         ),
     )
@@ -302,7 +367,11 @@ class FhirAppointmentViewSet(FhirViewSet):
     """FHIR R4 Appointment: who, with whom, when, and its status."""
 
     api_scope = "appointments"
-    queryset = Appointment.objects.select_related("patient", "practitioner", "service")
+    # One query for a page of any size, with only the columns the mapper reads.
+    queryset = Appointment.objects.select_related("patient", "practitioner", "service").only(
+        "id", "updated_at", "status", "start", "end",
+        "patient__given_name", "patient__family_name", "practitioner__display_name", "service__name",
+    )  # fmt: skip
     filterset_class = AppointmentSearch
     to_fhir = staticmethod(appointment_to_fhir)
 

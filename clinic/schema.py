@@ -80,6 +80,7 @@ _DESCRIPTIONS = {
     "401": "No credentials, or an unknown or revoked API key.",
     "403": "The role or the API key's scopes do not allow this.",
     "404": "No such object in the caller's clinic.",
+    "406": "FHIR: `Accept` or `_format` asks for something other than JSON (served as application/fhir+json).",
     "409": "Conflicts with the current state (or the same Idempotency-Key is still being processed).",
     "413": "The request body is larger than the limit.",
     "415": "The request body is not JSON.",
@@ -92,6 +93,8 @@ def _error_codes(path: str, method: str, operation: dict) -> list[str]:
     codes = ["400", "401", "403", "429"]
     if "{" in path:
         codes.append("404")
+    if path.startswith("/fhir/"):
+        codes.append("406")
     if method in {"post", "put", "patch", "delete"}:
         codes.append("409")
     if "requestBody" in operation:

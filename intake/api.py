@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -39,7 +40,7 @@ class QuestionnaireViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return super().get_queryset().filter(Q(clinic=self.request.clinic) | Q(clinic__isnull=True))
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def fhir(self, request, pk=None):
         return Response(questionnaire_to_fhir(self.get_object()), content_type="application/fhir+json")
@@ -118,7 +119,7 @@ class SubmissionViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
         audit_record(action=AuditAction.VIEW, obj=submission, request=request, via="api")
         return Response(self.get_serializer(submission).data)
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def fhir(self, request, pk=None):
         submission = self.get_object()

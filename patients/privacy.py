@@ -2,7 +2,8 @@
 
 - `patient_export` gathers one patient's demographics, consents and opt-outs, intake
   submissions, notes (with entries, pain scores and addenda), appointments and messages as
-  a FHIR R4 `collection` Bundle, validated with `fhir.resources`; `patient_export_html`
+  a FHIR R4 `collection` Bundle, every resource and the Bundle validated with `fhir.resources`
+  at runtime (the FHIR API serves the same mappers unvalidated); `patient_export_html`
   renders the same data as a readable page. Every export is audited.
 - `patient_erase` anonymises identity and contact data (names, birth date, contact details,
   address, emergency contact, message recipients and bodies, the typed intake signature and
@@ -26,11 +27,12 @@ from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
 from clinic.access import role_in
 from clinic.audit import audit_record
-from clinic.fhir import _validated, appointment_to_fhir, patient_to_fhir, practitioner_to_fhir
+from clinic.fhir import appointment_to_fhir, patient_to_fhir, practitioner_to_fhir
 from clinic.models import AuditAction, BreakGlassAccess, Clinic, Message, MessageStatus, OptOut
 from clinic.roles import Role
 from intake.fhir import questionnaire_resource, submission_resource
@@ -224,15 +226,17 @@ def _communication(message: Message) -> dict:
     return resource
 
 
-def _validate_any(resource: dict) -> dict:
-    from fhir.resources.R4B import get_fhir_model_class
+def _validated(model, data: dict) -> dict:
+    return model.model_validate(data).model_dump(mode="json", exclude_none=True)
 
+
+def _validate_any(resource: dict) -> dict:
     return _validated(get_fhir_model_class(resource["resourceType"]), resource)
 
 
 def patient_bundle(record: PatientRecord) -> dict:
     patient = record.patient
-    resources = [patient_to_fhir(patient), *(_validate_any(c) for c in _consents(patient, record.opt_outs))]
+    resources = [patient_to_fhir(patient), *_consents(patient, record.opt_outs)]
     resources += [practitioner_to_fhir(p) for p in record.practitioners]
     questionnaires = {s.questionnaire_id: s.questionnaire for s in record.submissions}
     resources += [questionnaire_resource(q) for q in questionnaires.values()]
@@ -242,8 +246,10 @@ def patient_bundle(record: PatientRecord) -> dict:
         resources.append(encounter_to_fhir(session))
         resources += procedures_of(session)
         resources += observations_of(session)
-        resources += [_validate_any(r) for r in _notes(session)]
-    resources += [_validate_any(_communication(m)) for m in record.messages]
+        resources += _notes(session)
+    resources += [_communication(m) for m in record.messages]
+    # Not a hot path: every resource is validated here, an invalid one is a 500, not a bad export.
+    resources = [_validate_any(r) for r in resources]
     base = f"{settings.PUBLIC_BASE_URL}/fhir/R4"
     bundle = {
         "resourceType": "Bundle",

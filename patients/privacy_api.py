@@ -42,7 +42,10 @@ class PatientExportView(ClinicalAccessMixin, APIView):
     @extend_schema(
         parameters=[ExportQuerySerializer],
         responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="FHIR Bundle (JSON), or an HTML page with html"),
+            (200, "application/fhir+json"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="format=fhir: a FHIR Bundle"
+            ),
+            (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description="format=html: a readable page"),
             403: OpenApiResponse(description="Break-glass needed"),
             404: OpenApiResponse(description="No such patient in this clinic"),
         },

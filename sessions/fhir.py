@@ -24,26 +24,23 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.encounter import Encounter as FhirEncounter
-from fhir.resources.R4B.observation import Observation as FhirObservation
-from fhir.resources.R4B.procedure import Procedure as FhirProcedure
-from fhir.resources.R4B.schedule import Schedule as FhirSchedule
-from fhir.resources.R4B.slot import Slot as FhirSlot
 from rest_framework import exceptions, serializers, viewsets
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from clinic.api import ClinicScopedMixin, StrictSerializer, require_clinical_access
 from clinic.audit import audit_record
 from clinic.fhir import (
     BUNDLE_SCHEMA,
+    FHIR_QUERY_PARAMS,
+    FORMAT_PARAMETER,
     RESOURCE_SCHEMA,
     ClinicalFhirMixin,
     FhirDateFilter,
+    FhirFormatMixin,
     FhirViewSet,
     _fhir_schema,
-    _validated,
+    fhir_datetime,
+    searchset,
 )
 from clinic.models import AuditAction, Location, Practitioner, Service
 from sessions import selectors
@@ -82,16 +79,16 @@ def encounter_to_fhir(session: TreatmentSession) -> dict:
     resource = {
         "resourceType": "Encounter",
         "id": str(session.pk),
-        "meta": {"lastUpdated": session.updated_at.isoformat()},
+        "meta": {"lastUpdated": fhir_datetime(session.updated_at)},
         "status": "finished" if session.status == NoteStatus.SIGNED else "in-progress",
         "class": AMBULATORY,
         "subject": {"reference": f"Patient/{session.patient_id}"},
         "participant": [{"individual": {"reference": f"Practitioner/{session.practitioner_id}"}}],
-        "period": {"start": session.started_at.isoformat()},
+        "period": {"start": fhir_datetime(session.started_at)},
     }
     if session.appointment_id:
         resource["appointment"] = [{"reference": f"Appointment/{session.appointment_id}"}]
-    return _validated(FhirEncounter, resource)
+    return resource
 
 
 def _body_site(entry) -> dict:
@@ -120,13 +117,13 @@ def procedure_to_fhir(session: TreatmentSession, entry) -> dict:
             "text": str(entry),
         },
         **_refs(session),
-        "performedDateTime": session.started_at.isoformat(),
+        "performedDateTime": fhir_datetime(session.started_at),
         "performer": [{"actor": {"reference": f"Practitioner/{session.practitioner_id}"}}],
         "bodySite": [_body_site(entry)],
     }
     if getattr(entry, "response", ""):
         resource["note"] = [{"text": entry.response}]
-    return _validated(FhirProcedure, resource)
+    return resource
 
 
 def procedures_of(session: TreatmentSession) -> list[dict]:
@@ -138,21 +135,18 @@ def pain_to_fhir(session: TreatmentSession, when: str) -> dict | None:
     score = session.pain_before if when == "before" else session.pain_after
     if score is None:
         return None
-    return _validated(
-        FhirObservation,
-        {
-            "resourceType": "Observation",
-            "id": f"pain-{when}-{session.pk}",
-            "meta": {"lastUpdated": session.updated_at.isoformat()},
-            "status": "final" if session.status == NoteStatus.SIGNED else "preliminary",
-            "category": [{"coding": [SURVEY]}],
-            "code": {"coding": [PAIN_LOINC], "text": f"Pain {when} treatment (0-10)"},
-            **_refs(session),
-            "effectiveDateTime": session.started_at.isoformat(),
-            "performer": [{"reference": f"Practitioner/{session.practitioner_id}"}],
-            "valueInteger": score,
-        },
-    )
+    return {
+        "resourceType": "Observation",
+        "id": f"pain-{when}-{session.pk}",
+        "meta": {"lastUpdated": fhir_datetime(session.updated_at)},
+        "status": "final" if session.status == NoteStatus.SIGNED else "preliminary",
+        "category": [{"coding": [SURVEY]}],
+        "code": {"coding": [PAIN_LOINC], "text": f"Pain {when} treatment (0-10)"},
+        **_refs(session),
+        "effectiveDateTime": fhir_datetime(session.started_at),
+        "performer": [{"reference": f"Practitioner/{session.practitioner_id}"}],
+        "valueInteger": score,
+    }
 
 
 def observations_of(session: TreatmentSession) -> list[dict]:
@@ -199,11 +193,15 @@ def _derived_schema(resource: str, example_id: str):
     return extend_schema_view(
         list=extend_schema(
             summary=f"Search {resource} resources (searchset Bundle; `_count` counts sessions)",
+            parameters=[FORMAT_PARAMETER],
             responses={200: OpenApiResponse(response=BUNDLE_SCHEMA)},
         ),
         retrieve=extend_schema(
             summary=f"Read one {resource}",
-            parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description=f"e.g. `{example_id}`")],
+            parameters=[
+                OpenApiParameter("id", str, OpenApiParameter.PATH, description=f"e.g. `{example_id}`"),
+                FORMAT_PARAMETER,
+            ],
             responses={200: OpenApiResponse(response=RESOURCE_SCHEMA)},
         ),
     )
@@ -282,7 +280,7 @@ class FhirObservationViewSet(_SessionDerivedViewSet):
     """FHIR R4 Observation: the pain score before and after each session (LOINC 72514-3)."""
 
     id_pattern = _OBSERVATION_ID
-    extra_query_params = ("_count", "code")
+    extra_query_params = (*FHIR_QUERY_PARAMS, "code")
 
     def get_queryset(self):
         return super().get_queryset().exclude(pain_before__isnull=True, pain_after__isnull=True)
@@ -311,14 +309,14 @@ def schedule_to_fhir(practitioner: Practitioner) -> dict:
     resource = {
         "resourceType": "Schedule",
         "id": str(practitioner.pk),
-        "meta": {"lastUpdated": practitioner.updated_at.isoformat()},
+        "meta": {"lastUpdated": fhir_datetime(practitioner.updated_at)},
         "active": practitioner.is_active,
-        "actor": [{"reference": f"Practitioner/{practitioner.pk}", "display": practitioner.display_name}],
     }
     services = [{"text": service.name} for service in practitioner.services.all()]
     if services:
         resource["serviceType"] = services
-    return _validated(FhirSchedule, resource)
+    resource["actor"] = [{"reference": f"Practitioner/{practitioner.pk}", "display": practitioner.display_name}]
+    return resource
 
 
 _SLOT_ID = re.compile(r"^([0-9]{1,18})-([0-9]{1,18})-([0-9]{1,18})-([0-9]{8}T[0-9]{4})Z$")
@@ -329,18 +327,15 @@ def slot_id(slot: Slot, service_id: int) -> str:
 
 
 def slot_to_fhir(slot: Slot, service: Service) -> dict:
-    return _validated(
-        FhirSlot,
-        {
-            "resourceType": "Slot",
-            "id": slot_id(slot, service.pk),
-            "schedule": {"reference": f"Schedule/{slot.practitioner_id}"},
-            "status": "free",
-            "serviceType": [{"text": service.name}],
-            "start": slot.start.isoformat(),
-            "end": slot.end.isoformat(),
-        },
-    )
+    return {
+        "resourceType": "Slot",
+        "id": slot_id(slot, service.pk),
+        "serviceType": [{"text": service.name}],
+        "schedule": {"reference": f"Schedule/{slot.practitioner_id}"},
+        "status": "free",
+        "start": fhir_datetime(slot.start),
+        "end": fhir_datetime(slot.end),
+    }
 
 
 @_fhir_schema("Schedule")
@@ -366,19 +361,21 @@ class SlotSearchSerializer(StrictSerializer):
 @extend_schema_view(
     list=extend_schema(
         summary="Search free Slot resources (searchset Bundle)",
-        parameters=[SlotSearchSerializer],
+        parameters=[SlotSearchSerializer, FORMAT_PARAMETER],
         responses={200: OpenApiResponse(response=BUNDLE_SCHEMA)},
     ),
     retrieve=extend_schema(
         summary="Read one free Slot (404 once it is no longer free)",
-        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="e.g. `5-3-2-20270301T1400Z`")],
+        parameters=[
+            OpenApiParameter("id", str, OpenApiParameter.PATH, description="e.g. `5-3-2-20270301T1400Z`"),
+            FORMAT_PARAMETER,
+        ],
         responses={200: OpenApiResponse(response=RESOURCE_SCHEMA)},
     ),
 )
-class FhirSlotViewSet(ClinicScopedMixin, viewsets.ViewSet):
+class FhirSlotViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ViewSet):
     """FHIR R4 Slot: bookable starts from the free-slot search (`sessions.availability`)."""
 
-    renderer_classes = [JSONRenderer]
     api_scope = "appointments"
     isolation_model = Practitioner
 
@@ -405,7 +402,7 @@ class FhirSlotViewSet(ClinicScopedMixin, viewsets.ViewSet):
         data = {key: value for key, value in data.items() if value is not None}
         if "start" in request.query_params:
             data["start"] = request.query_params.getlist("start")
-        unknown = sorted(set(request.query_params) - {"service", "schedule", "location", "start"})
+        unknown = sorted(set(request.query_params) - {"service", "schedule", "location", "start", "_format"})
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
         incoming = SlotSearchSerializer(data=data)
@@ -425,22 +422,9 @@ class FhirSlotViewSet(ClinicScopedMixin, viewsets.ViewSet):
         query.is_valid(raise_exception=True)
         service = query.validated_data["service"]
         slots = self._free(query.validated_data)
-        base = request.build_absolute_uri(request.path).rstrip("/")
-        bundle = {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(slots),
-            "link": [{"relation": "self", "url": request.build_absolute_uri()}],
-            "entry": [
-                {
-                    "fullUrl": f"{base}/{slot_id(s, service.pk)}",
-                    "resource": slot_to_fhir(s, service),
-                    "search": {"mode": "match"},
-                }
-                for s in slots
-            ],
-        }
-        return Response(_validated(Bundle, bundle))
+        resources = [slot_to_fhir(s, service) for s in slots]
+        links = [{"relation": "self", "url": request.build_absolute_uri()}]
+        return Response(searchset(request, resources, links=links, total=len(slots)))
 
     def _free(self, data: dict) -> list[Slot]:
         return free_slots(

@@ -1,5 +1,6 @@
-"""FHIR R4 read API: every resource validates against the fhir.resources R4B models, plus the
-invariants that package does not check."""
+"""FHIR R4 read API: every resource and Bundle served validates against the fhir.resources R4B
+models (and is in their JSON form: `tests/fhir_validation.py`), plus the invariants that package
+does not check."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import datetime as dt
 
 import pytest
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
-from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.practitioner import Practitioner as FhirPractitioner
 
 from clinic.services import api_key_create
 from sessions.models import AppointmentStatus
 from tests.factories import AppointmentFactory, PatientFactory
+from tests.fhir_validation import assert_valid_fhir
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +24,13 @@ MODELS = {"Patient": FhirPatient, "Practitioner": FhirPractitioner, "Appointment
 def _search(client, resource, **params) -> list[dict]:
     response = client.get(f"/fhir/R4/{resource}", params)
     assert response.status_code == 200, response.content[:300]
-    bundle = Bundle.model_validate(response.json())
-    assert bundle.type == "searchset"
-    resources = [entry["resource"] for entry in response.json().get("entry", [])]
-    for entry in response.json().get("entry", []):
+    body = response.json()
+    assert_valid_fhir(body, "Bundle")
+    assert body["type"] == "searchset"
+    for entry in body.get("entry", []):
+        assert_valid_fhir(entry["resource"], resource)
         assert entry["fullUrl"].endswith(f"/fhir/R4/{resource}/{entry['resource']['id']}")
-    return resources
+    return [entry["resource"] for entry in body.get("entry", [])]
 
 
 def test_every_resource_type_validates_and_reads_back(owner_api, clinic):
@@ -44,7 +46,7 @@ def test_every_resource_type_validates_and_reads_back(owner_api, clinic):
         read = owner_api.get(f"/fhir/R4/{resource}/{ids[resource]}")
         assert read.status_code == 200
         assert read.json() == found
-        model.model_validate(read.json())
+        assert_valid_fhir(read.json(), resource)
 
 
 def test_patient_carries_identity_and_contact_details(owner_api, clinic):
@@ -75,7 +77,7 @@ def test_appointments_have_start_end_and_both_participants(owner_api, clinic, st
 def test_searches_filter_by_their_parameters(owner_api, clinic):
     moss = PatientFactory(clinic=clinic, family_name="Qzmoss", given_name="Ada")
     stone = PatientFactory(clinic=clinic, family_name="Stone", given_name="Qzben")
-    tomorrow = AppointmentFactory(clinic=clinic, patient=moss)
+    tomorrow = AppointmentFactory(clinic=clinic, patient=moss, practitioner__display_name="Qzpra Lee")
     later = AppointmentFactory(
         clinic=clinic, start=tomorrow.start + dt.timedelta(days=5), end=tomorrow.end + dt.timedelta(days=5)
     )
@@ -131,3 +133,72 @@ def test_date_searches_take_any_iso_offset(owner_api, clinic):
     assert _search(owner_api, "Appointment", date="ge0307-02-26T08:56:56-22:42") != []
     assert _search(owner_api, "Appointment", date=f"gt{appointment.start.date()}T23:59:59") == []
     assert owner_api.get("/fhir/R4/Appointment", {"date": "ge2026-13-45"}).status_code == 400
+
+
+@pytest.mark.parametrize("resource", ["Patient", "Practitioner", "Appointment"])
+def test_searches_run_the_same_queries_at_count_1_and_50(api, clinic, resource):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(4):  # each with its own patient, practitioner and service: a lazy load would show
+        AppointmentFactory(clinic=clinic)
+    _, key = api_key_create(clinic=clinic, name="ehr", scopes=["patients:read", "clinic:read", "appointments:read"])
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    _search(api, resource)  # the key's first use writes last_used_at
+    counts = {}
+    for size in (1, 50):
+        with CaptureQueriesContext(connection) as queries:
+            assert len(_search(api, resource, _count=size)) == min(size, 4)
+        counts[size] = len(queries)
+    assert counts[1] == counts[50], f"{counts[1]} queries at _count=1, {counts[50]} at _count=50"
+    assert counts[50] <= 2, [query["sql"] for query in queries.captured_queries]  # the key, the page
+
+
+NEGOTIATED = [
+    ({}, {}),
+    ({"HTTP_ACCEPT": "application/fhir+json"}, {}),
+    ({"HTTP_ACCEPT": "application/fhir+json; fhirVersion=4.0"}, {}),
+    ({"HTTP_ACCEPT": "application/json"}, {}),
+    ({"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"}, {}),  # a browser
+    ({}, {"_format": "json"}),
+    ({}, {"_format": "application/json"}),
+    ({"HTTP_ACCEPT": "application/fhir+xml"}, {"_format": "application/fhir+json"}),  # _format wins
+]
+
+
+@pytest.mark.parametrize(("headers", "params"), NEGOTIATED)
+def test_searches_and_reads_answer_application_fhir_json(owner_api, clinic, headers, params):
+    appointment = AppointmentFactory(clinic=clinic)
+    for path in ("/fhir/R4/Appointment", f"/fhir/R4/Appointment/{appointment.pk}"):
+        response = owner_api.get(path, params, **headers)
+        assert response.status_code == 200, response.content[:300]
+        assert response["Content-Type"] == "application/fhir+json"
+        assert_valid_fhir(response.json())
+
+
+def test_an_unescaped_plus_in_format_still_reads_as_fhir_json(owner_api, clinic):
+    response = owner_api.get("/fhir/R4/Patient?_format=application/fhir+json")  # `+` arrives as a space
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/fhir+json"
+
+
+def test_formats_other_than_json_are_406_and_errors_keep_the_error_format(owner_api, clinic):
+    appointment = AppointmentFactory(clinic=clinic)
+    for response in (
+        owner_api.get("/fhir/R4/Appointment", HTTP_ACCEPT="application/fhir+xml"),
+        owner_api.get(f"/fhir/R4/Appointment/{appointment.pk}", HTTP_ACCEPT="text/html"),
+        owner_api.get("/fhir/R4/Appointment", {"_format": "xml"}),
+        owner_api.get(f"/fhir/R4/Appointment/{appointment.pk}", {"_format": "text/html"}),
+    ):
+        assert response.status_code == 406
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["status"] == 406
+    # Errors are the API's error body (not an OperationOutcome), as application/json.
+    for response in (
+        owner_api.get("/fhir/R4/Appointment/999999999"),
+        owner_api.get("/fhir/R4/Appointment", {"date": "ge-yesterday"}),
+        owner_api.get("/fhir/R4/Slot"),
+    ):
+        assert response.status_code in {400, 404}
+        assert response["Content-Type"] == "application/json"
+        assert set(response.json()) == {"type", "title", "status", "detail", "errors"}

@@ -1,20 +1,13 @@
 """FHIR R4 clinical resources: Encounter, Procedure, Observation, Questionnaire and
-QuestionnaireResponse validate against the fhir.resources R4B models, hold the invariants the
-package does not check, and follow the clinical access rules (roles, scope, break-glass)."""
+QuestionnaireResponse validate against the fhir.resources R4B models (in their JSON form:
+`tests/fhir_validation.py`), hold the invariants the package does not check, and follow the
+clinical access rules (roles, scope, break-glass)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.encounter import Encounter
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.questionnaire import Questionnaire
-from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-from fhir.resources.R4B.schedule import Schedule
-from fhir.resources.R4B.slot import Slot
 from rest_framework.test import APIClient
 
 from clinic.access import break_glass_open
@@ -32,40 +25,25 @@ from tests.factories import (
     intake_link,
     staff,
 )
+from tests.fhir_validation import assert_valid_fhir
 from tests.sessions.conftest import art, home_care, massage, needle
 
 pytestmark = pytest.mark.django_db
-MODELS = {
-    "Encounter": Encounter,
-    "Procedure": Procedure,
-    "Observation": Observation,
-    "Questionnaire": Questionnaire,
-    "QuestionnaireResponse": QuestionnaireResponse,
-}
+RESOURCES = ("Encounter", "Procedure", "Observation", "Questionnaire", "QuestionnaireResponse")
 REASON = "Covering for Theo today; patient arrived with acute calf pain."
 
 
 def search(client, resource, **params) -> list[dict]:
     response = client.get(f"/fhir/R4/{resource}", params)
     assert response.status_code == 200, response.content[:400]
-    bundle = Bundle.model_validate(response.json())
-    assert bundle.type == "searchset"
-    entries = response.json().get("entry", [])
+    body = response.json()
+    assert_valid_fhir(body, "Bundle")
+    assert body["type"] == "searchset"
+    entries = body.get("entry", [])
     for entry in entries:
         assert entry["fullUrl"].endswith(f"/fhir/R4/{resource}/{entry['resource']['id']}")
-        assert entry["resource"]["resourceType"] == resource
-        MODELS[resource].model_validate(entry["resource"])
+        assert_valid_fhir(entry["resource"], resource)
     return [entry["resource"] for entry in entries]
-
-
-def search_any(client, resource, model, **params) -> list[dict]:
-    response = client.get(f"/fhir/R4/{resource}", params)
-    assert response.status_code == 200, response.content[:400]
-    assert Bundle.model_validate(response.json()).type == "searchset"
-    found = [entry["resource"] for entry in response.json().get("entry", [])]
-    for resource_body in found:
-        model.model_validate(resource_body)
-    return found
 
 
 @pytest.fixture
@@ -92,14 +70,14 @@ def colleague_api(clinic):
 
 def test_every_clinical_resource_validates_and_reads_back(owner_api, record):
     session, submission = record
-    for resource in MODELS:
+    for resource in RESOURCES:
         found = search(owner_api, resource)
         assert found, resource
         for item in found:
             read = owner_api.get(f"/fhir/R4/{resource}/{item['id']}")
             assert read.status_code == 200, (resource, item["id"], read.content[:300])
             assert read.json() == item
-            MODELS[resource].model_validate(read.json())
+            assert_valid_fhir(read.json(), resource)
 
 
 def test_a_signed_session_is_a_finished_encounter_with_its_period_and_people(owner_api, record):
@@ -275,7 +253,7 @@ def test_procedure_search_runs_a_fixed_number_of_queries(
 
 
 def test_each_practitioner_has_a_schedule_with_their_services(setup, receptionist_api):
-    schedules = {s["id"]: s for s in search_any(receptionist_api, "Schedule", Schedule)}
+    schedules = {s["id"]: s for s in search(receptionist_api, "Schedule")}
     mine = schedules[str(setup.practitioner.pk)]
     assert mine["actor"][0]["reference"] == f"Practitioner/{setup.practitioner.pk}"
     assert {t["text"] for t in mine["serviceType"]} == {"Remedial massage", "Acupuncture"}
@@ -284,14 +262,16 @@ def test_each_practitioner_has_a_schedule_with_their_services(setup, receptionis
 def test_free_slots_are_fhir_slots_of_a_schedule_and_read_back_while_free(setup, receptionist_api):
     params = {"service": setup.massage.pk, "schedule": f"Schedule/{setup.practitioner.pk}",
               "start": ["ge2027-03-01T09:00:00-05:00", "lt2027-03-01T12:00:00-05:00"]}  # fmt: skip
-    slots = search_any(receptionist_api, "Slot", Slot, **params)
+    slots = search(receptionist_api, "Slot", **params)
     assert [s["start"] for s in slots][:2] == ["2027-03-01T09:00:00-05:00", "2027-03-01T09:15:00-05:00"]
     for slot in slots:
         assert slot["status"] == "free"
         assert slot["schedule"]["reference"] == f"Schedule/{setup.practitioner.pk}"
         assert slot["start"] < slot["end"]  # invariant the package does not check
     first = slots[0]
-    assert receptionist_api.get(f"/fhir/R4/Slot/{first['id']}").json() == first
+    read = receptionist_api.get(f"/fhir/R4/Slot/{first['id']}").json()
+    assert read == first
+    assert_valid_fhir(read, "Slot")
     AppointmentFactory(
         clinic=setup.clinic, patient=setup.patient, practitioner=setup.practitioner, service=setup.massage,
         start=dt.datetime.fromisoformat(first["start"]), room=setup.room1, location=setup.location,
@@ -323,6 +303,52 @@ def test_searches_run_the_same_queries_at_any_page_size(owner_api, clinic, pract
     counts = []
     for size in (1, 100):
         with CaptureQueriesContext(connection) as queries:
-            search_any(owner_api, resource, MODELS.get(resource, Schedule), _count=size)
+            search(owner_api, resource, _count=size)
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+# --- no fhir.resources on the request path ----------------------------------------------------
+
+ALL_RESOURCES = (
+    "Patient", "Practitioner", "Appointment", "Encounter", "Procedure", "Observation", "Questionnaire",
+    "QuestionnaireResponse", "Schedule",
+)  # fmt: skip
+
+
+def test_fhir_requests_build_no_fhir_resources_model(owner_api, record, setup, monkeypatch):
+    """Validating with fhir.resources cost more than the rest of a search: the app builds plain
+    dicts and the tests validate them. Building a model anywhere under /fhir/R4/ fails here."""
+    from fhir_core.fhirabstractmodel import FHIRAbstractModel
+
+    session, _ = record
+    AppointmentFactory(clinic=setup.clinic, patient=setup.patient, practitioner=setup.practitioner)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("A fhir.resources model was built while serving FHIR.")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FHIRAbstractModel, "__init__", refuse)
+        patched.setattr(FHIRAbstractModel, "model_validate", classmethod(refuse))
+        served = {}
+        for resource in ALL_RESOURCES:
+            search_response = owner_api.get(f"/fhir/R4/{resource}")
+            assert search_response.status_code == 200, (resource, search_response.content[:300])
+            assert search_response["Content-Type"] == "application/fhir+json"
+            found = [entry["resource"] for entry in search_response.json()["entry"]]
+            read = owner_api.get(f"/fhir/R4/{resource}/{found[0]['id']}")
+            assert read.status_code == 200, (resource, read.content[:300])
+            assert read["Content-Type"] == "application/fhir+json"
+            served[resource] = [search_response.json(), read.json()]
+        slots = owner_api.get("/fhir/R4/Slot", {"service": setup.massage.pk, "start": "ge2027-03-01T09:00:00Z"})
+        assert slots.status_code == 200, slots.content[:300]
+        slot = owner_api.get(f"/fhir/R4/Slot/{slots.json()['entry'][0]['resource']['id']}")
+        assert slot.status_code == 200
+        assert slots["Content-Type"] == slot["Content-Type"] == "application/fhir+json"
+        served["Slot"] = [slots.json(), slot.json()]
+        # The guard works: the patient export still validates at runtime (not a hot path).
+        with pytest.raises(AssertionError, match="fhir.resources model was built"):
+            owner_api.get(f"/api/v1/patients/{session.patient_id}/export/?format=fhir")
+    for bundle, resource in served.values():
+        assert_valid_fhir(bundle, "Bundle")
+        assert_valid_fhir(resource)
