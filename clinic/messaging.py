@@ -1,11 +1,13 @@
 """Messages to patients: triggers that write outbox rows, the sweeper that claims due
-rows, and the sender that re-checks and delivers one message.
+rows, and the sender that re-checks and delivers them.
 
 Triggers (`appointment_messages_sync`, `intake_link_message_create`, ...) only write
 rows, so they are safe inside the caller's transaction; they queue work on commit.
-`messages_dispatch_due` (beat, every minute) claims due rows and queues one
-`send_message` task per row after commit. `message_send` re-checks the row right
-before delivery, sends outside any transaction and records the result.
+`messages_dispatch_due` (beat, every minute) claims due rows and, after commit, queues
+one `send_messages` task per chunk of MESSAGE_SEND_CHUNK_SIZE rows. `messages_send`
+delivers a chunk one message at a time: each is re-checked from a read at most
+MESSAGE_RECHECK_SECONDS old, sent outside any transaction, and its result recorded with
+one UPDATE of the row it still holds before the next send.
 
 Template context (every kind; empty where it does not apply). No clinical detail:
 no service, no treatment, no note content.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -35,7 +38,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F
 from django.template import Context, Engine, Template, TemplateDoesNotExist, TemplateSyntaxError
 from django.urls import reverse
 from django.utils import timezone
@@ -63,6 +66,7 @@ from clinic.models import (
 from patients.models import Patient
 from sessions.models import Appointment, AppointmentStatus
 
+log = logging.getLogger(__name__)
 UTC = dt.UTC
 UPCOMING_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)
 OPEN_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.SENDING)
@@ -219,6 +223,7 @@ def _reconcile(
         for m in Message.objects.select_for_update().filter(about_type=about_type, about_id=about.pk)
     }
     kept: list[Message] = []
+    created: list[Message] = []
     due_now = False
     for plan in planned:
         channel, problem = channel_choose(patient, plan.wanted_channel)
@@ -245,8 +250,13 @@ def _reconcile(
                 status=status,
                 reason=problem,
             )
-            row.full_clean()
-            row.save()
+            # The caller's instances, and no row with this key among `existing` (read under the
+            # caller's lock on the object): re-checking foreign keys and the unique key would
+            # cost four queries per message on every booking; the database enforces both.
+            row.full_clean(
+                exclude=["clinic", "patient", "about_type"], validate_unique=False, validate_constraints=False
+            )
+            created.append(row)
         elif row.status == MessageStatus.SCHEDULED and not plan.keep_due:
             if (row.due_at, row.expires_at) != (due, plan.expires_at):
                 row.due_at, row.expires_at = due, plan.expires_at
@@ -258,11 +268,19 @@ def _reconcile(
             row.save(update_fields=["status", "reason", "due_at", "expires_at", "attempts", "last_error", "context"])
         kept.append(row)
         due_now = due_now or (row.status == MessageStatus.SCHEDULED and row.due_at <= now)
+    Message.objects.bulk_create(created)
     kept_ids = {row.pk for row in kept}
-    for row in existing.values():
-        if row.pk not in kept_ids and row.kind in managed_kinds and row.status == MessageStatus.SCHEDULED:
-            row.status, row.reason = MessageStatus.CANCELLED, cancel_reason
-            row.save(update_fields=["status", "reason", "updated_at"])
+    stale = [
+        row
+        for row in existing.values()
+        if row.pk not in kept_ids and row.kind in managed_kinds and row.status == MessageStatus.SCHEDULED
+    ]
+    for row in stale:
+        row.status, row.reason = MessageStatus.CANCELLED, cancel_reason
+    if stale:
+        Message.objects.filter(pk__in=[row.pk for row in stale], status=MessageStatus.SCHEDULED).update(
+            status=MessageStatus.CANCELLED, reason=cancel_reason, updated_at=timezone.now()
+        )
     if due_now:
         transaction.on_commit(_kick_sweeper)
     return kept
@@ -581,15 +599,39 @@ validity_check_register(MessageKind.INTAKE_NUDGE, _intake_appointment_upcoming)
 validity_check_register(MessageKind.FOLLOWUP_NUDGE, _patient_not_rebooked)
 
 
+def _about_model(message: Message) -> type[models.Model] | None:
+    # ContentType's own per-process cache: no query per message.
+    return ContentType.objects.get_for_id(message.about_type_id).model_class()
+
+
+def _about_queryset(model: type[models.Model]) -> models.QuerySet:
+    queryset = model._default_manager.all()
+    if model is Appointment:
+        queryset = queryset.select_related("practitioner")
+    return queryset.order_by()
+
+
 def message_about(message: Message) -> models.Model | None:
     """The object the message is about (None if deleted), fetched once per message."""
     if not hasattr(message, "_about"):
-        model = message.about_type.model_class()
-        queryset = model._default_manager.all()
-        if model is Appointment:
-            queryset = queryset.select_related("practitioner")
-        message._about = next(iter(queryset.filter(pk=message.about_id).order_by()), None)
+        message._about = next(iter(_about_queryset(_about_model(message)).filter(pk=message.about_id)), None)
     return message._about
+
+
+def _abouts_prefetch(messages: list[Message]) -> None:
+    """What each message is about, in one query per kind of object (`message_about` then
+    asks no more). A kind whose model is gone is left to `message_about`, which fails
+    only the messages about it."""
+    by_type: dict[int, list[Message]] = defaultdict(list)
+    for message in messages:
+        by_type[message.about_type_id].append(message)
+    for type_id, group in by_type.items():
+        model = ContentType.objects.get_for_id(type_id).model_class()
+        if model is None:
+            continue
+        found = _about_queryset(model).in_bulk({message.about_id for message in group})
+        for message in group:
+            message._about = found.get(message.about_id)
 
 
 def message_still_applies(message: Message) -> str:
@@ -629,7 +671,7 @@ def message_context(message: Message) -> dict:
     clinic, patient = message.clinic, message.patient
     tz = clinic.tz
     appointment = None
-    if message.about_type.model_class() is Appointment:
+    if _about_model(message) is Appointment:
         appointment = message_about(message)
     elif message.context.get("appointment_id"):
         appointment = (
@@ -658,20 +700,18 @@ def _default_template(name: str) -> Template:
     return Template((DEFAULT_TEMPLATES / name).read_text(), engine=_TEXT_ENGINE)
 
 
+@functools.lru_cache(maxsize=256)
+def _clinic_template_compile(source: str) -> Template:
+    # Keyed by the source itself, so an edited template is simply a new entry.
+    return Template(source, engine=_TEXT_ENGINE)
+
+
 def _clinic_template(message: Message) -> tuple[str, str] | None:
-    """(subject, body) of the clinic's own template; the sender fetches it with the row."""
+    """(subject, body) of the clinic's own template; the sender sets it from its clinic setup."""
     if hasattr(message, "template_body"):
         return None if message.template_body is None else (message.template_subject, message.template_body)
     found = MessageTemplate.objects.filter(clinic_id=message.clinic_id, kind=message.kind, channel=message.channel)
     return found.values_list("subject", "body").first()
-
-
-def _clinic_template_column(column: str) -> Subquery:
-    return Subquery(
-        MessageTemplate.objects.filter(
-            clinic_id=OuterRef("clinic_id"), kind=OuterRef("kind"), channel=OuterRef("channel")
-        ).values(column)[:1]
-    )
 
 
 def message_render(message: Message) -> tuple[str, str]:
@@ -679,8 +719,8 @@ def message_render(message: Message) -> tuple[str, str]:
     context = Context(message_context(message), autoescape=False)
     custom = _clinic_template(message)
     if custom:
-        subject = Template(custom[0], engine=_TEXT_ENGINE).render(context) if custom[0] else ""
-        body = Template(custom[1], engine=_TEXT_ENGINE).render(context)
+        subject = _clinic_template_compile(custom[0]).render(context) if custom[0] else ""
+        body = _clinic_template_compile(custom[1]).render(context)
     else:
         body = _default_template(f"{message.kind}.{message.channel}.txt").render(context)
         subject = ""
@@ -737,12 +777,15 @@ def messages_claim_due(*, limit: int, now: dt.datetime | None = None) -> tuple[u
 
 
 def _queue_sends(token: uuid.UUID, ids: list[int]) -> None:
-    from clinic.tasks import send_message
+    from clinic.tasks import send_messages
 
-    # One broker connection for the whole batch instead of one pool checkout per message.
-    with send_message.app.producer_or_acquire() as producer:
-        for pk in ids:
-            send_message.apply_async((pk, str(token)), producer=producer)
+    # One task per chunk of MESSAGE_SEND_CHUNK_SIZE rows: the per-task cost of the broker
+    # and the worker is paid once per chunk, not once per message. One broker connection
+    # for the whole batch.
+    size = settings.MESSAGE_SEND_CHUNK_SIZE
+    with send_messages.app.producer_or_acquire() as producer:
+        for start in range(0, len(ids), size):
+            send_messages.apply_async((ids[start : start + size], str(token)), producer=producer)
 
 
 def messages_dispatch_due(*, now: dt.datetime | None = None) -> int:
@@ -772,73 +815,145 @@ def _retry_delay(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(seconds, 3600))
 
 
-def _release(message: Message, **fields) -> None:
-    for name, value in fields.items():
-        setattr(message, name, value)
-    message.claim_token, message.lease_until = None, None
-    message.save(update_fields=[*fields, "claim_token", "lease_until", "updated_at"])
+class ResultNotRecordedError(Exception):
+    """A message went to the provider but its result could not be written (the database
+    is unreachable). A chunk stops there: sending on would pile up sends nobody recorded,
+    each one a duplicate once its lease runs out."""
+
+
+def _held(message_id: int, claim_token: str):
+    """The row while this sender still holds it: `sending` under `claim_token`."""
+    return Message.objects.filter(pk=message_id, status=MessageStatus.SENDING, claim_token=claim_token)
+
+
+def _release(message: Message, claim_token: str, **fields) -> bool:
+    """Finish a held row in one conditional UPDATE (status, reason, ...; claim and lease
+    cleared). False when the claim was lost meanwhile (re-taken after its lease)."""
+    updated = _held(message.pk, claim_token).update(
+        **fields, claim_token=None, lease_until=None, updated_at=timezone.now()
+    )
+    return updated == 1
+
+
+def _lease_keep(message: Message, claim_token: str, later: list[Message], now: dt.datetime) -> bool:
+    """Make sure the claim outlives the send: with less than half the lease left, extend it
+    (for this row and the rest of its chunk, in one transaction). False when the claim was lost."""
+    lease = _lease()
+    if message.lease_until - now >= lease / 2:
+        return True
+    with transaction.atomic():
+        if _held(message.pk, claim_token).update(lease_until=now + lease) != 1:
+            return False
+        if later:
+            Message.objects.filter(
+                pk__in=[row.pk for row in later], status=MessageStatus.SENDING, claim_token=claim_token
+            ).update(lease_until=now + lease)
+    for row in [message, *later]:
+        row.lease_until = now + lease
+    return True
+
+
+@dataclass(frozen=True)
+class _ClinicSetup:
+    """What every message of a clinic needs: the clinic, its policy, its own templates."""
+
+    clinic: Clinic
+    policy: ReminderPolicy
+    templates: dict[tuple[str, str], tuple[str, str]]  # (kind, channel): (subject, body)
+
+
+def _clinic_setup(clinic_id: int) -> _ClinicSetup:
+    clinic = Clinic.objects.select_related("reminder_policy").get(pk=clinic_id)
+    try:
+        policy = clinic.reminder_policy
+    except ReminderPolicy.DoesNotExist:
+        policy = ReminderPolicy(clinic=clinic)
+    found = MessageTemplate.objects.filter(clinic_id=clinic_id).values_list("kind", "channel", "subject", "body")
+    return _ClinicSetup(clinic, policy, {(kind, channel): (subject, body) for kind, channel, subject, body in found})
+
+
+def _messages_fetch(message_ids: list[int], claim_token: str, clinics: dict[int, _ClinicSetup]) -> dict[int, Message]:
+    """The rows of `message_ids` still held under `claim_token`, with their patients (one
+    query), what they are about (one query per kind of object) and their clinic's setup
+    (read once per chunk: `clinics`)."""
+    found = list(
+        Message.objects.filter(pk__in=message_ids, status=MessageStatus.SENDING, claim_token=claim_token)
+        .select_related("patient")
+        .order_by()
+    )
+    for message in found:
+        if message.clinic_id not in clinics:
+            clinics[message.clinic_id] = _clinic_setup(message.clinic_id)
+        setup = clinics[message.clinic_id]
+        message.clinic = setup.clinic
+        message.template_subject, message.template_body = setup.templates.get(
+            (message.kind, message.channel), (None, None)
+        )
+    _abouts_prefetch(found)
+    return {message.pk: message for message in found}
+
+
+def _held_back(message: Message, policy: ReminderPolicy, now: dt.datetime) -> tuple[str, dict] | None:
+    """(outcome, fields to record) when the message must not go out now, else None: it no
+    longer applies, is past its cut-off, the channel lost its consent, or quiet hours."""
+    reason = message_still_applies(message)
+    if reason:
+        return "cancelled", {"status": MessageStatus.CANCELLED, "reason": reason[:200]}
+    if message.expires_at and now >= message.expires_at:
+        return "skipped", {"status": MessageStatus.SKIPPED, "reason": "past its cut-off time"}
+    problem = channel_problem(message.patient, message.channel)
+    if problem:
+        return "skipped", {"status": MessageStatus.SKIPPED, "reason": problem}
+    window = None if message.immediate else quiet_window(now, policy=policy, tz=message.clinic.tz)
+    if window:
+        began, ends = window
+        if message.expires_at is None or ends < message.expires_at:
+            return "deferred", {"status": MessageStatus.SCHEDULED, "due_at": ends}
+        if message.due_at >= began:
+            return "skipped", {"status": MessageStatus.SKIPPED, "reason": "quiet hours last past its cut-off time"}
+    return None
 
 
 def message_send(*, message_id: int, claim_token: str) -> str:
-    """Deliver one claimed message. Returns what happened (for logs and tests).
+    """Deliver one claimed message (a chunk of one). Returns what happened (for logs and tests).
 
-    Call it outside any transaction (the task does): a short one re-checks the row under a lock and
-    renders it, the provider call happens after commit, a second short one records
-    the result. A stale task (the row was sent, or re-claimed under another token)
-    does nothing.
+    Call it outside any transaction (the tasks do). A stale call (the row was sent, or
+    re-claimed under another token) does nothing.
     """
-    now = timezone.now()
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(of=("self",))
-            # One query for the row, its clinic, policy, patient and the clinic's template.
-            .select_related("clinic__reminder_policy", "patient", "about_type")
-            .annotate(
-                template_subject=_clinic_template_column("subject"), template_body=_clinic_template_column("body")
-            )
-            .filter(pk=message_id, status=MessageStatus.SENDING, claim_token=claim_token)
-            .order_by()
-        )
-        message = next(iter(message), None)
-        if message is None:
-            return "stale"
-        reason = message_still_applies(message)
-        if reason:
-            _release(message, status=MessageStatus.CANCELLED, reason=reason[:200])
-            return "cancelled"
-        if message.expires_at and now >= message.expires_at:
-            _release(message, status=MessageStatus.SKIPPED, reason="past its cut-off time")
-            return "skipped"
-        problem = channel_problem(message.patient, message.channel)
-        if problem:
-            _release(message, status=MessageStatus.SKIPPED, reason=problem)
-            return "skipped"
-        try:
-            policy = message.clinic.reminder_policy
-        except ReminderPolicy.DoesNotExist:
-            policy = ReminderPolicy(clinic=message.clinic)
-        window = None if message.immediate else quiet_window(now, policy=policy, tz=message.clinic.tz)
-        if window:
-            began, ends = window
-            if message.expires_at is None or ends < message.expires_at:
-                _release(message, status=MessageStatus.SCHEDULED, due_at=ends)
-                return "deferred"
-            if message.due_at >= began:
-                _release(message, status=MessageStatus.SKIPPED, reason="quiet hours last past its cut-off time")
-                return "skipped"
-        try:
-            subject, body = message_render(message)
-        except (TemplateSyntaxError, TemplateDoesNotExist, ValueError, KeyError, TypeError) as exc:
-            # A broken clinic template must not leave the row to be re-claimed forever.
-            _release(message, status=MessageStatus.FAILED, reason="could not render the template", last_error=str(exc))
-            return "failed"
-        patient = message.patient
-        recipient = patient.email if message.channel == MessageChannel.EMAIL else str(patient.mobile_phone)
-        message.subject, message.body, message.recipient = subject, body, recipient
-        message.attempts += 1
-        message.lease_until = now + _lease()
-        message.save(update_fields=["subject", "body", "recipient", "attempts", "lease_until", "updated_at"])
+    clinics: dict[int, _ClinicSetup] = {}
+    message = _messages_fetch([message_id], claim_token, clinics).get(message_id)
+    if message is None:
+        return "stale"
+    return _message_deliver(message, claim_token, clinics[message.clinic_id].policy, [], timezone.now())
 
+
+def _message_deliver(
+    message: Message, claim_token: str, policy: ReminderPolicy, later: list[Message], now: dt.datetime
+) -> str:
+    """Re-check a held row read moments ago, send it outside any transaction and record
+    the result with one UPDATE. `later`: the rows of its chunk still to send, whose lease
+    is extended along with this row's when it runs low."""
+    held_back = _held_back(message, policy, now)
+    if held_back:
+        outcome, fields = held_back
+        return outcome if _release(message, claim_token, **fields) else "stale"
+    try:
+        subject, body = message_render(message)
+    except (TemplateSyntaxError, TemplateDoesNotExist, ValueError, KeyError, TypeError) as exc:
+        # A broken clinic template must not leave the row to be re-claimed forever.
+        released = _release(
+            message,
+            claim_token,
+            status=MessageStatus.FAILED,
+            reason="could not render the template",
+            last_error=str(exc),
+        )
+        return "failed" if released else "stale"
+    if not _lease_keep(message, claim_token, later, now):
+        return "stale"
+
+    patient = message.patient
+    recipient = patient.email if message.channel == MessageChannel.EMAIL else str(patient.mobile_phone)
     key = f"msg-{message.pk}"
     try:
         if message.channel == MessageChannel.EMAIL:
@@ -853,41 +968,95 @@ def message_send(*, message_id: int, claim_token: str) -> str:
             )
         else:
             provider_id = sms_backend().send(OutgoingSms(to=recipient, body=body, idempotency_key=key))
-    except TransientSendError as exc:
-        return _record_failure(message_id=message.pk, claim_token=claim_token, error=str(exc), permanent=False)
-    except PermanentSendError as exc:
-        return _record_failure(message_id=message.pk, claim_token=claim_token, error=str(exc), permanent=True)
+    except (TransientSendError, PermanentSendError) as exc:
+        permanent = isinstance(exc, PermanentSendError)
+        try:
+            sent_as = {"subject": subject, "body": body, "recipient": recipient}
+            return _record_failure(message, claim_token, error=str(exc), permanent=permanent, **sent_as)
+        except Exception as record_exc:
+            raise ResultNotRecordedError(f"message {message.pk}: failure not recorded") from record_exc
 
     # Recorded even if the row was re-claimed meanwhile: the message did go out, and a
     # sender holding the newer claim then finds it sent and does nothing.
-    Message.objects.filter(pk=message.pk, status__in=OPEN_STATUSES).update(
-        status=MessageStatus.SENT,
-        sent_at=timezone.now(),
-        provider_message_id=provider_id[:200],
-        last_error="",
-        lease_until=None,
-        updated_at=timezone.now(),
-    )
+    try:
+        Message.objects.filter(pk=message.pk, status__in=OPEN_STATUSES).update(
+            status=MessageStatus.SENT,
+            sent_at=timezone.now(),
+            provider_message_id=provider_id[:200],
+            subject=subject,
+            body=body,
+            recipient=recipient,
+            attempts=F("attempts") + 1,
+            last_error="",
+            lease_until=None,
+            updated_at=timezone.now(),
+        )
+    except Exception as exc:
+        raise ResultNotRecordedError(f"message {message.pk} was sent but not recorded") from exc
     return "sent"
 
 
-@transaction.atomic
-def _record_failure(*, message_id: int, claim_token: str, error: str, permanent: bool) -> str:
-    message = (
-        Message.objects.select_for_update()
-        .filter(pk=message_id, status=MessageStatus.SENDING, claim_token=claim_token)
-        .first()
-    )
-    if message is None:
-        return "stale"
-    if permanent or message.attempts >= settings.MESSAGE_MAX_ATTEMPTS:
-        reason = "provider refused it" if permanent else f"gave up after {message.attempts} attempts"
-        _release(message, status=MessageStatus.FAILED, reason=reason, last_error=error[:2000])
-        return "failed"
-    _release(
-        message,
-        status=MessageStatus.SCHEDULED,
-        due_at=timezone.now() + _retry_delay(message.attempts),
-        last_error=error[:2000],
-    )
-    return "retry"
+def _record_failure(message: Message, claim_token: str, *, error: str, permanent: bool, **sent_as: str) -> str:
+    """One UPDATE of the held row: failed (refused, or out of attempts) or back to
+    scheduled with exponential backoff; the attempt, error and rendered text recorded."""
+    attempts = message.attempts + 1
+    if permanent or attempts >= settings.MESSAGE_MAX_ATTEMPTS:
+        reason = "provider refused it" if permanent else f"gave up after {attempts} attempts"
+        outcome, fields = "failed", {"status": MessageStatus.FAILED, "reason": reason}
+    else:
+        outcome = "retry"
+        fields = {"status": MessageStatus.SCHEDULED, "due_at": timezone.now() + _retry_delay(attempts)}
+    released = _release(message, claim_token, attempts=attempts, last_error=error[:2000], **fields, **sent_as)
+    return outcome if released else "stale"
+
+
+def messages_send(*, message_ids: list[int], claim_token: str) -> dict[int, str]:
+    """Deliver a chunk of messages claimed together, one after the other.
+
+    The chunk reads its rows (with patients, what they are about, clinic, policy and
+    templates) in a few queries, and reads the rows it has not sent yet again whenever
+    that read is older than MESSAGE_RECHECK_SECONDS: every message is re-checked (still
+    held, still applies, consent, cut-off, quiet hours) at most that long before its own
+    send. Each result is its own UPDATE, committed before the next send, so a crash
+    repeats at most the one send in flight.
+
+    One message cannot fail the others: an unexpected error is logged and leaves that row
+    `sending`, so its lease runs out and the sweeper takes it again (counted as an
+    attempt, given up after MESSAGE_MAX_ATTEMPTS). Only a result that cannot be recorded
+    stops the chunk (ResultNotRecordedError); the rows not reached wait for their lease.
+    Returns the outcome per id ("error" for an unexpected error).
+    """
+    recheck = dt.timedelta(seconds=settings.MESSAGE_RECHECK_SECONDS)
+    outcomes: dict[int, str] = {}
+    clinics: dict[int, _ClinicSetup] = {}
+    held: dict[int, Message] = {}
+    read_at: dt.datetime | None = None
+    one_by_one = recheck <= dt.timedelta(0)
+    for index, message_id in enumerate(message_ids):
+        now = timezone.now()
+        later_ids = message_ids[index + 1 :]
+        if not one_by_one and (read_at is None or now - read_at > recheck):
+            try:
+                clinics = {}
+                held, read_at = _messages_fetch([message_id, *later_ids], claim_token, clinics), now
+            except Exception:
+                # Something in the batch read fails (e.g. a row it cannot load): read one at a
+                # time from here on, so it fails only the message it is about.
+                log.exception("messages %s: reading them together failed; reading one at a time", message_ids[index:])
+                one_by_one = True
+        try:
+            if one_by_one:
+                clinics = {}
+                held = _messages_fetch([message_id], claim_token, clinics)
+            message = held.pop(message_id, None)
+            if message is None:
+                outcomes[message_id] = "stale"
+                continue
+            policy = clinics[message.clinic_id].policy
+            outcomes[message_id] = _message_deliver(message, claim_token, policy, list(held.values()), now)
+        except ResultNotRecordedError:
+            raise
+        except Exception:
+            log.exception("message %s: not sent; it is taken again when its claim runs out", message_id)
+            outcomes[message_id] = "error"
+    return outcomes

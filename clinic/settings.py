@@ -232,8 +232,15 @@ if PRODUCTION and SMS_BACKEND.endswith("TwilioSmsBackend") and not TWILIO_API_BA
 # The sweeper: rows claimed per transaction and per beat tick (a backlog drains over ticks).
 MESSAGE_BATCH_SIZE = env_int("MESSAGE_BATCH_SIZE", 200, minimum=1)
 MESSAGE_MAX_PER_TICK = env_int("MESSAGE_MAX_PER_TICK", 2000, minimum=1)
-# A `sending` claim not finished within the lease is taken again (its worker died).
-# Keep it well above the slowest provider call.
+# Claimed rows per send task: one task delivers them one after the other (a chunk of at most
+# 200 is a batch; a smaller one spreads a batch over more worker processes).
+MESSAGE_SEND_CHUNK_SIZE = env_int("MESSAGE_SEND_CHUNK_SIZE", 50, minimum=1)
+# A chunk reads its rows (and what they are about) together and again whenever that read is
+# older than this: each message is re-checked at most this many seconds before its send.
+MESSAGE_RECHECK_SECONDS = env_int("MESSAGE_RECHECK_SECONDS", 2, minimum=0)
+# A `sending` claim not finished within the lease is taken again (its worker died). The sender
+# extends it when less than half is left before a send: keep half of it well above the slowest
+# provider call.
 MESSAGE_CLAIM_LEASE_SECONDS = env_int("MESSAGE_CLAIM_LEASE_SECONDS", 300, minimum=1)
 MESSAGE_MAX_ATTEMPTS = env_int("MESSAGE_MAX_ATTEMPTS", 5, minimum=1)
 MESSAGE_RETRY_BASE_SECONDS = env_int("MESSAGE_RETRY_BASE_SECONDS", 60, minimum=1)

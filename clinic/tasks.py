@@ -1,6 +1,8 @@
+from collections import Counter
+
 from celery import shared_task
 
-from clinic.messaging import message_send, messages_dispatch_due
+from clinic.messaging import message_send, messages_dispatch_due, messages_send
 from clinic.services import heartbeat_record
 
 
@@ -52,8 +54,17 @@ def dispatch_due_messages() -> int:
     return messages_dispatch_due()
 
 
+@shared_task(name="clinic.tasks.send_messages")
+def send_messages(message_ids: list[int], claim_token: str) -> dict[str, int]:
+    """Deliver a chunk of messages claimed together (the sweeper queues one per
+    MESSAGE_SEND_CHUNK_SIZE rows). Retries live in the rows (status back to scheduled with
+    a later due time), so the task itself never retries and holds no ETA. Returns how many
+    of each outcome."""
+    return dict(Counter(messages_send(message_ids=message_ids, claim_token=claim_token).values()))
+
+
 @shared_task(name="clinic.tasks.send_message")
 def send_message(message_id: int, claim_token: str) -> str:
-    """Deliver one claimed message. Retries live in the row (status back to scheduled with a
-    later due time), so the task itself never retries and holds no ETA."""
+    """Deliver one claimed message. The sweeper queues `send_messages` chunks now; this
+    stays for tasks queued before that change."""
     return message_send(message_id=message_id, claim_token=claim_token)

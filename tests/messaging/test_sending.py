@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core import mail
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from clinic.messaging import (
+    ResultNotRecordedError,
     appointment_messages_sync,
     message_resend,
     message_send,
     messages_claim_due,
     messages_dispatch_due,
+    messages_send,
     patient_opt_out,
     validity_check_register,
 )
 from clinic.models import Message, MessageKind, MessageStatus
-from clinic.tasks import dispatch_due_messages, send_message
+from clinic.tasks import dispatch_due_messages, send_message, send_messages
 from sessions.models import AppointmentStatus
 from tests.factories import AppointmentFactory, MessageFactory, PatientFactory, ReminderPolicyFactory, sms_patient
 
@@ -53,9 +57,7 @@ def claim_one(message: Message) -> str:
     return str(token)
 
 
-def test_the_sweeper_claims_due_rows_only_and_queues_one_send_per_row_on_commit(
-    daytime, django_capture_on_commit_callbacks
-):
+def test_the_sweeper_claims_due_rows_only_and_queues_their_sends_on_commit(daytime, django_capture_on_commit_callbacks):
     due = MessageFactory.create_batch(3)
     later = MessageFactory(due_at=timezone.now() + dt.timedelta(minutes=5))
     with django_capture_on_commit_callbacks() as callbacks:
@@ -311,3 +313,189 @@ def test_clinic_templates_replace_the_default_wording(daytime, clinic):
     message_send(message_id=message.pk, claim_token=claim_one(message))
     assert mail.outbox[0].subject == "See you Tuesday 5 May"
     assert mail.outbox[0].body.startswith(f"Hi {appointment.patient.given_name} & co, 3:30 PM with ")
+
+
+# --- chunks: one task delivers several claimed rows -------------------------------------
+
+
+def test_the_sweeper_queues_one_send_task_per_chunk_covering_every_claimed_row_once(
+    daytime, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    settings.MESSAGE_SEND_CHUNK_SIZE = 2
+    due = MessageFactory.create_batch(5)
+    queued = []
+    monkeypatch.setattr(send_messages, "apply_async", lambda args, **options: queued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert messages_dispatch_due() == 5
+    assert [len(ids) for ids, _ in queued] == [2, 2, 1]
+    assert sorted(pk for ids, _ in queued for pk in ids) == sorted(m.pk for m in due)
+    [token] = {token for _, token in queued}
+    assert set(Message.objects.values_list("claim_token", flat=True)) == {uuid.UUID(token)}
+
+
+def test_a_chunk_sends_each_message_once_and_run_again_sends_nothing(daytime):
+    messages = MessageFactory.create_batch(3)
+    token, ids = messages_claim_due(limit=10)
+    assert send_messages(ids, str(token)) == {"sent": 3}
+    assert sorted(email.to[0] for email in mail.outbox) == sorted(m.patient.email for m in messages)
+    # The same task delivered again (e.g. redelivered by the broker) finds every row sent.
+    assert send_messages(ids, str(token)) == {"stale": 3}
+    assert len(mail.outbox) == 3
+    assert set(Message.objects.values_list("status", "attempts")) == {(MessageStatus.SENT, 1)}
+
+
+def test_one_bad_message_in_a_chunk_neither_stops_nor_resends_the_others(daytime, settings):
+    settings.EMAIL_BACKEND = "tests.messaging.backends.PickyEmailBackend"
+    first, refused, crashing, broken_check, last = MessageFactory.create_batch(5)
+    type(refused.patient).objects.filter(pk=refused.patient_id).update(email="refuse@example.com")
+    type(crashing.patient).objects.filter(pk=crashing.patient_id).update(email="crash@example.com")
+
+    def check_crashes(message, about):
+        if message.pk == broken_check.pk:
+            raise RuntimeError("a validity check with a bug")
+        return ""
+
+    validity_check_register(MessageKind.APPOINTMENT_REMINDER, check_crashes)
+    try:
+        token, ids = messages_claim_due(limit=10)
+        outcomes = messages_send(message_ids=ids, claim_token=str(token))
+        assert outcomes == {
+            first.pk: "sent",
+            refused.pk: "failed",
+            crashing.pk: "error",
+            broken_check.pk: "error",
+            last.pk: "sent",
+        }
+        assert sorted(email.to[0] for email in mail.outbox) == sorted([first.patient.email, last.patient.email])
+        # Run again: nothing is sent twice; the two errors are still held, for the lease to run out.
+        again = messages_send(message_ids=ids, claim_token=str(token))
+        assert again[first.pk] == again[refused.pk] == again[last.pk] == "stale"
+        assert len(mail.outbox) == 2
+    finally:
+        from clinic.messaging import _VALIDITY_CHECKS
+
+        _VALIDITY_CHECKS[MessageKind.APPOINTMENT_REMINDER].remove(check_crashes)
+    statuses = dict(Message.objects.values_list("id", "status"))
+    assert statuses == {
+        first.pk: MessageStatus.SENT,
+        refused.pk: MessageStatus.FAILED,
+        crashing.pk: MessageStatus.SENDING,
+        broken_check.pk: MessageStatus.SENDING,
+        last.pk: MessageStatus.SENT,
+    }
+    # After the lease the sweeper takes back exactly the two that errored, counting an attempt.
+    daytime.shift(dt.timedelta(seconds=settings.MESSAGE_CLAIM_LEASE_SECONDS + 1))
+    _, retaken = messages_claim_due(limit=10)
+    assert sorted(retaken) == sorted([crashing.pk, broken_check.pk])
+    assert set(Message.objects.filter(pk__in=retaken).values_list("attempts", flat=True)) == {1}
+
+
+# Without the test's transaction: as in a worker, the sender runs in autocommit.
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_stops_when_a_sent_message_cannot_be_recorded(daytime):
+    first, second, third = MessageFactory.create_batch(3)
+    with transaction.atomic():
+        token, _ = messages_claim_due(limit=10)
+    ids = [first.pk, second.pk, third.pk]
+
+    def database_down_at_the_first_result(execute, sql, params, many, context):
+        if sql.startswith("UPDATE") and '"sent_at"' in sql:
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(database_down_at_the_first_result), pytest.raises(ResultNotRecordedError):
+        messages_send(message_ids=ids, claim_token=str(token))
+    # Only the message whose result was lost went out; the others were not tried.
+    assert [email.to[0] for email in mail.outbox] == [first.patient.email]
+    assert set(Message.objects.values_list("status", flat=True)) == {MessageStatus.SENDING}
+
+
+@pytest.fixture
+def between_sends(settings):
+    """Run a function after each email the sender hands over (the chunk goes on afterwards)."""
+    from tests.messaging.backends import HookEmailBackend
+
+    settings.EMAIL_BACKEND = "tests.messaging.backends.HookEmailBackend"
+    yield lambda hook: setattr(HookEmailBackend, "hook", hook)
+    HookEmailBackend.hook = None
+
+
+def test_a_chunk_extends_the_lease_of_the_rows_it_has_not_reached_when_it_runs_low(daytime, settings, between_sends):
+    first, second = MessageFactory.create_batch(2)
+    token, _ = messages_claim_due(limit=10)
+    lease = dt.timedelta(seconds=settings.MESSAGE_CLAIM_LEASE_SECONDS)
+    daytime.shift(lease * 0.6)  # e.g. the chunk waited in the queue behind others
+    retaken = []
+
+    def sweeper_after_the_first_send(email):
+        if email.to == [first.patient.email]:
+            assert Message.objects.get(pk=second.pk).lease_until == timezone.now() + lease
+            daytime.shift(lease * 0.6)  # past the lease taken at the claim, within the extended one
+            retaken.extend(messages_claim_due(limit=10)[1])
+
+    between_sends(sweeper_after_the_first_send)
+    assert messages_send(message_ids=[first.pk, second.pk], claim_token=str(token)) == {
+        first.pk: "sent",
+        second.pk: "sent",
+    }
+    assert retaken == []
+    assert len(mail.outbox) == 2
+
+
+def test_each_message_of_a_chunk_is_re_checked_at_most_the_recheck_time_before_its_send(
+    daytime, settings, between_sends
+):
+    first, second, third = MessageFactory.create_batch(3)
+    token, _ = messages_claim_due(limit=10)
+
+    def cancel_the_second_then_take_time(email):
+        if email.to == [first.patient.email]:
+            second.patient.appointments.update(status=AppointmentStatus.CANCELLED, cancelled_at=timezone.now())
+            daytime.shift(dt.timedelta(seconds=settings.MESSAGE_RECHECK_SECONDS + 1))  # a slow provider
+
+    between_sends(cancel_the_second_then_take_time)
+    outcomes = messages_send(message_ids=[first.pk, second.pk, third.pk], claim_token=str(token))
+    assert outcomes == {first.pk: "sent", second.pk: "cancelled", third.pk: "sent"}
+    assert Message.objects.get(pk=second.pk).reason == "appointment cancelled"
+
+
+def test_with_no_recheck_time_each_message_is_read_right_before_its_send(daytime, settings, between_sends):
+    settings.MESSAGE_RECHECK_SECONDS = 0
+    first, second = MessageFactory.create_batch(2)
+    token, _ = messages_claim_due(limit=10)
+
+    def opt_out_of_the_second(email):
+        if email.to == [first.patient.email]:
+            patient_opt_out(patient=second.patient, channel="email", source="staff")
+
+    between_sends(opt_out_of_the_second)
+    outcomes = messages_send(message_ids=[first.pk, second.pk], claim_token=str(token))
+    assert outcomes == {first.pk: "sent", second.pk: "skipped"}
+    assert Message.objects.get(pk=second.pk).reason == "no email consent"
+
+
+def test_a_chunk_whose_rows_cannot_be_read_together_reads_them_one_at_a_time(daytime, monkeypatch):
+    from clinic import messaging
+
+    prefetch = messaging._abouts_prefetch
+
+    def fails_for_several(messages):
+        if len(messages) > 1:
+            raise RuntimeError("one row the batch read cannot load")
+        prefetch(messages)
+
+    monkeypatch.setattr(messaging, "_abouts_prefetch", fails_for_several)
+    MessageFactory.create_batch(3)
+    token, ids = messages_claim_due(limit=10)
+    assert messages_send(message_ids=ids, claim_token=str(token)) == dict.fromkeys(ids, "sent")
+    assert len(mail.outbox) == 3
+
+
+def test_a_chunk_reads_its_rows_together_and_writes_one_update_per_message(daytime, clinic, django_assert_num_queries):
+    ReminderPolicyFactory(clinic=clinic)
+    messages = [MessageFactory(appointment=AppointmentFactory(clinic=clinic)) for _ in range(4)]
+    token, ids = messages_claim_due(limit=10)
+    # Once: the rows with their patients, the appointments with their practitioners, the
+    # clinic with its policy, its templates. Then one UPDATE (its own commit) per message.
+    with django_assert_num_queries(4 + len(messages)):
+        assert messages_send(message_ids=ids, claim_token=str(token)) == dict.fromkeys(ids, "sent")
