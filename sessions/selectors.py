@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from sessions.models import Addendum, MassageEntry, TreatmentSession
+from sessions.models import AcupunctureEntry, Addendum, ArtEntry, MassageEntry, TreatmentSession
 
 
 def notes_with_content() -> QuerySet[TreatmentSession]:
     """Sessions with everything the full note shows, in a fixed number of queries."""
     return TreatmentSession.objects.select_related("signed_by").prefetch_related(
-        "art_entries__structure",
-        "art_entries__protocol",
+        Prefetch("art_entries", ArtEntry.objects.select_related("structure", "protocol")),
         Prefetch("massage_entries", MassageEntry.objects.select_related("region").prefetch_related("trigger_points")),
-        "acupuncture_entries__point",
+        Prefetch("acupuncture_entries", AcupunctureEntry.objects.select_related("point")),
         "home_care",
         Prefetch("addenda", Addendum.objects.select_related("author")),
     )

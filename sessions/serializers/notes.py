@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from clinic.api import StrictModelSerializer, StrictSerializer
+from clinic.api import SharedFieldsMixin, StrictModelSerializer, StrictSerializer
 from clinic.models import Practitioner
 from patients.models import Patient
 from sessions.models import (
@@ -113,8 +113,9 @@ class AddendumSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "author", "created_at"]
 
 
-class NoteSerializer(serializers.ModelSerializer):
-    """The full note: SOAP, pain, follow-up, entries, signature and addenda."""
+class NoteSerializer(SharedFieldsMixin, serializers.ModelSerializer):
+    """The full note: SOAP, pain, follow-up, entries, signature and addenda (output only: its
+    fields, nested ones included, are built once per process, not per response)."""
 
     signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     art_entries = ArtEntrySerializer(many=True, read_only=True)

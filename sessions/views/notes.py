@@ -7,6 +7,7 @@ Receptionists see that a session happened through `/treatment-sessions/` (no con
 
 from __future__ import annotations
 
+from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -15,7 +16,14 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api import ClinicAccess, ClinicScopedMixin, Conflict, require_clinical_access, scope_clinical_list
+from clinic.api import (
+    ClinicAccess,
+    ClinicScopedMixin,
+    Conflict,
+    UtcIsoDateTimeFilter,
+    require_clinical_access,
+    scope_clinical_list,
+)
 from clinic.audit import audit_record
 from clinic.models import AuditAction
 from clinic.roles import CLINICAL_ROLES
@@ -67,13 +75,24 @@ def _refuse_api_keys(request, message: str) -> None:
         raise PermissionDenied(message)
 
 
+class SessionFilter(filters.FilterSet):
+    """A therapist's day (`?practitioner=&started_from=&started_to=`) or a patient's history."""
+
+    started_from = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_to = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+
+    class Meta:
+        model = TreatmentSession
+        fields = ["patient", "practitioner", "status"]
+
+
 class SessionSummaryViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
     """Every staff role: which sessions happened, and whether their note is signed."""
 
     api_scope = "appointments"
     queryset = TreatmentSession.objects.all()
     serializer_class = SessionSummarySerializer
-    filterset_fields = ["patient", "practitioner", "status"]
+    filterset_class = SessionFilter
 
 
 class NoteViewSet(
@@ -88,15 +107,20 @@ class NoteViewSet(
 
     queryset = TreatmentSession.objects.none()
     serializer_class = NoteSerializer
-    filterset_fields = ["patient", "practitioner", "status"]
+    filterset_class = SessionFilter
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no clinic
             return TreatmentSession.objects.none()
         notes = selectors.notes_with_content().filter(clinic=self.request.clinic)
         if self.action == "list":
-            notes = scope_clinical_list(notes, self.request)
-        return notes
+            return scope_clinical_list(notes, self.request)
+        return notes.select_related("patient")  # one note: its patient is checked for clinical access
+
+    def filter_queryset(self, queryset):
+        if self.detail and not self.request.query_params:
+            return queryset  # one note, no parameters: no FilterSet to build (it would filter nothing)
+        return super().filter_queryset(queryset)
 
     def get_object(self):
         session = super().get_object()

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from clinic.services import api_key_create
 from tests.conftest import _client_for
 
 pytestmark = pytest.mark.django_db
+MID_MINUTE = dt.datetime(2026, 11, 21, 10, 0, 5, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def clock(time_machine):
+    """Budgets are per clock minute: a test must not straddle one."""
+    time_machine.move_to(MID_MINUTE, tick=False)
+    return time_machine
 
 
 def _limit(clinic, per_minute: int) -> None:
@@ -51,3 +61,23 @@ def test_the_limit_is_per_clinic(receptionist_api, other_api, clinic, other_clin
 
 def test_the_default_is_200_a_minute(clinic):
     assert clinic.api_rate_limit_per_minute == 200
+
+
+def test_the_budget_comes_back_with_the_next_minute(receptionist_api, clinic, clock):
+    _limit(clinic, 2)
+    assert [receptionist_api.get("/api/v1/rooms/").status_code for _ in range(3)] == [200, 200, 429]
+    refused = receptionist_api.get("/api/v1/rooms/")
+    assert int(refused["Retry-After"]) == 55  # the rest of the minute
+    clock.move_to(MID_MINUTE + dt.timedelta(seconds=56), tick=False)
+    assert receptionist_api.get("/api/v1/rooms/").status_code == 200
+
+
+def test_a_large_budget_costs_one_counter_not_a_history(api, clinic):
+    """Each request adds to one integer per caller and minute, whatever the limit."""
+    from django.core.cache import cache
+
+    _limit(clinic, 1_000_000)
+    key, raw = api_key_create(clinic=clinic, name="sync", scopes=["clinic:read"])
+    for _ in range(5):
+        assert api.get("/api/v1/rooms/", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+    assert cache.get(f"throttle:key:{key.pk}:{int(MID_MINUTE.timestamp() // 60)}") == 5

@@ -3,6 +3,8 @@ session happened (404 and an audit record for the content), another clinic sees 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from clinic.models import AuditAction, AuditEvent
@@ -40,6 +42,28 @@ def test_listing_notes_is_audited_with_the_ids_shown(therapist_api, session):
     assert [row["id"] for row in response.json()["results"]] == [session.pk]
     [event] = audited(AuditAction.LIST)
     assert event.extra["ids"] == [session.pk]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/notes/", "/api/v1/treatment-sessions/"])
+def test_a_therapists_day_is_filtered_by_start_time(therapist_api, session, clinic, practitioner, url):
+    earlier = TreatmentSessionFactory(
+        clinic=clinic, patient=session.patient, practitioner=practitioner,
+        started_at=session.started_at - dt.timedelta(days=1),
+    )  # fmt: skip
+    day = session.started_at.replace(hour=0, minute=0, second=0)
+    params = {
+        "practitioner": practitioner.pk,
+        "started_from": day.isoformat(),
+        "started_to": (day + dt.timedelta(days=1)).isoformat(),
+    }
+    response = therapist_api.get(url, params)
+    assert response.status_code == 200, response.json()
+    assert [row["id"] for row in response.json()["results"]] == [session.pk]
+    previous = therapist_api.get(url, {**params, "started_from": (day - dt.timedelta(days=1)).isoformat()})
+    assert {row["id"] for row in previous.json()["results"]} == {session.pk, earlier.pk}
+    bad = therapist_api.get(url, {"started_from": "yesterday"})
+    assert bad.status_code == 400
+    assert "started_from" in bad.json()["errors"]
 
 
 def test_a_receptionist_gets_404_for_a_note_and_the_attempt_is_audited(receptionist_api, receptionist, session):
@@ -293,10 +317,26 @@ def test_listing_notes_costs_the_same_queries_for_one_or_many(therapist_api, the
         other = TreatmentSessionFactory(clinic=clinic, practitioner=practitioner, patient=session.patient)
         entry_add(entry=art(other), actor=therapist)
         entry_add(entry=needle(other), actor=therapist)
-    # membership, page of sessions (+ signed_by), art entries, their structures and protocols,
-    # massage entries (+ region), their trigger points, acupuncture entries, their points,
-    # home care, addenda (+ author), and the audit record (chain lock, previous hash, insert)
-    assert count() == one == 14
+    # memberships (once per request), page of sessions (+ signed_by), art entries (+ structure
+    # and protocol), massage entries (+ region), their trigger points, acupuncture entries
+    # (+ point), home care, addenda (+ author), and the audit record (chain lock with the
+    # previous hash in one round trip, insert)
+    assert count() == one == 11
+
+
+def test_reading_a_note_costs_a_fixed_number_of_queries(therapist_api, therapist, session):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    entry_add(entry=art(session), actor=therapist)
+    entry_add(entry=needle(session), actor=therapist)
+    with CaptureQueriesContext(connection) as captured:
+        assert therapist_api.get(note_url(session)).status_code == 200
+    # memberships; the note (+ patient, signed_by); art, massage, acupuncture, home care and addenda
+    # prefetches (trigger points only when there are massage entries); the usual-practitioner check
+    # (booked with them: no; treated by them: yes); the audit record (savepoint, chain lock with the
+    # previous hash in one round trip, insert, release)
+    assert len(captured) == 13, [query["sql"][:60] for query in captured.captured_queries]
 
 
 @pytest.mark.parametrize("suffix", ["sign/", "addenda/"])
