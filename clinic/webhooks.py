@@ -123,7 +123,9 @@ def webhook_event_emit(*, clinic: Clinic, event: WebhookEventType | str, payload
     if event not in WebhookEventType.values:
         raise ValidationError({"event": f"Unknown webhook event {event!r}."})
     row = WebhookEvent(clinic=clinic, type=event, payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)))
-    row.full_clean()
+    # Written with every booking and change: the clinic is the caller's instance and the event
+    # id a fresh UUID, so checking either (two queries) would only repeat what the database enforces.
+    row.full_clean(exclude=["clinic"], validate_unique=False)
     row.save()
     now = timezone.now()
     endpoints = [e for e in WebhookEndpoint.objects.filter(clinic=clinic, is_active=True) if event in e.events]

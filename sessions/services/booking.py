@@ -368,9 +368,10 @@ def appointment_book(
         hours_override_by=placement.hours_override_by,
         hours_override_reason=placement.hours_override_reason,
     )
-    # The exclusion constraints were checked above under the locks; validating them again
-    # here would only repeat the query.
-    appointment.full_clean(validate_constraints=False)
+    # The exclusion constraints were checked above under the locks, and the related rows are
+    # the instances checked by `_validate_booking`: validating either again would only repeat
+    # queries (one per foreign key) on the busiest write path.
+    appointment.full_clean(exclude=_RELATED, validate_constraints=False)
     _save_or_conflict(appointment)
     _record(appointment, AppointmentChangeKind.BOOKED, booked_by, new_start=start, new_status=appointment.status)
     _announce(appointment, WebhookEventType.APPOINTMENT_CREATED)
@@ -378,6 +379,7 @@ def appointment_book(
 
 
 _MOVABLE = (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)
+_RELATED = [f.name for f in Appointment._meta.get_fields() if f.many_to_one and f.concrete]
 
 
 @transaction.atomic
