@@ -38,9 +38,11 @@ class Timing:
 
 TIMINGS = {
     "smoke": Timing(1.0, 10, 1.0, 4),
-    "small": Timing(5.0, 50, 10.0, 8),
-    "default": Timing(20.0, 100, 60.0, 8),
+    "small": Timing(3.0, 50, 6.0, 8),
+    "default": Timing(10.0, 100, 30.0, 8),
 }
+# The default run also measures the front-desk mix on a dataset a tenth the size (growth).
+GROWTH = {"default": "tenth"}
 
 
 def _free_port() -> int:
@@ -49,12 +51,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _ensure_database(url: str) -> None:
+def _ensure_database(url: str, *, fresh: bool = False) -> None:
     import psycopg
 
     name = url.rsplit("/", 1)[1]
     admin = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 
@@ -121,71 +125,157 @@ def _sub_benchmarks(scale: str) -> str:
     return "".join(sections)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=["smoke", "small", "default"], default="default")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
-    args = parser.parse_args(argv)
-
-    database_url = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/clinic_bench_{args.scale}")
-    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-    env = {
+def _environment(scale: str) -> dict:
+    database_url = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/clinic_bench_{scale}")
+    if scale in GROWTH.values():
+        database_url = database_url.rsplit("/", 1)[0] + f"/clinic_bench_{scale}"
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DJANGO_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(64),
+        "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "LOG_LEVEL": "warning",
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+        "SMS_BACKEND": "clinic.channels.ConsoleSmsBackend",
+        "LOG_LEVEL": "error",  # 409s are answers here, not news
     }
-    # This process builds the dataset with the same settings the server runs with.
-    os.environ.update({k: v for k, v in env.items() if k not in os.environ or os.environ[k] != v})
-    _ensure_database(database_url)
+
+
+def _prepare(scale_name: str) -> dict:
+    """Builds (or reuses) the dataset in this process; returns what the scenarios need."""
     import django
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connections
+
+    from bench import dataset
+
+    scale = dataset.SCALES[scale_name]
+    print(f"bench: scale {scale.name}: {scale.patients:,} patients, {scale.appointments:,} appointments, "
+          f"{scale.notes:,} notes, {scale.messages:,} messages", flush=True)  # fmt: skip
+    call_command("migrate", verbosity=0)
+    if dataset.started() and not dataset.resumable(scale):
+        print("bench: the dataset there is incomplete or another size; starting from a fresh database", flush=True)
+        connections.close_all()
+        _ensure_database(os.environ["DATABASE_URL"], fresh=True)
+        call_command("migrate", verbosity=0)
+    call_command("load_catalogs", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    dataset.build(scale)
+    prepared = {
+        "key": dataset.api_key_for("bench-0"),
+        "context": {**dataset.scenario_context("bench-0"), "therapist_cookie": dataset.therapist_session("bench-0")},
+    }
+    connections.close_all()
+    return prepared
+
+
+def _start_worker(env: dict, log: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "celery", "-A", "clinic", "worker", "--concurrency=1",
+               "--without-gossip", "--without-mingle", "--loglevel=WARNING"]  # fmt: skip
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=["smoke", "small", "default", "tenth"], default="default")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--prepare-only", metavar="JSON", help="build the dataset and write the scenario ids here")
+    parser.add_argument(
+        "--timing", choices=sorted(TIMINGS), help="another scale's durations (a quick look at a big dataset)"
+    )
+    parser.add_argument("--http-only", action="store_true", help="skip the growth run and the sub-benchmarks")
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: cores + 1)")
+    args = parser.parse_args(argv)
+
+    # One key for every process of the run: a session signed in while preparing must be valid
+    # in gunicorn (the session's auth hash is keyed by it).
+    os.environ.setdefault("BENCH_SECRET_KEY", secrets.token_urlsafe(64))
+    env = _environment(args.scale)
+    # This process builds the dataset with the same settings the server runs with.
+    os.environ.update(env)
+    _ensure_database(env["DATABASE_URL"])
+    if args.prepare_only:
+        Path(args.prepare_only).write_text(json.dumps(_prepare(args.scale)))
+        return 0
+
+    growth_scale = None if args.http_only else GROWTH.get(args.scale)
+    growth_prepared = None
+    if growth_scale:  # its own database, so its own process
+        growth_file = Path(args.out) / f".{growth_scale}.json"
+        growth_file.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "bench", "--scale", growth_scale, "--prepare-only", str(growth_file)],
+                       cwd=ROOT, check=True)  # fmt: skip
+        growth_prepared = json.loads(growth_file.read_text())
+        growth_file.unlink()
+    prepared = _prepare(args.scale)
 
     from bench import dataset, scenarios
 
     scale = dataset.SCALES[args.scale]
-    print(f"bench: scale {scale.name}: {scale.patients:,} patients, {scale.appointments:,} appointments", flush=True)
-    call_command("migrate", verbosity=0)
-    call_command("load_catalogs", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
-    dataset.build(scale)
-    key = dataset.api_key_for("bench-0")
-    context = dataset.scenario_context("bench-0")
-    from django.db import connections
-
-    connections.close_all()
-
     cores = os.cpu_count() or 1
-    workers = cores + 1
+    # cores + 1 sync workers: measured against gunicorn's 2 x cores + 1 on this 2-core machine
+    # (PostgreSQL and the load generator share the cores), 3 workers served a single-row
+    # retrieve at 218-230 req/s and 5 workers at 149-165.
+    workers = args.workers or cores + 1
     port = _free_port()
-    server = _start_gunicorn(env, port, workers)
+    started = []
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     try:
-        results = scenarios.run_all(
-            host="127.0.0.1",
-            port=port,
-            headers={"Authorization": f"Bearer {key}"},
-            timing=TIMINGS[args.scale],
-            context=context,
-        )
+        started.append(_start_worker(env, Path(args.out) / ".worker.log"))
+        server = _start_gunicorn(env, port, workers)
+        started.append(server)
+        headers = {"Authorization": f"Bearer {prepared['key']}"}
+        timing = TIMINGS[args.timing or args.scale]
+        results = scenarios.run_all(host="127.0.0.1", port=port, headers=headers, timing=timing,
+                                    context=prepared["context"])  # fmt: skip
+        mix = scenarios.run_mix(host="127.0.0.1", port=port, headers=headers, ctx=prepared["context"],
+                                rate=timing.rate, seconds=timing.rate_seconds)  # fmt: skip
         memory = _worker_peak_memory_mb(server.pid)
+        growth = None
+        if growth_prepared is not None:
+            growth_port = _free_port()
+            started.append(_start_gunicorn(_environment(growth_scale), growth_port, workers))
+            growth = scenarios.run_growth(
+                host="127.0.0.1",
+                tenth=(growth_port, {"Authorization": f"Bearer {growth_prepared['key']}"}, growth_prepared["context"]),
+                full=(port, headers, prepared["context"]),
+                timing=timing,
+            )
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        for process in reversed(started):
+            _stop(process)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d")
-    report = scenarios.report(results, scale=scale, cores=cores, workers=workers, memory_mb=memory, date=stamp)
-    report += _sub_benchmarks(args.scale)
+    report = scenarios.report(results, mix=mix, scale=scale, cores=cores, workers=workers, memory_mb=memory, date=stamp)
+    if growth is not None:
+        report += "\n" + scenarios.growth_report(growth)
+    if not args.http_only:
+        report += _sub_benchmarks(args.scale)
     path = out / f"{stamp}-{scale.name}.md"
     path.write_text(report)
-    (out / f"{stamp}-{scale.name}.json").write_text(json.dumps(scenarios.summary(results, memory), indent=2))
+    summary = {
+        **scenarios.summary(results, memory),
+        "mix": {"errors": mix.errors, "statuses": {str(c): n for c, n in mix.statuses.items()}},
+        "growth": scenarios.growth_summary(growth),
+    }
+    (out / f"{stamp}-{scale.name}.json").write_text(json.dumps(summary, indent=2))
     print(report)
     print(f"bench: report written to {path}")
     return 0

@@ -81,9 +81,14 @@ def seed() -> dict:
     from treatments.models import Modality
 
     clinic = Clinic.objects.filter(slug=SLUG).first()
+    if clinic is not None:
+        # One key drives the whole benchmark: the per-key limit (200/min) would answer 429s.
+        Clinic.objects.filter(pk=clinic.pk).update(api_rate_limit_per_minute=10_000_000)
     if clinic is None:
         with transaction.atomic():
-            clinic = Clinic.objects.create(name="Bench clinic", slug=SLUG, time_zone="America/Toronto")
+            clinic = Clinic.objects.create(
+                name="Bench clinic", slug=SLUG, time_zone="America/Toronto", api_rate_limit_per_minute=10_000_000
+            )
             location = Location.objects.create(clinic=clinic, name="Main")
             massage = Service.objects.create(
                 clinic=clinic,

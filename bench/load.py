@@ -27,6 +27,8 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     queries: Counter = field(default_factory=Counter)
+    # A mix of request kinds: each kind's own answers (label -> Result).
+    parts: dict[str, Result] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
@@ -88,12 +90,18 @@ class _Client(threading.local):
         return 0, None
 
 
-def _record(result: Result, lock: threading.Lock, latency: float, status: int, queries: int | None) -> None:
+def _record(
+    result: Result, lock: threading.Lock, latency: float, status: int, queries: int | None, label: str | None = None
+) -> None:
     with lock:
-        result.latencies.append(latency)
-        result.statuses[status] += 1
-        if queries is not None:
-            result.queries[queries] += 1
+        targets = [result]
+        if label is not None:
+            targets.append(result.parts.setdefault(label, Result(label, result.mode)))
+        for target in targets:
+            target.latencies.append(latency)
+            target.statuses[status] += 1
+            if queries is not None:
+                target.queries[queries] += 1
 
 
 def saturate(
@@ -131,9 +139,12 @@ def fixed_rate(
     *,
     rate: float,
     seconds: float,
-    max_workers: int = 32,
+    max_workers: int = 64,
+    label: Callable[[int], str] | None = None,
 ) -> Result:
-    """`rate` requests per second for `seconds`, each timed from its scheduled start."""
+    """`rate` requests per second for `seconds`, each timed from its scheduled start.
+
+    With `label`, request `i` is of kind `label(i)` and each kind is also reported on its own."""
     result, lock = Result(name, f"{rate:g} req/s"), threading.Lock()
     client = _Client(host, port, headers)
     total = int(rate * seconds)
@@ -145,7 +156,7 @@ def fixed_rate(
         if delay > 0:
             time.sleep(delay)
         status, queries = client.send(make(i))
-        _record(result, lock, time.perf_counter() - scheduled, status, queries)
+        _record(result, lock, time.perf_counter() - scheduled, status, queries, label(i) if label else None)
 
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         list(pool.map(one, range(total)))
