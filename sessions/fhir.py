@@ -43,6 +43,7 @@ from clinic.fhir import (
     searchset,
 )
 from clinic.models import AuditAction, Location, Practitioner, Service
+from clinic.schema import ClinicAutoSchema
 from sessions import selectors
 from sessions.availability import Slot, free_slots
 from sessions.models import EntryKind, NoteStatus, TreatmentSession
@@ -358,8 +359,16 @@ class SlotSearchSerializer(StrictSerializer):
     start = serializers.ListField(child=serializers.CharField(), required=False, max_length=2)
 
 
+class _OneBundleSchema(ClinicAutoSchema):
+    """The Slot search answers one Bundle (computed, not a paged queryset): not an array of them."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
+
+
 @extend_schema_view(
     list=extend_schema(
+        operation_id="fhir_R4_Slot_list",
         summary="Search free Slot resources (searchset Bundle)",
         parameters=[SlotSearchSerializer, FORMAT_PARAMETER],
         responses={200: OpenApiResponse(response=BUNDLE_SCHEMA)},
@@ -378,6 +387,7 @@ class FhirSlotViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ViewSet):
 
     api_scope = "appointments"
     isolation_model = Practitioner
+    schema = _OneBundleSchema()
 
     def _window(self, values: list[str]) -> tuple[dt.datetime, dt.datetime]:
         now = timezone.now()

@@ -208,7 +208,9 @@ class AppointmentViewSet(
     def complete(self, request, pk=None):
         return self._act(services.appointment_complete, by=_user(request))
 
-    @action(detail=True, methods=["get"])
+    # Every change of one appointment, oldest first: a short list, answered whole (no pages).
+    @extend_schema(request=None, responses=AppointmentChangeSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None)
     def history(self, request, pk=None):
         appointment = self.get_object()
         changes = appointment.changes.select_related("by")
