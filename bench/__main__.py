@@ -41,8 +41,10 @@ TIMINGS = {
     "small": Timing(3.0, 50, 6.0, 8),
     "default": Timing(10.0, 100, 30.0, 8),
 }
-# The default run also measures the front-desk mix on a dataset a tenth the size (growth).
+# The default run also measures the front-desk requests on a dataset a tenth the size (growth).
 GROWTH = {"default": "tenth"}
+# Scales whose growth step compares the dataset with itself: the smoke run keeps that code running.
+GROWTH_AGAINST_ITSELF = {"smoke"}
 
 
 def _free_port() -> int:
@@ -247,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
                                 rate=timing.rate, seconds=timing.rate_seconds)  # fmt: skip
         memory = _worker_peak_memory_mb(server.pid)
         growth = None
+        if args.scale in GROWTH_AGAINST_ITSELF and not args.http_only:
+            same = (port, headers, prepared["context"])
+            growth = scenarios.run_growth(host="127.0.0.1", tenth=same, full=same, timing=timing, same_dataset=True)
         if growth_prepared is not None:
             growth_port = _free_port()
             started.append(_start_gunicorn(_environment(growth_scale), growth_port, workers))

@@ -35,3 +35,9 @@ def test_bench_smoke_runs_every_scenario_and_writes_a_report(tmp_path):
     for name, figures in summary["scenarios"].items():
         assert figures["requests"] > 0, name
         assert figures["errors"] == 0, name
+    # The growth step (the smoke dataset against itself): every front-desk kind measured alone on both.
+    assert "## Growth: full dataset against 10% of it" in text
+    assert "patient search by name prefix" in summary["growth"]
+    for name, figures in summary["growth"].items():
+        assert figures["alone_requests"] > 0, name
+        assert figures["alone_errors"] == 0, name
