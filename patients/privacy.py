@@ -40,7 +40,15 @@ from intake.models import IntakeLink, IntakeLinkStatus, IntakeSubmission, Patien
 from patients.models import Patient
 from sessions import selectors
 from sessions.fhir import encounter_to_fhir, observations_of, procedures_of
-from sessions.models import Addendum, Appointment, AppointmentSeries, AppointmentStatus, NoteStatus, TreatmentSession
+from sessions.models import (
+    Addendum,
+    Appointment,
+    AppointmentSeries,
+    AppointmentStatus,
+    NoteStatus,
+    TreatmentSession,
+    related_rows,
+)
 
 ERASED_GIVEN_NAME = "Erased"
 NOTE_FIELDS = ("subjective", "objective", "assessment", "plan")
@@ -188,7 +196,7 @@ def _notes(session: TreatmentSession) -> list[dict]:
     if session.content_hash:
         note["description"] = f"Signed; SHA-256 of the signed content {session.content_hash}"
     resources = [note]
-    for addendum in session.addenda.all():
+    for addendum in related_rows(session, "addenda"):
         resources.append(
             {
                 "resourceType": "DocumentReference",
@@ -279,7 +287,7 @@ def patient_export_html(record: PatientRecord) -> str:
         {
             "session": s,
             "entries": [str(e) for e in s.entries()],
-            "addenda": list(s.addenda.all()),
+            "addenda": related_rows(s, "addenda"),
             "note": {name: getattr(s, name) for name in NOTE_FIELDS if getattr(s, name)},
         }
         for s in record.sessions

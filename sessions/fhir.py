@@ -46,7 +46,7 @@ from clinic.models import AuditAction, Location, Practitioner, Service
 from clinic.schema import ClinicAutoSchema
 from sessions import selectors
 from sessions.availability import Slot, free_slots
-from sessions.models import EntryKind, NoteStatus, TreatmentSession
+from sessions.models import EntryKind, NoteStatus, TreatmentSession, related_rows
 from sessions.serializers.booking import SlotQuerySerializer
 
 PAIN_LOINC = {
@@ -128,7 +128,8 @@ def procedure_to_fhir(session: TreatmentSession, entry) -> dict:
 
 
 def procedures_of(session: TreatmentSession) -> list[dict]:
-    entries = [*session.art_entries.all(), *session.massage_entries.all(), *session.acupuncture_entries.all()]
+    entries = [related_rows(session, name) for name in ("art_entries", "massage_entries", "acupuncture_entries")]
+    entries = [entry for rows in entries for entry in rows]
     return [procedure_to_fhir(session, entry) for entry in entries]
 
 

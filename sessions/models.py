@@ -588,11 +588,26 @@ class TreatmentSession(ClinicOwned):
     def entries(self) -> list[NoteEntry]:
         """Every structured entry, in the order of the entry kinds."""
         return [
-            *self.art_entries.all(),
-            *self.massage_entries.all(),
-            *self.acupuncture_entries.all(),
-            *self.home_care.all(),
+            *related_rows(self, "art_entries"),
+            *related_rows(self, "massage_entries"),
+            *related_rows(self, "acupuncture_entries"),
+            *related_rows(self, "home_care"),
         ]
+
+
+PREFETCHED = "prefetched_{}"
+
+
+def related_rows(obj: models.Model, relation: str) -> list:
+    """The rows of `obj.<relation>`: the list `sessions.selectors.notes_with_content()` left on
+    the object (`prefetched_<relation>`), or else read now.
+
+    The selector prefetches into plain lists (`Prefetch(to_attr=...)`): prefetching into the
+    related managers makes Django build one filtered queryset per object and relation to hold
+    the rows, about 70 `filter()` calls for a therapist's day of nine notes, a sixth of its time.
+    """
+    rows = getattr(obj, PREFETCHED.format(relation), None)
+    return list(getattr(obj, relation).all()) if rows is None else rows
 
 
 class NoteEntry(ClinicOwned):

@@ -4,17 +4,37 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from sessions.models import AcupunctureEntry, Addendum, ArtEntry, MassageEntry, TreatmentSession
+from sessions.models import (
+    PREFETCHED,
+    AcupunctureEntry,
+    Addendum,
+    ArtEntry,
+    HomeCareEntry,
+    MassageEntry,
+    TreatmentSession,
+)
+from treatments.models import TriggerPoint
+
+
+def _into_list(relation: str, queryset: QuerySet) -> Prefetch:
+    # Read back with sessions.models.related_rows(obj, relation).
+    return Prefetch(relation, queryset, to_attr=PREFETCHED.format(relation))
 
 
 def notes_with_content() -> QuerySet[TreatmentSession]:
-    """Sessions with everything the full note shows, in a fixed number of queries."""
+    """Sessions with everything the full note shows, in a fixed number of queries.
+
+    Each relation is left on the session as a plain list: read it with
+    `sessions.models.related_rows(session, "art_entries")` (or `session.entries()`)."""
+    massage = MassageEntry.objects.select_related("region").prefetch_related(
+        _into_list("trigger_points", TriggerPoint.objects.all())
+    )
     return TreatmentSession.objects.select_related("signed_by").prefetch_related(
-        Prefetch("art_entries", ArtEntry.objects.select_related("structure", "protocol")),
-        Prefetch("massage_entries", MassageEntry.objects.select_related("region").prefetch_related("trigger_points")),
-        Prefetch("acupuncture_entries", AcupunctureEntry.objects.select_related("point")),
-        "home_care",
-        Prefetch("addenda", Addendum.objects.select_related("author")),
+        _into_list("art_entries", ArtEntry.objects.select_related("structure", "protocol")),
+        _into_list("massage_entries", massage),
+        _into_list("acupuncture_entries", AcupunctureEntry.objects.select_related("point")),
+        _into_list("home_care", HomeCareEntry.objects.all()),
+        _into_list("addenda", Addendum.objects.select_related("author")),
     )
 
 

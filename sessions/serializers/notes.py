@@ -14,10 +14,27 @@ from sessions.models import (
     HomeCareEntry,
     MassageEntry,
     TreatmentSession,
+    related_rows,
 )
 from sessions.services import NOTE_FIELDS
 from treatments.models import AcupuncturePoint, ArtProtocol, BodyRegion, Muscle, TriggerPoint
 from treatments.serializers import CatalogCodeField
+
+
+class _Prefetched(serializers.ListSerializer):
+    """Output of a relation `selectors.notes_with_content()` prefetched into a list."""
+
+    def get_attribute(self, instance):
+        return related_rows(instance, self.source)
+
+
+class _PrefetchedCodes(serializers.ManyRelatedField):
+    """Catalog codes of an m2m relation prefetched into a list (read); codes in (write)."""
+
+    def get_attribute(self, instance):
+        if instance.pk is None:  # an entry being validated, not saved yet
+            return []
+        return related_rows(instance, self.source)
 
 
 class ClinicObjectField(serializers.PrimaryKeyRelatedField):
@@ -60,7 +77,7 @@ class ArtEntrySerializer(_EntrySerializer):
 
 class MassageEntrySerializer(_EntrySerializer):
     region = CatalogCodeField(BodyRegion)
-    trigger_points = CatalogCodeField(TriggerPoint, many=True, required=False)
+    trigger_points = _PrefetchedCodes(child_relation=CatalogCodeField(TriggerPoint), required=False)
 
     class Meta:
         model = MassageEntry
@@ -118,11 +135,11 @@ class NoteSerializer(SharedFieldsMixin, serializers.ModelSerializer):
     fields, nested ones included, are built once per process, not per response)."""
 
     signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    art_entries = ArtEntrySerializer(many=True, read_only=True)
-    massage_entries = MassageEntrySerializer(many=True, read_only=True)
-    acupuncture_entries = AcupunctureEntrySerializer(many=True, read_only=True)
-    home_care = HomeCareEntrySerializer(many=True, read_only=True)
-    addenda = AddendumSerializer(many=True, read_only=True)
+    art_entries = _Prefetched(child=ArtEntrySerializer(), read_only=True)
+    massage_entries = _Prefetched(child=MassageEntrySerializer(), read_only=True)
+    acupuncture_entries = _Prefetched(child=AcupunctureEntrySerializer(), read_only=True)
+    home_care = _Prefetched(child=HomeCareEntrySerializer(), read_only=True)
+    addenda = _Prefetched(child=AddendumSerializer(), read_only=True)
 
     class Meta:
         model = TreatmentSession

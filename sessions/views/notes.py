@@ -29,7 +29,7 @@ from clinic.models import AuditAction
 from clinic.roles import CLINICAL_ROLES
 from patients.models import Patient
 from sessions import selectors, services
-from sessions.models import ENTRY_MODELS, TreatmentSession
+from sessions.models import ENTRY_MODELS, TreatmentSession, related_rows
 from sessions.serializers import (
     ENTRY_SERIALIZERS,
     AddendumCreateSerializer,
@@ -237,7 +237,7 @@ class NoteViewSet(
             "note": services.signed_content(session),
             "content_hash": session.content_hash,
             "hash_verified": services.note_verify(session),
-            "addenda": AddendumSerializer(session.addenda.all(), many=True).data,
+            "addenda": AddendumSerializer(related_rows(session, "addenda"), many=True).data,
         }
         return Response(document)
 

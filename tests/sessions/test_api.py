@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 
 from clinic.models import AuditAction, AuditEvent
+from sessions import services
 from sessions.models import AcupunctureEntry, MassageEntry, NoteStatus, TreatmentSession
 from sessions.services import entry_add, note_sign
 from tests.factories import PatientFlagFactory, TreatmentSessionFactory
-from tests.sessions.conftest import art, needle
+from tests.sessions.conftest import art, home_care, massage, needle
 
 pytestmark = pytest.mark.django_db
 
@@ -337,6 +338,35 @@ def test_reading_a_note_costs_a_fixed_number_of_queries(therapist_api, therapist
     # (booked with them: no; treated by them: yes); the audit record (savepoint, chain lock with the
     # previous hash in one round trip, insert, release)
     assert len(captured) == 13, [query["sql"][:60] for query in captured.captured_queries]
+
+
+def test_notes_with_content_leave_nothing_to_read_while_serialising(therapist, session):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from sessions.selectors import notes_with_content
+    from sessions.serializers import NoteSerializer
+    from treatments.models import TriggerPoint
+
+    entry_add(entry=art(session), actor=therapist)
+    entry_add(entry=needle(session), actor=therapist)
+    entry_add(
+        entry=massage(session), actor=therapist, trigger_points=list(TriggerPoint.objects.filter(clinic=None)[:2])
+    )
+    entry_add(entry=home_care(session), actor=therapist)
+    note_sign(session=session, actor=therapist)
+    services.note_addendum_add(session=session, text="Called the next day: less pain.", actor=therapist)
+    loaded = list(notes_with_content().filter(pk=session.pk))
+    with CaptureQueriesContext(connection) as captured:
+        body = NoteSerializer(loaded, many=True).data[0]
+        entries = loaded[0].entries()
+    assert not captured.captured_queries, [query["sql"][:80] for query in captured.captured_queries]
+    relations = ("art_entries", "massage_entries", "acupuncture_entries", "home_care", "addenda")
+    assert [len(body[name]) for name in relations] == [1, 1, 1, 1, 1]
+    assert len(body["massage_entries"][0]["trigger_points"]) == 2
+    assert len(entries) == 4
+    # Read without the selector, the same note serialises the same (each relation read on demand).
+    assert NoteSerializer(TreatmentSession.objects.get(pk=session.pk)).data == body
 
 
 @pytest.mark.parametrize("suffix", ["sign/", "addenda/"])
