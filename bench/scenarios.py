@@ -404,8 +404,9 @@ def summary(results: list[Measured], memory_mb: float) -> dict:
     }
 
 
-def targets(results: list[Measured], memory_mb: float) -> list[tuple[str, str, bool]]:
-    """(target, measured, met) for every target the issue sets that this run covers."""
+def targets(results: list[Measured], memory_mb: float) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for every target the issue sets that this run covers; met is None
+    for a figure shown for reference where the issue sets no target."""
     named = _by_name(results)
     base = named.get(BASELINE_RETRIEVE)
     rows = []
@@ -423,7 +424,10 @@ def targets(results: list[Measured], memory_mb: float) -> list[tuple[str, str, b
         rows.append((f"{m.scenario.name}: p95 ≤ 4× retrieve", f"{ratio:.2f}×", ratio <= 4))
         if m.scenario.is_list:
             share = m.saturation.throughput / base.saturation.throughput
-            rows.append((f"{m.scenario.name}: throughput ≥ 40% of retrieve", f"{share:.0%}", share >= 0.4))
+            if m.scenario.group == "front desk":
+                rows.append((f"{m.scenario.name}: throughput ≥ 40% of retrieve", f"{share:.0%}", share >= 0.4))
+            else:  # the issue sets the 40% target for the front-desk mix's lists; shown for the others
+                rows.append((f"{m.scenario.name}: throughput share of retrieve", f"{share:.0%}", None))
             same = m.queries_page_1 is not None and m.queries_page_1 == m.queries_page_100
             rows.append((f"{m.scenario.name}: queries independent of page size",
                          f"{m.queries_page_1} at 1, {m.queries_page_100} at 100", same))  # fmt: skip
@@ -472,5 +476,5 @@ def report(
         rows = mix_rows + rows
     lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     for target, value, met in rows:
-        lines.append(f"| {target} | {value} | {'yes' if met else '**no**'} |")
+        lines.append(f"| {target} | {value} | {'reference' if met is None else 'yes' if met else '**no**'} |")
     return "\n".join(lines) + "\n"
