@@ -4,15 +4,11 @@ by a real Celery worker process."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.processes import ROOT, manage, project_env
+from tests.processes import celery_worker, manage, project_env, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -25,26 +21,7 @@ def test_fresh_sqlite_and_filesystem_broker_migrate_seed_and_deliver(tmp_path):
     assert "Demo clinic ready." in seeded.stdout
     assert manage("seed_demo", env=env).returncode == 0
 
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "clinic",
-            "worker",
-            "--pool=solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],  # fmt: skip
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    worker = celery_worker(env, "--pool=solo", "--loglevel=INFO")
     try:
         sent = manage(
             "shell", "-c", "from clinic.tasks import record_heartbeat; record_heartbeat.delay('smoke')", env=env
@@ -59,7 +36,6 @@ def test_fresh_sqlite_and_filesystem_broker_migrate_seed_and_deliver(tmp_path):
                 time.sleep(1)
         assert delivered, "the worker did not run the task within 60 s"
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        output, _ = worker.communicate(timeout=30)
+        output = stop_process(worker)
     assert "succeeded" in output
     assert (tmp_path / "clinic.sqlite3").exists()

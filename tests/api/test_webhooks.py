@@ -267,51 +267,29 @@ def test_receptionists_cannot_manage_webhooks(receptionist_api, receiver):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_delivers_an_emitted_event_from_redis(clinic, receiver):
-    import os
-    import signal
-    import subprocess
-    import sys
     import time
 
+    from django.conf import settings
     from django.db import connection
 
-    from tests.processes import ROOT, project_env
+    from tests.processes import broker_to_myself, celery_worker, project_env, stop_process
 
     endpoint, secret = webhook_endpoint_create(clinic=clinic, url=receiver.url, events=["patient.created"])
     db = connection.settings_dict
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     env = project_env(DATABASE_URL=f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "clinic",
-            "worker",
-            "--pool=solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],  # fmt: skip
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        event = _emit(clinic, patient_id=99)  # committed at once: the task is published to Redis
-        deadline = time.monotonic() + 60
-        delivery = WebhookDelivery.objects.get(event=event)
-        while time.monotonic() < deadline and delivery.status != WebhookDeliveryStatus.DELIVERED:
-            time.sleep(0.2)
-            delivery.refresh_from_db()
-        assert delivery.status == WebhookDeliveryStatus.DELIVERED, "the worker did not deliver within 60 s"
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        output, _ = worker.communicate(timeout=30)
+    with broker_to_myself(settings.CELERY_BROKER_URL):
+        worker = celery_worker(env, "--pool=solo", "--loglevel=INFO")
+        try:
+            event = _emit(clinic, patient_id=99)  # committed at once: the task is published to Redis
+            deadline = time.monotonic() + 60
+            delivery = WebhookDelivery.objects.get(event=event)
+            while time.monotonic() < deadline and delivery.status != WebhookDeliveryStatus.DELIVERED:
+                time.sleep(0.2)
+                delivery.refresh_from_db()
+            assert delivery.status == WebhookDeliveryStatus.DELIVERED, "the worker did not deliver within 60 s"
+        finally:
+            output = stop_process(worker)
     [(headers, body)] = receiver.requests
     assert verify(secret, headers, body, now=int(timezone.now().timestamp()))
     assert json.loads(body)["data"] == {"patient_id": 99}

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,7 +26,7 @@ from clinic.celery import app
 from clinic.models import Message, MessageStatus
 from clinic.tasks import dispatch_due_messages
 from tests.messaging.seed import seed_due_messages
-from tests.processes import ROOT, project_env
+from tests.processes import broker_to_myself, celery_worker, project_env, stop_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -45,12 +44,13 @@ def _test_database_url() -> str:
 @pytest.fixture
 def broker():
     """An empty queue before the test; no left-over unacknowledged tasks after it."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    app.control.purge()
-    yield
-    app.control.purge()
-    client.delete("unacked", "unacked_index", "unacked_mutex")
-    client.close()
+    with broker_to_myself(settings.CELERY_BROKER_URL):
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        app.control.purge()
+        yield
+        app.control.purge()
+        client.delete("unacked", "unacked_index", "unacked_mutex")
+        client.close()
 
 
 class Worker:
@@ -72,27 +72,10 @@ class Worker:
     def start(self) -> None:
         self.runs += 1
         log = open(self.var_dir / f"worker-{self.runs}.log", "w")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "clinic",
-                "worker",
-                "--pool=prefork",
-                f"--concurrency={CONCURRENCY}",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=WARNING",
-            ],  # fmt: skip
-            cwd=ROOT,
-            env=self.env,
+        self.process = celery_worker(
+            self.env, "--pool=prefork", f"--concurrency={CONCURRENCY}", "--without-heartbeat", "--loglevel=WARNING",
             stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        )  # fmt: skip
         log.close()
 
     def kill(self) -> None:
@@ -100,13 +83,8 @@ class Worker:
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
+        if self.process:
+            stop_process(self.process)
 
 
 @pytest.fixture
