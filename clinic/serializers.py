@@ -16,6 +16,7 @@ from clinic.models import (
     WebhookEndpoint,
     WebhookEventType,
 )
+from clinic.outbound import url_refusal
 
 
 class LocationSerializer(serializers.ModelSerializer):
@@ -132,6 +133,9 @@ class WebhookEndpointSerializer(StrictModelSerializer):
     def validate_url(self, value: str) -> str:
         if not settings.WEBHOOK_ALLOW_HTTP and not value.startswith("https://"):
             raise serializers.ValidationError("Webhook URLs must use https.")
+        refusal = url_refusal(value)
+        if refusal:
+            raise serializers.ValidationError(refusal)
         return value
 
 

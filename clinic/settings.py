@@ -208,6 +208,10 @@ PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or "").rs
 PHONENUMBER_DEFAULT_REGION = env_str("PHONENUMBER_DEFAULT_REGION", "CA")
 # Webhook endpoints must be https in production; plain http (e.g. a local receiver) elsewhere.
 WEBHOOK_ALLOW_HTTP = not PRODUCTION
+# Deliveries connect to public addresses only in production (no loopback, private network,
+# link-local or cloud metadata addresses: clinic/outbound.py). Turn on for a receiver on the
+# clinic's own network; always on outside production (local receivers).
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION)
 # --- messages to patients (clinic/messaging.py) -------------------------------------
 
 # SMS provider: clinic.channels.ConsoleSmsBackend (prints), FileSmsBackend (one JSON file per

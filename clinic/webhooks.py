@@ -46,6 +46,7 @@ from clinic.models import (
     WebhookEvent,
     WebhookEventType,
 )
+from clinic.outbound import open_url
 from clinic.roles import Role
 
 log = logging.getLogger(__name__)
@@ -174,8 +175,9 @@ def _claim(delivery_id: int, now: dt.datetime) -> bool:
 def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only, validated URLField
     try:
-        # Endpoint URLs are validated http(s) URLs (https only in production).
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310  # nosec B310
+        # Endpoint URLs are validated http(s) URLs (https only in production); open_url connects
+        # to public addresses only, follows no redirects and uses no proxy (clinic.outbound).
+        with open_url(request, timeout=TIMEOUT_SECONDS) as response:
             return response.status, ""
     except urllib.error.HTTPError as exc:
         return exc.code, f"HTTP {exc.code}"
