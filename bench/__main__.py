@@ -166,6 +166,8 @@ def _prepare(scale_name: str) -> dict:
         _ensure_database(os.environ["DATABASE_URL"], fresh=True)
         call_command("migrate", verbosity=0)
     call_command("load_catalogs", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    # Production serves its static files from STATIC_ROOT (WhiteNoise), collected at deploy.
+    call_command("collectstatic", interactive=False, verbosity=0)
     dataset.build(scale)
     prepared = {
         "key": dataset.api_key_for("bench-0"),
@@ -268,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d")
-    report = scenarios.report(results, mix=mix, scale=scale, cores=cores, workers=workers, memory_mb=memory, date=stamp)
+    report = scenarios.report(results, mix=mix, scale=scale, cores=cores, workers=workers, memory_mb=memory,
+                              date=stamp, context=prepared["context"])  # fmt: skip
     if growth is not None:
         report += "\n" + scenarios.growth_report(growth)
     if not args.http_only:

@@ -410,6 +410,12 @@ def scenario_context(clinic_slug: str = "bench-0") -> dict:
     last = appointments.aggregate(m=Max("start"))["m"]
     booking_day = (last.astimezone(clinic.tz) + dt.timedelta(days=1)).date()
     cancellable = appointments.filter(status=AppointmentStatus.BOOKED, start__gte=now + dt.timedelta(days=2))
+    # A therapist's day of notes: the latest day with notes (early in the clinic's day, today has
+    # none yet, and an empty page would measure nothing).
+    last_note = notes.filter(started_at__lt=now).order_by("-started_at").values_list("started_at", flat=True).first()
+    notes_start = dt.datetime.combine((last_note or now).astimezone(clinic.tz).date(), dt.time(0), tzinfo=clinic.tz)
+    notes_end = notes_start + dt.timedelta(days=1)
+    notes_on_day = notes.filter(started_at__gte=notes_start, started_at__lt=notes_end).count()
     return {
         "practitioner": practitioner.id,
         "service": Service.objects.filter(clinic=clinic).values_list("id", flat=True).first(),
@@ -420,6 +426,9 @@ def scenario_context(clinic_slug: str = "bench-0") -> dict:
         "day_to": _utc(day_start + dt.timedelta(days=1)),
         "week_from": _utc(week_start),
         "week_to": _utc(week_start + dt.timedelta(days=7)),
+        "notes_day_from": _utc(notes_start),
+        "notes_day_to": _utc(notes_end),
+        "notes_on_day": notes_on_day or None,  # None: the scenario is skipped, and says so
         "appointment_min_id": appointments.aggregate(m=Min("id"))["m"],
         "note": notes.signed().order_by("-started_at").values_list("id", flat=True).first(),
         "pain_patient": pain_patient,

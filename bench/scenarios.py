@@ -102,9 +102,9 @@ SCENARIOS = [
     Scenario("book an appointment (half collide: 409)", "front desk", _book, needs=("booking", "service"),
              expected=frozenset({201, 409}), read=False),
     Scenario("cancel an appointment", "front desk", _cancel, needs=("cancel_ids",), read=False),
-    Scenario("today's notes of a therapist", "therapist",
-             _get("/api/v1/notes/?practitioner={practitioner}&started_from={day_from}&started_to={day_to}"),
-             is_list=True, needs=("practitioner", "therapist_cookie"), as_therapist=True),
+    Scenario("a therapist's day of notes", "therapist",
+             _get("/api/v1/notes/?practitioner={practitioner}&started_from={notes_day_from}&started_to={notes_day_to}"),
+             is_list=True, needs=("practitioner", "therapist_cookie", "notes_on_day"), as_therapist=True),
     Scenario("a note with its entries", "therapist", _get("/api/v1/notes/{note}/"),
              needs=("note", "therapist_cookie"), as_therapist=True),
     Scenario("a patient's pain series", "therapist", _get("/api/v1/pain-series/{pain_patient}/"),
@@ -444,7 +444,15 @@ def targets(results: list[Measured], memory_mb: float) -> list[tuple[str, str, b
 
 
 def report(
-    results: list[Measured], *, mix: Result | None, scale, cores: int, workers: int, memory_mb: float, date: str
+    results: list[Measured],
+    *,
+    mix: Result | None,
+    scale,
+    cores: int,
+    workers: int,
+    memory_mb: float,
+    date: str,
+    context: dict | None = None,
 ) -> str:
     lines = [
         f"# Benchmark: {scale.name} scale, {date}",
@@ -452,7 +460,8 @@ def report(
         f"Machine: {cores} cores; gunicorn with {workers} sync workers, production settings, PostgreSQL and "
         f"Redis on localhost, a Celery worker. Dataset: {scale.clinics} clinics, {scale.practitioners} "
         f"practitioners, {scale.patients:,} patients, {scale.appointments:,} appointments, "
-        f"{scale.notes:,} signed notes with entries, {scale.messages:,} messages.",
+        f"{scale.notes:,} signed notes with entries, {scale.messages:,} messages. A therapist's day of notes "
+        f"(the latest day with notes) holds {(context or {}).get('notes_on_day') or 0} notes.",
         "",
         "Each scenario on its own: throughput with clients sending back to back (saturation), then latency at a",
         "fixed rate below saturation (the run's rate, or half the saturated throughput if that is less),",
