@@ -239,6 +239,15 @@ class SlotView(ClinicTimeZoneMixin, APIView):
             practitioner_ids=[data["practitioner"].pk] if data["practitioner"] else None,
             location_id=data["location"].pk if data["location"] else None,
         )
+        # free_slots() shares one datetime object per instant between slots: format each once.
+        formatted: dict[int, str] = {}
+
+        def iso(value) -> str:
+            text = formatted.get(id(value))
+            if text is None:
+                text = formatted[id(value)] = value.isoformat()
+            return text
+
         return Response(
             {
                 "service": data["service"].pk,
@@ -248,8 +257,8 @@ class SlotView(ClinicTimeZoneMixin, APIView):
                         "practitioner": s.practitioner_id,
                         "location": s.location_id,
                         "room": s.room_id,
-                        "start": s.start.isoformat(),
-                        "end": s.end.isoformat(),
+                        "start": iso(s.start),
+                        "end": iso(s.end),
                     }
                     for s in slots
                 ],
