@@ -129,8 +129,12 @@ def _sub_benchmarks(scale: str) -> str:
 
 def _environment(scale: str) -> dict:
     database_url = os.environ.get("BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/clinic_bench_{scale}")
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
     if scale in GROWTH.values():
         database_url = database_url.rsplit("/", 1)[0] + f"/clinic_bench_{scale}"
+        # Its own queue and worker: tasks queued by one dataset's server are run against that
+        # dataset, and each server has a worker doing its follow-up work alongside it.
+        redis_url = redis_url.rsplit("/", 1)[0] + f"/{int(redis_url.rsplit('/', 1)[1] or 0) + 1}"
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
@@ -139,7 +143,7 @@ def _environment(scale: str) -> dict:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": database_url,
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+        "REDIS_URL": redis_url,
         "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
         "SMS_BACKEND": "clinic.channels.ConsoleSmsBackend",
         "LOG_LEVEL": "error",  # 409s are answers here, not news
@@ -256,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
             growth = scenarios.run_growth(host="127.0.0.1", tenth=same, full=same, timing=timing, same_dataset=True)
         if growth_prepared is not None:
             growth_port = _free_port()
-            started.append(_start_gunicorn(_environment(growth_scale), growth_port, workers))
+            growth_env = _environment(growth_scale)
+            started.append(_start_worker(growth_env, Path(args.out) / f".worker-{growth_scale}.log"))
+            started.append(_start_gunicorn(growth_env, growth_port, workers))
             growth = scenarios.run_growth(
                 host="127.0.0.1",
                 tenth=(growth_port, {"Authorization": f"Bearer {growth_prepared['key']}"}, growth_prepared["context"]),
