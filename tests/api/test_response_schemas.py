@@ -1,4 +1,4 @@
-"""Every GET endpoint, called on an object that exists, answers what its OpenAPI schema says.
+"""Every GET route and custom POST action, called on an object that exists, answers as its OpenAPI schema says.
 
 Schemathesis (tests/api/test_schemathesis.py) generates ids and only now and then hits a seeded
 row, so a wrong response schema on an object route could pass for months and then fail one CI
@@ -73,7 +73,7 @@ DERIVED_IDS = {
 }
 
 
-def _as_schemathesis_response(response, url: str) -> SchemathesisResponse:
+def _as_schemathesis_response(response, url: str, method: str = "GET") -> SchemathesisResponse:
     headers: dict[str, list[str]] = {}
     for name, value in response.headers.items():
         headers.setdefault(name.lower(), []).append(value)
@@ -81,7 +81,7 @@ def _as_schemathesis_response(response, url: str) -> SchemathesisResponse:
         status_code=response.status_code,
         headers=headers,
         content=response.content,
-        request=requests.Request("GET", f"http://testserver{url}").prepare(),
+        request=requests.Request(method, f"http://testserver{url}").prepare(),
         elapsed=0.0,
         verify=False,
     )
@@ -108,3 +108,24 @@ def test_a_get_on_an_existing_object_matches_its_schema(endpoint: Endpoint, open
     assert response.status_code == 200, f"GET {url}: {response.status_code} {response.content[:300]!r}"
     # Raises Schemathesis' failure group (which names the schema and the offending value) on a mismatch.
     operation.validate_response(_as_schemathesis_response(response, url))
+
+
+def _post_actions():
+    """(endpoint) for every custom POST action on an object: cancel, confirm, revoke, sign..."""
+    for endpoint in api_endpoints():
+        if endpoint.is_detail and endpoint.actions.get("post") not in (None, "create"):
+            yield pytest.param(endpoint, id=str(endpoint))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", list(_post_actions()))
+def test_a_post_action_on_an_existing_object_answers_as_documented(endpoint: Endpoint, openapi, clinic, owner_api):
+    # An empty body: whatever the answer (done, 400 for a missing field, 409 for a state that
+    # does not allow it), it must be one the schema documents, with the documented body.
+    path = {_shape(p): p for p in openapi.raw_schema["paths"]}.get(_shape(endpoint.route))
+    assert path is not None, f"POST {endpoint} is served but not in the OpenAPI schema"
+    operation = openapi[path]["POST"]
+    url = endpoint.url(make(endpoint.model, clinic))
+    response = owner_api.post(url, {}, format="json")
+    assert response.status_code < 500, f"POST {url}: {response.status_code}"
+    operation.validate_response(_as_schemathesis_response(response, url, "POST"))
