@@ -24,6 +24,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +135,8 @@ def _environment(scale: str) -> dict:
         database_url = database_url.rsplit("/", 1)[0] + f"/clinic_bench_{scale}"
         # Its own queue and worker: tasks queued by one dataset's server are run against that
         # dataset, and each server has a worker doing its follow-up work alongside it.
-        redis_url = redis_url.rsplit("/", 1)[0] + f"/{int(redis_url.rsplit('/', 1)[1] or 0) + 1}"
+        parts = urlsplit(redis_url)
+        redis_url = urlunsplit(parts._replace(path=f"/{int(parts.path.strip('/') or 0) + 1}"))
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
