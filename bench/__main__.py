@@ -147,7 +147,7 @@ def _environment(scale: str) -> dict:
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
-        "SMS_BACKEND": "clinic.channels.ConsoleSmsBackend",
+        "SMS_BACKEND": "clinic.messaging.channels.ConsoleSmsBackend",
         "LOG_LEVEL": "error",  # 409s are answers here, not news
     }
 

@@ -174,7 +174,7 @@ class BreakGlassAccessAdmin(ClinicScopedAdmin):
     def mark_reviewed(self, request, queryset):
         from django.core.exceptions import PermissionDenied, ValidationError
 
-        from clinic.access import break_glass_review
+        from clinic.security.access import break_glass_review
 
         done = 0
         for access in queryset.filter(reviewed_at__isnull=True):
@@ -201,7 +201,7 @@ class WebhookEndpointAdmin(ClinicScopedAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from clinic.webhooks import webhook_endpoint_update
+        from clinic.webhooks.delivery import webhook_endpoint_update
 
         webhook_endpoint_update(
             endpoint=obj, url=obj.url, description=obj.description, events=obj.events, is_active=obj.is_active
@@ -264,7 +264,7 @@ class MessageAdmin(ClinicScopedAdmin):
         from django.contrib import messages as flash
         from django.core.exceptions import ValidationError
 
-        from clinic.messaging import message_resend
+        from clinic.messaging.engine import message_resend
 
         done = 0
         for message in queryset.filter(status__in=[MessageStatus.FAILED, MessageStatus.SKIPPED]):
@@ -303,7 +303,7 @@ class OptOutAdmin(ClinicScopedAdmin):
         return ["created_at"] if obj is None else [f.name for f in self.model._meta.fields]
 
     def save_model(self, request, obj, form, change):
-        from clinic.messaging import patient_opt_out
+        from clinic.messaging.engine import patient_opt_out
 
         if not change:
             saved = patient_opt_out(patient=obj.patient, channel=obj.channel, source=obj.source)

@@ -1,6 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
-from clinic import message_views, views
+from clinic.api import views
+from clinic.messaging import api as message_views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("locations", views.LocationViewSet, basename="location")

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from clinic.models import Clinic, Location, Practitioner, Room, Service, User
-from clinic.roles import Role
+from clinic.security.roles import Role
 from clinic.services import membership_set, practitioner_create
 from treatments.models import Modality
 

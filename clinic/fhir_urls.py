@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from clinic import fhir
+from clinic.fhir import base as fhir
 from intake import fhir as intake_fhir
 from sessions import fhir as sessions_fhir
 

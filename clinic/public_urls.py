@@ -4,7 +4,8 @@ unsubscribe link of every email."""
 
 from django.urls import path
 
-from clinic import public_views, two_factor
+from clinic.messaging import pages as public_views
+from clinic.security import two_factor
 
 urlpatterns = [
     path("account/two-factor/setup/", two_factor.two_factor_setup, name="two-factor-setup"),

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.models import Clinic, Membership, Practitioner, User, WorkerHeartbeat
-from clinic.roles import Role, group_name
+from clinic.security.roles import Role, group_name
 
 
 @transaction.atomic
@@ -55,7 +55,7 @@ def heartbeat_record(*, name: str = "worker") -> WorkerHeartbeat:
 @transaction.atomic
 def api_key_create(*, clinic: Clinic, name: str, scopes: list[str], created_by: User | None = None):
     """Create a key; return (ApiKey, raw key). Only the digest is stored."""
-    from clinic.authentication import ALL_SCOPES, api_key_digest, api_key_generate
+    from clinic.api.authentication import ALL_SCOPES, api_key_digest, api_key_generate
     from clinic.models import ApiKey
 
     unknown = sorted(set(scopes) - set(ALL_SCOPES))

@@ -2,7 +2,7 @@ from collections import Counter
 
 from celery import shared_task
 
-from clinic.messaging import message_send, messages_dispatch_due, messages_send
+from clinic.messaging.engine import message_send, messages_dispatch_due, messages_send
 from clinic.services import heartbeat_record
 
 
@@ -15,7 +15,7 @@ def record_heartbeat(name: str = "worker") -> str:
 @shared_task(name="clinic.tasks.delete_expired_idempotency_records")
 def delete_expired_idempotency_records() -> int:
     """Hourly: drop Idempotency-Key records past their 24-hour retention."""
-    from clinic.idempotency import idempotency_records_delete_expired
+    from clinic.api.idempotency import idempotency_records_delete_expired
 
     return idempotency_records_delete_expired()
 
@@ -23,7 +23,7 @@ def delete_expired_idempotency_records() -> int:
 @shared_task(name="clinic.tasks.deliver_webhook")
 def deliver_webhook(delivery_id: int) -> str:
     """One attempt at one webhook delivery; the sweeper re-queues it when a retry is due."""
-    from clinic.webhooks import webhook_delivery_attempt
+    from clinic.webhooks.delivery import webhook_delivery_attempt
 
     delivery = webhook_delivery_attempt(delivery_id=delivery_id)
     return "skipped" if delivery is None else delivery.status
@@ -32,7 +32,7 @@ def deliver_webhook(delivery_id: int) -> str:
 @shared_task(name="clinic.tasks.sweep_webhook_deliveries")
 def sweep_webhook_deliveries() -> int:
     """Every minute: queue the pending deliveries whose next attempt has come."""
-    from clinic.webhooks import webhook_deliveries_due
+    from clinic.webhooks.delivery import webhook_deliveries_due
 
     due = webhook_deliveries_due()
     for delivery_id in due:

@@ -31,4 +31,4 @@ urlpatterns = [
     path("", include("sessions.public_urls")),
 ]
 
-handler404 = "clinic.api.not_found"
+handler404 = "clinic.api.conventions.not_found"

@@ -11,16 +11,16 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from clinic.access import (
+from clinic.admin import ClinicScopedAdmin, user_clinic_ids
+from clinic.messaging.engine import channel_choose
+from clinic.models import AuditAction
+from clinic.security.access import (
     ADMIN_BREAK_GLASS_MESSAGE,
     BreakGlassRequired,
     clinical_access_enforce,
     scope_clinical_rows_for_staff,
 )
-from clinic.admin import ClinicScopedAdmin, user_clinic_ids
-from clinic.audit import audit_record
-from clinic.messaging import channel_choose
-from clinic.models import AuditAction
+from clinic.security.audit import audit_record
 from intake.models import IntakeLink, IntakeSettings, IntakeSubmission, PatientFlag, Questionnaire
 from intake.services import flag_acknowledge, intake_link_create, intake_link_resend, intake_link_revoke
 
@@ -161,7 +161,7 @@ class IntakeSubmissionAdmin(ClinicScopedAdmin):
         return _summary_html(submission.questionnaire.form, submission.answers)
 
     def get_queryset(self, request):
-        # Therapists list and open only the patients they may see (see clinic.access).
+        # Therapists list and open only the patients they may see (see clinic.security.access).
         return scope_clinical_rows_for_staff(super().get_queryset(request), user=request.user)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

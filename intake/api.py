@@ -11,11 +11,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin, require_clinical_access, scope_clinical_list
-from clinic.audit import audit_record
-from clinic.idempotency import IdempotentCreateMixin
+from clinic.api.conventions import ClinicScopedMixin, require_clinical_access, scope_clinical_list
+from clinic.api.idempotency import IdempotentCreateMixin
 from clinic.models import AuditAction
-from clinic.roles import ALL_ROLES, CLINICAL_ROLES
+from clinic.security.audit import audit_record
+from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES
 from intake.fhir import questionnaire_to_fhir, submission_to_fhir
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from intake.serializers import (

@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from clinic.roles import ALL_ACTIONS
+from clinic.security.roles import ALL_ACTIONS
 
 
 class IntakeConfig(AppConfig):
@@ -30,7 +30,7 @@ class IntakeConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from clinic.messaging import validity_check_register
+        from clinic.messaging.engine import validity_check_register
         from clinic.models import MessageKind
         from intake.services import intake_nudge_still_applies
 

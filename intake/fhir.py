@@ -1,7 +1,7 @@
 """FHIR R4 export: a questionnaire version as a Questionnaire, a submission as a QuestionnaireResponse;
 and their read API at /fhir/R4/Questionnaire and /fhir/R4/QuestionnaireResponse.
 
-Plain dicts in FHIR JSON form (`clinic.fhir.compact`: no None, no empty list); tests validate
+Plain dicts in FHIR JSON form (`clinic.fhir.base.compact`: no None, no empty list); tests validate
 them with `fhir.resources` (R4B models). A body-map question becomes a repeating group of two
 choices, region and side.
 """
@@ -14,8 +14,8 @@ from django.conf import settings
 from django.db.models import Q
 from django_filters import rest_framework as filters
 
-from clinic.fhir import ClinicalFhirMixin, FhirDateFilter, FhirViewSet, _fhir_schema, compact, fhir_datetime
-from clinic.roles import ALL_ROLES
+from clinic.fhir.base import ClinicalFhirMixin, FhirDateFilter, FhirViewSet, _fhir_schema, compact, fhir_datetime
+from clinic.security.roles import ALL_ROLES
 from intake.definition import Condition, Question, QuestionType, body_regions
 from intake.models import IntakeSubmission, Questionnaire, QuestionnaireStatus
 from treatments.models import Side

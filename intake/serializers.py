@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from clinic.api import StrictModelSerializer, StrictSerializer
+from clinic.api.conventions import StrictModelSerializer, StrictSerializer
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from patients.models import Patient
 from sessions.models import Appointment

@@ -14,10 +14,10 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from clinic.access import ADMIN_BREAK_GLASS_MESSAGE, BreakGlassRequired, clinical_access_enforce
 from clinic.admin import ClinicScopedAdmin
-from clinic.audit import audit_record
 from clinic.models import AuditAction
+from clinic.security.access import ADMIN_BREAK_GLASS_MESSAGE, BreakGlassRequired, clinical_access_enforce
+from clinic.security.audit import audit_record
 from intake.models import FlagSeverity, IntakeLink, IntakeSubmission
 from patients.models import Patient
 from patients.services import patient_archive, patient_create, patient_find_duplicates, patient_merge, patient_update

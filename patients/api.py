@@ -10,9 +10,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin, UtcIsoDateTimeFilter, error_response
-from clinic.idempotency import idempotent
-from clinic.roles import ALL_ROLES
+from clinic.api.conventions import ClinicScopedMixin, UtcIsoDateTimeFilter, error_response
+from clinic.api.idempotency import idempotent
+from clinic.security.roles import ALL_ROLES
 from intake.models import PatientFlag
 from patients.models import Patient, normalise_search
 from patients.serializers import PatientSerializer

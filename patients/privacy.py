@@ -30,11 +30,11 @@ from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
-from clinic.access import role_in
-from clinic.audit import audit_record
-from clinic.fhir import appointment_to_fhir, patient_to_fhir, practitioner_to_fhir
+from clinic.fhir.base import appointment_to_fhir, patient_to_fhir, practitioner_to_fhir
 from clinic.models import AuditAction, BreakGlassAccess, Clinic, Message, MessageStatus, OptOut
-from clinic.roles import Role
+from clinic.security.access import role_in
+from clinic.security.audit import audit_record
+from clinic.security.roles import Role
 from intake.fhir import questionnaire_resource, submission_resource
 from intake.models import IntakeLink, IntakeLinkStatus, IntakeSubmission, PatientFlag
 from patients.models import Patient

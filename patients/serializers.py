@@ -2,7 +2,7 @@ from phonenumber_field.phonenumber import PhoneNumber
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 
-from clinic.api import StrictModelSerializer
+from clinic.api.conventions import StrictModelSerializer
 from intake.models import PatientFlag
 from patients.models import Patient
 from treatments.models import Side

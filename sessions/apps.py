@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from clinic.roles import ALL_ACTIONS
+from clinic.security.roles import ALL_ACTIONS
 
 NOTE_PERMISSIONS = {
     "treatmentsession": ALL_ACTIONS,
@@ -49,7 +49,7 @@ class SessionsConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from clinic.messaging import validity_check_register
+        from clinic.messaging.engine import validity_check_register
         from clinic.models import MessageKind
         from sessions.services.booking import waitlist_offer_still_open
 

@@ -10,7 +10,7 @@ free-slot search: Schedule (one per practitioner) and Slot.
 
 Procedure and Observation searches page over sessions (`_count` counts sessions) and answer
 every resource of the sessions on the page: a fixed number of queries whatever the page size.
-All three are clinical: see `clinic.fhir.ClinicalFhirMixin` for roles, scopes and break-glass.
+All three are clinical: see `clinic.fhir.base.ClinicalFhirMixin` for roles, scopes and break-glass.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, serializers, viewsets
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin, StrictSerializer, require_clinical_access
-from clinic.audit import audit_record
-from clinic.fhir import (
+from clinic.api.conventions import ClinicScopedMixin, StrictSerializer, require_clinical_access
+from clinic.api.schema import ClinicAutoSchema
+from clinic.fhir.base import (
     BUNDLE_SCHEMA,
     FHIR_QUERY_PARAMS,
     FORMAT_PARAMETER,
@@ -43,7 +43,7 @@ from clinic.fhir import (
     searchset,
 )
 from clinic.models import AuditAction, Location, Practitioner, Service
-from clinic.schema import ClinicAutoSchema
+from clinic.security.audit import audit_record
 from sessions import selectors
 from sessions.availability import Slot, free_slots
 from sessions.models import EntryKind, NoteStatus, TreatmentSession, related_rows

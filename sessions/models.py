@@ -17,8 +17,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Q
 
-from clinic.constraints import PostgresOnlyExclusionConstraint
 from clinic.models import ClinicOwned
+from clinic.models.constraints import PostgresOnlyExclusionConstraint
 from treatments.models import Side
 
 

@@ -17,15 +17,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from clinic.access import (
+from clinic.admin import ClinicScopedAdmin, user_clinic_ids
+from clinic.models import AuditAction, Clinic, Practitioner
+from clinic.security.access import (
     ADMIN_BREAK_GLASS_MESSAGE,
     BreakGlassRequired,
     clinical_access_enforce,
     scope_clinical_rows_for_staff,
 )
-from clinic.admin import ClinicScopedAdmin, user_clinic_ids
-from clinic.audit import audit_record
-from clinic.models import AuditAction, Clinic, Practitioner
+from clinic.security.audit import audit_record
 from intake.models import FlagSeverity, PatientFlag
 from sessions import selectors, services
 from sessions.charts import PainPoint, pain_chart_svg
@@ -171,7 +171,7 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
         return ["clinic", "patient", "practitioner", "appointment", "started_at", *SIGNATURE_FIELDS]
 
     def get_queryset(self, request):
-        # Therapists list and open only the patients they may see (see clinic.access).
+        # Therapists list and open only the patients they may see (see clinic.security.access).
         return scope_clinical_rows_for_staff(super().get_queryset(request), user=request.user)
 
     def has_delete_permission(self, request, obj=None):

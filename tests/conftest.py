@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from clinic.roles import Role
+from clinic.security.roles import Role
 from tests.factories import ClinicFactory, PractitionerFactory, staff
 
 

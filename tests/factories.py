@@ -28,7 +28,7 @@ from clinic.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from clinic.roles import Role
+from clinic.security.roles import Role
 from intake.models import IntakeLink, IntakeSubmission, Questionnaire
 from patients.models import Patient
 from sessions.models import (
@@ -306,20 +306,20 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
 
 
 def audit_event_for(clinic: Clinic) -> AuditEvent:
-    from clinic.audit import audit_record
+    from clinic.security.audit import audit_record
 
     patient = PatientFactory(clinic=clinic)
     return audit_record(action=AuditAction.VIEW, clinic=clinic, obj=patient, patient_id=patient.id)
 
 
 def webhook_endpoint_for(clinic: Clinic) -> WebhookEndpoint:
-    from clinic.webhooks import webhook_endpoint_create
+    from clinic.webhooks.delivery import webhook_endpoint_create
 
     return webhook_endpoint_create(clinic=clinic, url="https://hooks.example.com/in", events=["patient.created"])[0]
 
 
 def webhook_delivery_for(clinic: Clinic) -> WebhookDelivery:
-    from clinic.webhooks import webhook_event_emit
+    from clinic.webhooks.delivery import webhook_event_emit
 
     endpoint = webhook_endpoint_for(clinic)
     event = webhook_event_emit(clinic=clinic, event="patient.created", payload={"patient_id": 1})

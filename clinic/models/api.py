@@ -47,7 +47,7 @@ class IdempotencyStatus(models.TextChoices):
 
 class IdempotencyRecord(ClinicOwned):
     """One `Idempotency-Key` of one caller (API key or user): the request it stood for and
-    the response to replay. Written by `clinic.idempotency`; kept at least 24 hours."""
+    the response to replay. Written by `clinic.api.idempotency`; kept at least 24 hours."""
 
     principal = models.CharField(max_length=40, help_text="'key:<id>' or 'user:<id>'.")
     key = models.CharField(max_length=255)

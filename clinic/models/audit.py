@@ -26,7 +26,7 @@ class AuditAction(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    """Append-only record of who read or changed what. Written by `clinic.audit.audit_record`.
+    """Append-only record of who read or changed what. Written by `clinic.security.audit.audit_record`.
 
     Each row stores the hash of the previous row of the same clinic, so an edited or
     deleted row breaks the chain (`manage.py verify_audit`). On PostgreSQL a trigger

@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from clinic.roles import Role
+from clinic.security.roles import Role
 
 
 def validate_time_zone(value: str) -> None:

@@ -24,7 +24,7 @@ class WebhookEventType(models.TextChoices):
 
 class WebhookEndpoint(ClinicOwned):
     """Where a clinic wants events sent. The signing secret is stored encrypted (Fernet, key
-    derived from SECRET_KEY) because signing needs it back; see clinic.webhooks."""
+    derived from SECRET_KEY) because signing needs it back; see clinic.webhooks.delivery."""
 
     url = models.URLField(max_length=500)
     description = models.CharField(max_length=200, blank=True)

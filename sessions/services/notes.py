@@ -12,10 +12,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.audit import audit_record
-from clinic.messaging import followup_nudges_schedule
+from clinic.messaging.engine import followup_nudges_schedule
 from clinic.models import AuditAction, Practitioner, WebhookEventType
-from clinic.webhooks import webhook_event_emit
+from clinic.security.audit import audit_record
+from clinic.webhooks.delivery import webhook_event_emit
 from patients.models import Patient
 from sessions.models import (
     Addendum,

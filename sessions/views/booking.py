@@ -20,10 +20,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api import ClinicScopedMixin, Conflict, Gone, UtcIsoDateTimeFilter
-from clinic.idempotency import idempotent
+from clinic.api.conventions import ClinicScopedMixin, Conflict, Gone, UtcIsoDateTimeFilter
+from clinic.api.idempotency import idempotent
 from clinic.models import Service
-from clinic.roles import ALL_ROLES, CLINICAL_ROLES, Role, declared_permissions
+from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES, Role, declared_permissions
 from sessions import services
 from sessions.availability import free_slots
 from sessions.calendar import calendar_render

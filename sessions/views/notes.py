@@ -16,7 +16,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api import (
+from clinic.api.conventions import (
     ClinicAccess,
     ClinicScopedMixin,
     Conflict,
@@ -24,9 +24,9 @@ from clinic.api import (
     require_clinical_access,
     scope_clinical_list,
 )
-from clinic.audit import audit_record
 from clinic.models import AuditAction
-from clinic.roles import CLINICAL_ROLES
+from clinic.security.audit import audit_record
+from clinic.security.roles import CLINICAL_ROLES
 from patients.models import Patient
 from sessions import selectors, services
 from sessions.models import ENTRY_MODELS, TreatmentSession, related_rows

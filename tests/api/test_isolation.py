@@ -22,8 +22,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from clinic.authentication import ALL_SCOPES
-from clinic.roles import CLINICAL_ROLES, Role
+from clinic.api.authentication import ALL_SCOPES
+from clinic.security.roles import CLINICAL_ROLES, Role
 from clinic.services import api_key_create
 from tests.api.endpoints import (
     Endpoint,

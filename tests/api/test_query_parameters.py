@@ -10,7 +10,7 @@ import pytest
 from django_filters import IsoDateTimeFilter
 from rest_framework.test import APIClient
 
-from clinic.api import UtcIsoDateTimeFilter
+from clinic.api.conventions import UtcIsoDateTimeFilter
 from tests.api.endpoints import api_endpoints
 
 
@@ -34,7 +34,9 @@ def test_the_lists_have_date_time_filters():
 @pytest.mark.django_db
 @pytest.mark.parametrize(("endpoint", "name", "declared"), DATE_TIME_FILTERS)
 def test_date_time_filters_accept_any_iso_offset(endpoint, name, declared, owner):
-    assert isinstance(declared, UtcIsoDateTimeFilter), f"{endpoint}?{name}: use clinic.api.UtcIsoDateTimeFilter"
+    assert isinstance(declared, UtcIsoDateTimeFilter), (
+        f"{endpoint}?{name}: use clinic.api.conventions.UtcIsoDateTimeFilter"
+    )
     client = APIClient()
     client.force_authenticate(user=owner)
     assert client.get(endpoint.url(), {name: "2026-01-01T00:00:00-22:42"}).status_code == 200

@@ -16,7 +16,7 @@ from django.core import mail
 from django.utils import timezone
 
 from clinic.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEvent
-from clinic.webhooks import (
+from clinic.webhooks.delivery import (
     webhook_deliveries_due,
     webhook_delivery_attempt,
     webhook_endpoint_create,

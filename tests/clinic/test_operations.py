@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from django.db import connection
 
-from clinic.audit import audit_record
 from clinic.models import AuditAction
+from clinic.security.audit import audit_record
 from tests.factories import AppointmentFactory, PatientFactory
 from tests.processes import ROOT, manage, project_env
 

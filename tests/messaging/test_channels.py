@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 import pytest
 from django.utils import timezone
 
-from clinic.channels import OutgoingSms, PermanentSendError, TransientSendError, TwilioSmsBackend
-from clinic.messaging import appointment_messages_sync, message_send, messages_claim_due, unsubscribe_token
+from clinic.messaging.channels import OutgoingSms, PermanentSendError, TransientSendError, TwilioSmsBackend
+from clinic.messaging.engine import appointment_messages_sync, message_send, messages_claim_due, unsubscribe_token
 from clinic.models import Message, MessageStatus, OptOut
 from tests.factories import AppointmentFactory, PatientFactory, ReminderPolicyFactory, sms_patient
 
@@ -51,7 +51,7 @@ def twilio(settings):
     server.requests, server.answers = [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    settings.SMS_BACKEND = "clinic.channels.TwilioSmsBackend"
+    settings.SMS_BACKEND = "clinic.messaging.channels.TwilioSmsBackend"
     settings.TWILIO_ACCOUNT_SID = "AC0123"
     settings.TWILIO_AUTH_TOKEN = "secret-token"
     settings.TWILIO_FROM_NUMBER = "+14165550100"

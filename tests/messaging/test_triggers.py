@@ -11,7 +11,7 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinic.messaging import (
+from clinic.messaging.engine import (
     appointment_messages_sync,
     followup_nudges_schedule,
     intake_link_message_create,

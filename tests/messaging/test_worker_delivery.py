@@ -62,7 +62,7 @@ class Worker:
             DJANGO_ENV="test",
             VAR_DIR=str(var_dir),
             EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-            SMS_BACKEND="clinic.channels.FileSmsBackend",
+            SMS_BACKEND="clinic.messaging.channels.FileSmsBackend",
             LOG_LEVEL="warning",
             **env,
         )

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from clinic.audit import audit_verify
 from clinic.models import AuditEvent
+from clinic.security.audit import audit_verify
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from clinic.audit import audit_record
 from clinic.models import AuditAction, Clinic
+from clinic.security.audit import audit_record
 from patients.csv_io import appointments_export_csv, patients_export_csv
 
 EXPORTS = {"patients": patients_export_csv, "appointments": appointments_export_csv}

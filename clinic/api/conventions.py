@@ -28,9 +28,9 @@ from rest_framework import exceptions, pagination, permissions, serializers, sta
 from rest_framework.response import Response
 from rest_framework.utils.serializer_helpers import BindingDict
 
-from clinic.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
+from clinic.api.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
 from clinic.models import ApiKey, Clinic
-from clinic.roles import ALL_ROLES, CLINICAL_ROLES, Role
+from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES, Role
 
 # --- errors ---------------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ def resolve_clinic(request) -> tuple[Clinic | None, Role | None]:
     user = request.user
     if not user or not user.is_authenticated:
         return None, None
-    from clinic.security import active_memberships
+    from clinic.security.signin import active_memberships
 
     wanted = request.headers.get("X-Clinic")
     found = [m for m in active_memberships(request) if m.clinic.is_active and (not wanted or m.clinic.slug == wanted)]
@@ -392,8 +392,8 @@ class BreakGlassRequiredError(exceptions.PermissionDenied):
 
 def require_clinical_access(request, patient, *, via: str = "api") -> str:
     """Clinical content of one patient: owners and usual practitioners pass, other therapists get a
-    403 telling them how to break the glass (audited as denied). See `clinic.access`."""
-    from clinic.access import BreakGlassRequired, clinical_access_enforce
+    403 telling them how to break the glass (audited as denied). See `clinic.security.access`."""
+    from clinic.security.access import BreakGlassRequired, clinical_access_enforce
 
     try:
         return clinical_access_enforce(request=request, patient=patient, via=via)
@@ -403,7 +403,7 @@ def require_clinical_access(request, patient, *, via: str = "api") -> str:
 
 def scope_clinical_list(queryset, request, *, field: str = "patient"):
     """A therapist's list of clinical rows holds only the patients they may open."""
-    from clinic.access import scope_clinical_rows
+    from clinic.security.access import scope_clinical_rows
 
     return scope_clinical_rows(queryset, user=request.user, clinic=request.clinic, role=request.role, field=field)
 

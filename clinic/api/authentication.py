@@ -1,6 +1,6 @@
 """API keys: `Authorization: Bearer <key>`.
 
-Kept apart from clinic.api because DRF imports authentication classes while
+Kept apart from clinic.api.conventions because DRF imports authentication classes while
 `rest_framework.views` is still loading.
 """
 

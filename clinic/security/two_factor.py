@@ -21,8 +21,8 @@ from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from clinic.audit import audit_record
 from clinic.models import AuditAction
+from clinic.security.audit import audit_record
 
 RECOVERY_CODES = 10
 

@@ -46,8 +46,8 @@ from clinic.models import (
     WebhookEvent,
     WebhookEventType,
 )
-from clinic.outbound import open_url
-from clinic.roles import Role
+from clinic.security.roles import Role
+from clinic.webhooks.outbound import open_url
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ MAX_BACKOFF = dt.timedelta(hours=12)
 
 def _fernet() -> Fernet:
     # Rotating SECRET_KEY makes stored webhook secrets unreadable: rotate them with it.
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"clinic.webhooks.secret").derive(
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"clinic.webhooks.delivery.secret").derive(
         settings.SECRET_KEY.encode()
     )
     return Fernet(base64.urlsafe_b64encode(key))
@@ -176,7 +176,7 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only, validated URLField
     try:
         # Endpoint URLs are validated http(s) URLs (https only in production); open_url connects
-        # to public addresses only, follows no redirects and uses no proxy (clinic.outbound).
+        # to public addresses only, follows no redirects and uses no proxy (clinic.webhooks.outbound).
         with open_url(request, timeout=TIMEOUT_SECONDS) as response:
             return response.status, ""
     except urllib.error.HTTPError as exc:

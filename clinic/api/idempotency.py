@@ -38,7 +38,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from clinic.api import Conflict, Unprocessable
+from clinic.api.conventions import Conflict, Unprocessable
 from clinic.models import ApiKey, IdempotencyRecord, IdempotencyStatus
 
 HEADER = "Idempotency-Key"

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from clinic.models import AuditAction, Membership
-from clinic.roles import CLINICAL_ROLES
+from clinic.security.roles import CLINICAL_ROLES
 
 SESSION_STARTED = "clinic_session_started"
 SESSION_SEEN = "clinic_session_seen"
@@ -134,7 +134,7 @@ def _single_clinic(user):
 
 @receiver(user_logged_in, dispatch_uid="clinic.audit_login")
 def _audit_login(sender, request, user, **kwargs):
-    from clinic.audit import audit_record
+    from clinic.security.audit import audit_record
 
     if request is not None and hasattr(request, "session"):
         request.session[SESSION_STARTED] = request.session[SESSION_SEEN] = time.time()
@@ -143,7 +143,7 @@ def _audit_login(sender, request, user, **kwargs):
 
 @receiver(user_logged_out, dispatch_uid="clinic.audit_logout")
 def _audit_logout(sender, request, user, **kwargs):
-    from clinic.audit import audit_record
+    from clinic.security.audit import audit_record
 
     if user is not None:
         audit_record(action=AuditAction.LOGOUT, clinic=_single_clinic(user), actor=user, request=request, via="admin")
@@ -151,7 +151,7 @@ def _audit_logout(sender, request, user, **kwargs):
 
 @receiver(user_login_failed, dispatch_uid="clinic.audit_login_failed")
 def _audit_login_failed(sender, credentials, request=None, **kwargs):
-    from clinic.audit import audit_record
+    from clinic.security.audit import audit_record
 
     attempted = str((credentials or {}).get("username", ""))[:150]
     audit_record(action=AuditAction.LOGIN_FAILED, request=request, via="admin", extra={"username": attempted})

@@ -16,9 +16,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from clinic.audit import audit_record
 from clinic.models import AuditAction, BreakGlassAccess, Membership
-from clinic.roles import Role
+from clinic.security.audit import audit_record
+from clinic.security.roles import Role
 
 USUAL_WINDOW = dt.timedelta(days=548)
 BREAK_GLASS_HOURS = 4

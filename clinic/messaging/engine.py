@@ -43,7 +43,7 @@ from django.template import Context, Engine, Template, TemplateDoesNotExist, Tem
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.channels import (
+from clinic.messaging.channels import (
     OutgoingEmail,
     OutgoingSms,
     PermanentSendError,
@@ -518,7 +518,7 @@ def sms_reply_handle(*, from_number: str, body: str) -> int:
     return len(patients)
 
 
-_UNSUBSCRIBE_SALT = "clinic.messaging.unsubscribe"
+_UNSUBSCRIBE_SALT = "clinic.messaging.engine.unsubscribe"
 
 
 def unsubscribe_token(*, patient_id: int, channel: str = MessageChannel.EMAIL) -> str:
@@ -647,7 +647,7 @@ def message_still_applies(message: Message) -> str:
 # --- rendering ------------------------------------------------------------------------
 
 _TEXT_ENGINE = Engine(autoescape=False)
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates" / "messages"
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
 
 
 def template_check(*, subject: str, body: str) -> None:

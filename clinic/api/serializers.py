@@ -1,8 +1,8 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from clinic.api import StrictModelSerializer, StrictSerializer
-from clinic.authentication import ALL_SCOPES
+from clinic.api.authentication import ALL_SCOPES
+from clinic.api.conventions import StrictModelSerializer, StrictSerializer
 from clinic.models import (
     ApiKey,
     AuditEvent,
@@ -16,7 +16,7 @@ from clinic.models import (
     WebhookEndpoint,
     WebhookEventType,
 )
-from clinic.outbound import url_refusal
+from clinic.webhooks.outbound import url_refusal
 
 
 class LocationSerializer(serializers.ModelSerializer):

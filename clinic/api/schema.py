@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiParameter
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "clinic.authentication.ApiKeyAuthentication"
+    target_class = "clinic.api.authentication.ApiKeyAuthentication"
     name = "apiKey"
 
     def get_security_definition(self, auto_schema):
@@ -29,8 +29,8 @@ class ClinicAutoSchema(AutoSchema):
         return auth
 
     def get_description(self):
-        from clinic.api import required_scope
-        from clinic.roles import ALL_ROLES
+        from clinic.api.conventions import required_scope
+        from clinic.security.roles import ALL_ROLES
 
         description = super().get_description() or ""
         roles = getattr(self.view, "allowed_roles", ALL_ROLES)

@@ -26,10 +26,10 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin, CursorPagination, require_clinical_access, scope_clinical_list
-from clinic.audit import audit_record
+from clinic.api.conventions import ClinicScopedMixin, CursorPagination, require_clinical_access, scope_clinical_list
 from clinic.models import AuditAction, Practitioner
-from clinic.roles import CLINICAL_ROLES
+from clinic.security.audit import audit_record
+from clinic.security.roles import CLINICAL_ROLES
 from patients.models import Patient
 from sessions.models import Appointment, AppointmentStatus
 
@@ -235,7 +235,7 @@ class FhirContentNegotiation(DefaultContentNegotiation):
 
 class FhirFormatMixin:
     """Resources and Bundles as `application/fhir+json`. Errors keep the API's error body (see
-    `clinic.api.exception_handler`), which is not a FHIR OperationOutcome, so not FHIR's media
+    `clinic.api.conventions.exception_handler`), which is not a FHIR OperationOutcome, so not FHIR's media
     type: `application/json`, as everywhere else."""
 
     renderer_classes = [FhirJSONRenderer]

@@ -7,8 +7,8 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from clinic.channels import InboundRejectedError, sms_backend
-from clinic.messaging import patient_opt_out, sms_reply_handle, unsubscribe_token_read
+from clinic.messaging.channels import InboundRejectedError, sms_backend
+from clinic.messaging.engine import patient_opt_out, sms_reply_handle, unsubscribe_token_read
 from clinic.models import OptOutSource
 from patients.models import Patient
 

@@ -10,25 +10,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from clinic.access import break_glass_open, break_glass_review
-from clinic.api import ClinicScopedMixin, UtcIsoDateTimeFilter
-from clinic.idempotency import IdempotentCreateMixin
-from clinic.models import (
-    ApiKey,
-    AuditAction,
-    AuditEvent,
-    BreakGlassAccess,
-    ImportJob,
-    Location,
-    Practitioner,
-    Room,
-    Service,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookEventType,
-)
-from clinic.roles import Role
-from clinic.serializers import (
+from clinic.api.conventions import ClinicScopedMixin, UtcIsoDateTimeFilter
+from clinic.api.idempotency import IdempotentCreateMixin
+from clinic.api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
@@ -44,8 +28,24 @@ from clinic.serializers import (
     WebhookEndpointCreatedSerializer,
     WebhookEndpointSerializer,
 )
+from clinic.models import (
+    ApiKey,
+    AuditAction,
+    AuditEvent,
+    BreakGlassAccess,
+    ImportJob,
+    Location,
+    Practitioner,
+    Room,
+    Service,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+)
+from clinic.security.access import break_glass_open, break_glass_review
+from clinic.security.roles import Role
 from clinic.services import api_key_create, api_key_revoke
-from clinic.webhooks import webhook_endpoint_create, webhook_endpoint_update
+from clinic.webhooks.delivery import webhook_endpoint_create, webhook_endpoint_update
 
 
 class UpdatedSinceFilterSet(filters.FilterSet):

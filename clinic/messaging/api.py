@@ -6,9 +6,9 @@ from django.contrib.contenttypes.models import ContentType
 from django_filters import rest_framework as filters
 from rest_framework import serializers, viewsets
 
-from clinic.api import ClinicScopedMixin
+from clinic.api.conventions import ClinicScopedMixin
 from clinic.models import Message, MessageKind, MessageStatus
-from clinic.roles import ALL_ROLES
+from clinic.security.roles import ALL_ROLES
 from sessions.models import Appointment
 
 
