@@ -222,6 +222,9 @@ SMS_BACKENDS = {
     "clinic.messaging.channels.TwilioSmsBackend",
 }
 SMS_BACKEND = env_str("SMS_BACKEND", "clinic.messaging.channels.ConsoleSmsBackend")
+# The backends lived in clinic/channels.py before clinic/messaging/ existed; old .env files keep working.
+if SMS_BACKEND.startswith("clinic.channels."):
+    SMS_BACKEND = SMS_BACKEND.replace("clinic.channels.", "clinic.messaging.channels.", 1)
 if SMS_BACKEND not in SMS_BACKENDS:
     raise EnvError(f"SMS_BACKEND: expected one of {', '.join(sorted(SMS_BACKENDS))}, got {SMS_BACKEND!r}")
 SMS_FILE_PATH = str(VAR_DIR / "sms")

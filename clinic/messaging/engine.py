@@ -518,7 +518,7 @@ def sms_reply_handle(*, from_number: str, body: str) -> int:
     return len(patients)
 
 
-_UNSUBSCRIBE_SALT = "clinic.messaging.engine.unsubscribe"
+_UNSUBSCRIBE_SALT = "clinic.messaging.unsubscribe"
 
 
 def unsubscribe_token(*, patient_id: int, channel: str = MessageChannel.EMAIL) -> str:

@@ -66,7 +66,7 @@ MAX_BACKOFF = dt.timedelta(hours=12)
 
 def _fernet() -> Fernet:
     # Rotating SECRET_KEY makes stored webhook secrets unreadable: rotate them with it.
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"clinic.webhooks.delivery.secret").derive(
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"clinic.webhooks.secret").derive(
         settings.SECRET_KEY.encode()
     )
     return Fernet(base64.urlsafe_b64encode(key))
