@@ -264,7 +264,7 @@ class MessageAdmin(ClinicScopedAdmin):
         from django.contrib import messages as flash
         from django.core.exceptions import ValidationError
 
-        from clinic.messaging.engine import message_resend
+        from clinic.messaging.outbox import message_resend
 
         done = 0
         for message in queryset.filter(status__in=[MessageStatus.FAILED, MessageStatus.SKIPPED]):
@@ -303,7 +303,7 @@ class OptOutAdmin(ClinicScopedAdmin):
         return ["created_at"] if obj is None else [f.name for f in self.model._meta.fields]
 
     def save_model(self, request, obj, form, change):
-        from clinic.messaging.engine import patient_opt_out
+        from patients.messages import patient_opt_out
 
         if not change:
             saved = patient_opt_out(patient=obj.patient, channel=obj.channel, source=obj.source)

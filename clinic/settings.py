@@ -212,7 +212,7 @@ WEBHOOK_ALLOW_HTTP = not PRODUCTION
 # link-local or cloud metadata addresses: clinic/webhooks/outbound.py). Turn on for a receiver on the
 # clinic's own network; always on outside production (local receivers).
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION)
-# --- messages to patients (clinic/messaging/engine.py) -------------------------------------
+# --- messages to patients (clinic/messaging/) -------------------------------------
 
 # SMS provider: clinic.messaging.channels.ConsoleSmsBackend (prints), FileSmsBackend (one JSON file per
 # SMS under VAR_DIR/sms) or TwilioSmsBackend (needs the TWILIO_* variables).

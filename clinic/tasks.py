@@ -2,7 +2,7 @@ from collections import Counter
 
 from celery import shared_task
 
-from clinic.messaging.engine import message_send, messages_dispatch_due, messages_send
+from clinic.messaging.sending import message_send, messages_dispatch_due, messages_send
 from clinic.services import heartbeat_record
 
 

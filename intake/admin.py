@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from clinic.admin import ClinicScopedAdmin, user_clinic_ids
-from clinic.messaging.engine import channel_choose
+from clinic.messaging.outbox import channel_choose
 from clinic.models import AuditAction
 from clinic.security.access import (
     ADMIN_BREAK_GLASS_MESSAGE,

@@ -30,7 +30,7 @@ class IntakeConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from clinic.messaging.engine import validity_check_register
+        from clinic.messaging.outbox import validity_check_register
         from clinic.models import MessageKind
         from intake.services import intake_nudge_still_applies
 

@@ -30,16 +30,18 @@ from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
-from clinic.fhir.base import appointment_to_fhir, patient_to_fhir, practitioner_to_fhir
+from clinic.fhir.resources import practitioner_to_fhir
 from clinic.models import AuditAction, BreakGlassAccess, Clinic, Message, MessageStatus, OptOut
 from clinic.security.access import role_in
 from clinic.security.audit import audit_record
 from clinic.security.roles import Role
 from intake.fhir import questionnaire_resource, submission_resource
 from intake.models import IntakeLink, IntakeLinkStatus, IntakeSubmission, PatientFlag
+from patients.fhir import patient_to_fhir
 from patients.models import Patient
 from sessions import selectors
-from sessions.fhir import encounter_to_fhir, observations_of, procedures_of
+from sessions.fhir.clinical import encounter_to_fhir, observations_of, procedures_of
+from sessions.fhir.scheduling import appointment_to_fhir
 from sessions.models import (
     Addendum,
     Appointment,

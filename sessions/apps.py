@@ -49,10 +49,12 @@ class SessionsConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from clinic.messaging.engine import validity_check_register
+        from clinic.messaging.outbox import validity_check_register
         from clinic.models import MessageKind
+        from sessions import messages
         from sessions.services.booking import waitlist_offer_still_open
 
+        messages.register()
         validity_check_register(MessageKind.WAITLIST_OFFER, waitlist_offer_still_open)
 
     def seed_demo(self, stdout):

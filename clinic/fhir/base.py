@@ -1,5 +1,8 @@
-"""FHIR R4 read API under /fhir/R4/: Patient, Practitioner, Appointment (here); Encounter,
-Procedure, Observation (sessions/fhir.py); Questionnaire, QuestionnaireResponse (intake/fhir.py).
+"""FHIR R4 machinery for /fhir/R4/: the JSON form, searchset Bundles and paging, the FHIR
+formats, the `FhirViewSet` base and the clinical-access mixin. Each app serves its own
+resources with them: Practitioner (clinic/fhir/resources.py), Patient (patients/fhir.py),
+Appointment, Schedule, Slot, Encounter, Procedure, Observation (sessions/fhir/),
+Questionnaire and QuestionnaireResponse (intake/fhir.py); clinic/fhir_urls.py mounts them.
 
 Same authentication, clinic scoping and scopes as /api/v1/ (`ClinicAccess`, `ClinicScopedMixin`).
 Each resource is a plain dict in FHIR JSON form, built by a `to_fhir(obj) -> dict` mapper: no
@@ -9,9 +12,6 @@ date-times with `Z` (`fhir_datetime`, `compact`). Tests validate every resource 
 `fhir.resources` R4B models (`tests/fhir_validation.py`); the patient export, not a hot path,
 still validates at runtime. Searches answer a `searchset` Bundle, cursor-paged with `_count`
 (1-100) and a `next` link.
-
-The lead adds Encounter, Procedure, Observation and Questionnaire(Response) the same way: a
-`to_fhir(obj) -> dict` mapper and a `FhirViewSet` subclass with its search filters.
 """
 
 from __future__ import annotations
@@ -27,11 +27,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from clinic.api.conventions import ClinicScopedMixin, CursorPagination, require_clinical_access, scope_clinical_list
-from clinic.models import AuditAction, Practitioner
+from clinic.models import AuditAction
 from clinic.security.audit import audit_record
 from clinic.security.roles import CLINICAL_ROLES
-from patients.models import Patient
-from sessions.models import Appointment, AppointmentStatus
 
 
 def fhir_datetime(value: dt.datetime) -> str:
@@ -50,95 +48,8 @@ def compact(value):
     return value
 
 
-def _meta(obj) -> dict:
+def fhir_meta(obj) -> dict:
     return {"lastUpdated": fhir_datetime(obj.updated_at)}
-
-
-def patient_to_fhir(patient: Patient) -> dict:
-    names = [{"use": "official", "family": patient.family_name, "given": [patient.given_name]}]
-    if patient.preferred_name:
-        names.append({"use": "usual", "given": [patient.preferred_name]})
-    resource = {
-        "resourceType": "Patient",
-        "id": str(patient.pk),
-        "meta": _meta(patient),
-        "active": not patient.is_archived,
-        "name": names,
-    }
-    telecom = []
-    if patient.email:
-        telecom.append({"system": "email", "value": patient.email})
-    if patient.mobile_phone:
-        telecom.append({"system": "phone", "value": str(patient.mobile_phone), "use": "mobile"})
-    if telecom:
-        resource["telecom"] = telecom
-    if patient.gender:
-        resource["gender"] = patient.gender
-    if patient.birth_date:
-        resource["birthDate"] = patient.birth_date.isoformat()
-    address = {}
-    lines = [line for line in (patient.address_line1, patient.address_line2) if line]
-    if lines:
-        address["line"] = lines
-    for key, value in (
-        ("city", patient.city),
-        ("state", patient.region),
-        ("postalCode", patient.postal_code),
-        ("country", patient.country),
-    ):
-        if value:
-            address[key] = value
-    if address:
-        resource["address"] = [address]
-    return resource
-
-
-def practitioner_to_fhir(practitioner: Practitioner) -> dict:
-    resource = {"resourceType": "Practitioner", "id": str(practitioner.pk), "meta": _meta(practitioner)}
-    if practitioner.registration_number:
-        identifier = {"value": practitioner.registration_number}
-        if practitioner.registration_body:
-            identifier["assigner"] = {"display": practitioner.registration_body}
-        resource["identifier"] = [identifier]
-    resource["active"] = practitioner.is_active
-    resource["name"] = [{"text": practitioner.display_name}]
-    return resource
-
-
-_APPOINTMENT_STATUS = {
-    AppointmentStatus.BOOKED: "booked",
-    AppointmentStatus.CONFIRMED: "booked",
-    AppointmentStatus.ARRIVED: "arrived",
-    AppointmentStatus.COMPLETED: "fulfilled",
-    AppointmentStatus.CANCELLED: "cancelled",
-    AppointmentStatus.NO_SHOW: "noshow",
-}
-
-
-def appointment_to_fhir(appointment: Appointment) -> dict:
-    return {
-        "resourceType": "Appointment",
-        "id": str(appointment.pk),
-        "meta": _meta(appointment),
-        "status": _APPOINTMENT_STATUS[appointment.status],
-        "serviceType": [{"text": appointment.service.name}],
-        "start": fhir_datetime(appointment.start),
-        "end": fhir_datetime(appointment.end),
-        "minutesDuration": int((appointment.end - appointment.start).total_seconds() // 60),
-        "participant": [
-            {
-                "actor": {"reference": f"Patient/{appointment.patient_id}", "display": str(appointment.patient)},
-                "status": "accepted",
-            },
-            {
-                "actor": {
-                    "reference": f"Practitioner/{appointment.practitioner_id}",
-                    "display": appointment.practitioner.display_name,
-                },
-                "status": "accepted",
-            },
-        ],
-    }
 
 
 def searchset(request, resources: list[dict], *, links: list[dict], total: int | None = None) -> dict:
@@ -264,7 +175,7 @@ class FhirViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ReadOnlyModelView
         return Response(type(self).to_fhir(self.get_object()))
 
 
-def _fhir_schema(resource: str):
+def fhir_schema(resource: str):
     return extend_schema_view(
         list=extend_schema(
             summary=f"Search {resource} resources (searchset Bundle)",
@@ -301,79 +212,6 @@ class FhirDateFilter(filters.CharFilter):
         if lookup != "date" and "T" not in raw:
             lookup = f"date__{lookup}"
         return qs.filter(**{f"{self.field_name}__{lookup}": when})
-
-
-class PatientSearch(filters.FilterSet):
-    family = filters.CharFilter(field_name="family_name", lookup_expr="istartswith")
-    given = filters.CharFilter(field_name="given_name", lookup_expr="istartswith")
-    birthdate = filters.DateFilter(field_name="birth_date")
-    email = filters.CharFilter(field_name="email", lookup_expr="iexact")
-    _lastUpdated = FhirDateFilter(field_name="updated_at")  # noqa: N815 - FHIR parameter name
-
-    class Meta:
-        model = Patient
-        fields: list[str] = []
-
-
-@_fhir_schema("Patient")
-class FhirPatientViewSet(FhirViewSet):
-    """FHIR R4 Patient: demographics and contact details (no clinical content)."""
-
-    api_scope = "patients"
-    queryset = Patient.objects.all()
-    filterset_class = PatientSearch
-    to_fhir = staticmethod(patient_to_fhir)
-
-
-class PractitionerSearch(filters.FilterSet):
-    name = filters.CharFilter(field_name="display_name", lookup_expr="icontains")
-    active = filters.BooleanFilter(field_name="is_active")
-    _lastUpdated = FhirDateFilter(field_name="updated_at")  # noqa: N815
-
-    class Meta:
-        model = Practitioner
-        fields: list[str] = []
-
-
-@_fhir_schema("Practitioner")
-class FhirPractitionerViewSet(FhirViewSet):
-    """FHIR R4 Practitioner: the clinic's therapists."""
-
-    api_scope = "clinic"
-    queryset = Practitioner.objects.all()
-    filterset_class = PractitionerSearch
-    to_fhir = staticmethod(practitioner_to_fhir)
-
-
-class AppointmentSearch(filters.FilterSet):
-    patient = filters.NumberFilter(field_name="patient_id")
-    practitioner = filters.NumberFilter(field_name="practitioner_id")
-    date = FhirDateFilter(field_name="start")
-    status = filters.ChoiceFilter(
-        method="filter_status", choices=[(v, v) for v in sorted(set(_APPOINTMENT_STATUS.values()))]
-    )
-    _lastUpdated = FhirDateFilter(field_name="updated_at")  # noqa: N815
-
-    class Meta:
-        model = Appointment
-        fields: list[str] = []
-
-    def filter_status(self, qs, name, value):
-        return qs.filter(status__in=[ours for ours, theirs in _APPOINTMENT_STATUS.items() if theirs == value])
-
-
-@_fhir_schema("Appointment")
-class FhirAppointmentViewSet(FhirViewSet):
-    """FHIR R4 Appointment: who, with whom, when, and its status."""
-
-    api_scope = "appointments"
-    # One query for a page of any size, with only the columns the mapper reads.
-    queryset = Appointment.objects.select_related("patient", "practitioner", "service").only(
-        "id", "updated_at", "status", "start", "end",
-        "patient__given_name", "patient__family_name", "practitioner__display_name", "service__name",
-    )  # fmt: skip
-    filterset_class = AppointmentSearch
-    to_fhir = staticmethod(appointment_to_fhir)
 
 
 # --- clinical resources ---------------------------------------------------------------------

@@ -7,9 +7,9 @@ from django_filters import rest_framework as filters
 from rest_framework import serializers, viewsets
 
 from clinic.api.conventions import ClinicScopedMixin
+from clinic.messaging.outbox import message_about_models
 from clinic.models import Message, MessageKind, MessageStatus
 from clinic.security.roles import ALL_ROLES
-from sessions.models import Appointment
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -39,7 +39,9 @@ class MessageFilterSet(filters.FilterSet):
         fields = ["patient", "appointment", "status", "kind", "channel"]
 
     def filter_appointment(self, queryset, name, value):
-        return queryset.filter(about_type=ContentType.objects.get_for_model(Appointment), about_id=value)
+        # The appointment model is the one sessions registered as "appointment" (SessionsConfig.ready).
+        model = message_about_models()[name]
+        return queryset.filter(about_type=ContentType.objects.get_for_model(model), about_id=value)
 
 
 class MessageViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):

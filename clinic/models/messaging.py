@@ -176,7 +176,7 @@ class MessageTemplate(ClinicOwned):
     """A clinic's wording of one kind of message on one channel (Django template syntax).
 
     Without a row the default in clinic/templates/messages/ is used. The context is
-    documented in clinic/messaging/engine.py (`TEMPLATE_CONTEXT`); it holds no clinical detail.
+    documented in clinic/messaging/render.py; it holds no clinical detail.
     """
 
     kind = models.CharField(max_length=30, choices=MessageKind.choices)
@@ -194,7 +194,7 @@ class MessageTemplate(ClinicOwned):
         return f"{self.get_kind_display()} ({self.channel})"
 
     def clean(self) -> None:
-        from clinic.messaging.engine import template_check
+        from clinic.messaging.render import template_check
 
         template_check(subject=self.subject, body=self.body)
 

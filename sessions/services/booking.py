@@ -27,12 +27,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from clinic.messaging.engine import appointment_messages_sync, intake_nudge_schedule, waitlist_offer_message_create
 from clinic.models import Clinic, Practitioner, Room, SeriesConflictMode, Service, User, WebhookEventType
 from clinic.webhooks.delivery import webhook_event_emit
+from intake.messages import intake_nudge_schedule
 from intake.models import IntakeLink, IntakeLinkStatus
 from patients.models import Patient
 from sessions.availability import is_aligned, working_window_for
+from sessions.messages import appointment_messages_sync, waitlist_offer_message_create
 from sessions.models import (
     MAX_APPOINTMENT_SPAN,
     Appointment,

@@ -12,11 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.messaging.engine import followup_nudges_schedule
 from clinic.models import AuditAction, Practitioner, WebhookEventType
 from clinic.security.audit import audit_record
 from clinic.webhooks.delivery import webhook_event_emit
 from patients.models import Patient
+from sessions.messages import followup_nudges_schedule
 from sessions.models import (
     Addendum,
     Appointment,

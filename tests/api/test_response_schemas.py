@@ -42,13 +42,13 @@ def _operation(openapi, endpoint: Endpoint):
 
 
 def _procedure_id(session, api) -> str:
-    from sessions.fhir import procedures_of
+    from sessions.fhir.clinical import procedures_of
 
     return procedures_of(session)[0]["id"]
 
 
 def _observation_id(session, api) -> str:
-    from sessions.fhir import observations_of
+    from sessions.fhir.clinical import observations_of
 
     return observations_of(session)[0]["id"]
 

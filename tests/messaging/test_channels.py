@@ -14,8 +14,10 @@ import pytest
 from django.utils import timezone
 
 from clinic.messaging.channels import OutgoingSms, PermanentSendError, TransientSendError, TwilioSmsBackend
-from clinic.messaging.engine import appointment_messages_sync, message_send, messages_claim_due, unsubscribe_token
+from clinic.messaging.outbox import unsubscribe_token
+from clinic.messaging.sending import message_send, messages_claim_due
 from clinic.models import Message, MessageStatus, OptOut
+from sessions.messages import appointment_messages_sync
 from tests.factories import AppointmentFactory, PatientFactory, ReminderPolicyFactory, sms_patient
 
 pytestmark = pytest.mark.django_db

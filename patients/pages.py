@@ -1,4 +1,5 @@
-"""Views of clinic/public_urls.py: public, thin, each calls one service."""
+"""Pages a patient reaches from a message, without signing in: the unsubscribe link of every
+email, and the SMS provider's inbound webhook (STOP replies). Mounted by clinic/public_urls.py."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clinic.messaging.channels import InboundRejectedError, sms_backend
-from clinic.messaging.engine import patient_opt_out, sms_reply_handle, unsubscribe_token_read
+from clinic.messaging.outbox import unsubscribe_token_read
 from clinic.models import OptOutSource
+from patients.messages import patient_opt_out, sms_reply_handle
 from patients.models import Patient
 
 
@@ -38,6 +40,6 @@ def unsubscribe(request, token: str):
         patient_opt_out(patient=patient, channel=channel, source=OptOutSource.UNSUBSCRIBE_LINK)
     return render(
         request,
-        "clinic/unsubscribe.html",
+        "patients/unsubscribe.html",
         {"clinic": patient.clinic, "done": request.method == "POST", "already": not consenting},
     )
