@@ -11,7 +11,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from clinic.api.conventions import ClinicScopedMixin, require_clinical_access, scope_clinical_list
+from clinic.api.clinical import require_clinical_access, scope_clinical_list
+from clinic.api.conventions import ClinicScopedMixin
 from clinic.api.idempotency import IdempotentCreateMixin
 from clinic.models import AuditAction
 from clinic.security.audit import audit_record

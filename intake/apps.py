@@ -32,8 +32,11 @@ class IntakeConfig(AppConfig):
     def ready(self) -> None:
         from clinic.messaging.outbox import validity_check_register
         from clinic.models import MessageKind
+        from intake import privacy
         from intake.services import intake_nudge_still_applies
+        from patients.privacy import record_part_register
 
+        record_part_register(privacy.PART)
         validity_check_register(MessageKind.INTAKE_NUDGE, intake_nudge_still_applies)
 
     def load_catalogs(self, stdout) -> None:

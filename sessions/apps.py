@@ -51,10 +51,12 @@ class SessionsConfig(AppConfig):
     def ready(self) -> None:
         from clinic.messaging.outbox import validity_check_register
         from clinic.models import MessageKind
-        from sessions import messages
+        from patients.privacy import record_part_register
+        from sessions import messages, privacy
         from sessions.services.booking import waitlist_offer_still_open
 
         messages.register()
+        record_part_register(privacy.PART)
         validity_check_register(MessageKind.WAITLIST_OFFER, waitlist_offer_still_open)
 
     def seed_demo(self, stdout):

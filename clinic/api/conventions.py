@@ -390,24 +390,6 @@ class BreakGlassRequiredError(exceptions.PermissionDenied):
     default_code = "break_glass_required"
 
 
-def require_clinical_access(request, patient, *, via: str = "api") -> str:
-    """Clinical content of one patient: owners and usual practitioners pass, other therapists get a
-    403 telling them how to break the glass (audited as denied). See `clinic.security.access`."""
-    from clinic.security.access import BreakGlassRequired, clinical_access_enforce
-
-    try:
-        return clinical_access_enforce(request=request, patient=patient, via=via)
-    except BreakGlassRequired:
-        raise BreakGlassRequiredError() from None
-
-
-def scope_clinical_list(queryset, request, *, field: str = "patient"):
-    """A therapist's list of clinical rows holds only the patients they may open."""
-    from clinic.security.access import scope_clinical_rows
-
-    return scope_clinical_rows(queryset, user=request.user, clinic=request.clinic, role=request.role, field=field)
-
-
 def error_response(status_code: int, detail: str, errors: dict | None = None) -> Response:
     return Response(
         {

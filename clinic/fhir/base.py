@@ -26,10 +26,10 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from clinic.api.conventions import ClinicScopedMixin, CursorPagination, require_clinical_access, scope_clinical_list
+from clinic.api.clinical import ClinicalAccessMixin, require_clinical_access, scope_clinical_list
+from clinic.api.conventions import ClinicScopedMixin, CursorPagination
 from clinic.models import AuditAction
 from clinic.security.audit import audit_record
-from clinic.security.roles import CLINICAL_ROLES
 
 
 def fhir_datetime(value: dt.datetime) -> str:
@@ -217,7 +217,7 @@ class FhirDateFilter(filters.CharFilter):
 # --- clinical resources ---------------------------------------------------------------------
 
 
-class ClinicalFhirMixin:
+class ClinicalFhirMixin(ClinicalAccessMixin):
     """Clinical FHIR resources: clinical roles or a `clinical:read` key; receptionists get 404
     (audited, as for notes); a therapist's searches hold only the patients they may open, and
     reading one resource of another patient needs break-glass (403, audited). Reads are audited.
@@ -225,17 +225,7 @@ class ClinicalFhirMixin:
     `patient_of(obj)` names the patient a served object belongs to.
     """
 
-    allowed_roles = CLINICAL_ROLES
-    api_scope = "clinical"
-
-    def permission_denied(self, request, message=None, code=None):
-        if getattr(request, "clinic", None) is not None:
-            audit_record(
-                action=AuditAction.DENIED, clinic=request.clinic, request=request, via="fhir",
-                reason=f"{request.method} {request.path}", extra={"role": request.role or "api-key"},
-            )  # fmt: skip
-            raise exceptions.NotFound()
-        super().permission_denied(request, message=message, code=code)
+    audit_via = "fhir"
 
     def patient_of(self, obj):
         return obj.patient

@@ -23,7 +23,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from clinic.api.conventions import require_clinical_access
+from clinic.api.clinical import require_clinical_access
 from clinic.fhir.base import (
     BUNDLE_SCHEMA,
     FHIR_QUERY_PARAMS,

@@ -16,17 +16,15 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clinic.api.clinical import ClinicalAccessMixin, require_clinical_access, scope_clinical_list
 from clinic.api.conventions import (
     ClinicAccess,
     ClinicScopedMixin,
     Conflict,
     UtcIsoDateTimeFilter,
-    require_clinical_access,
-    scope_clinical_list,
 )
 from clinic.models import AuditAction
 from clinic.security.audit import audit_record
-from clinic.security.roles import CLINICAL_ROLES
 from patients.models import Patient
 from sessions import selectors, services
 from sessions.models import ENTRY_MODELS, TreatmentSession, related_rows
@@ -42,26 +40,6 @@ from sessions.serializers import (
     PainSeriesSerializer,
     SessionSummarySerializer,
 )
-
-
-class ClinicalAccessMixin:
-    """Clinical content: callers without access get a 404 and an audit record."""
-
-    allowed_roles = CLINICAL_ROLES
-    api_scope = "clinical"
-
-    def permission_denied(self, request, message=None, code=None):
-        if getattr(request, "clinic", None) is not None:
-            audit_record(
-                action=AuditAction.DENIED,
-                clinic=request.clinic,
-                request=request,
-                via="api",
-                reason=f"{request.method} {request.path}",
-                extra={"role": request.role or "api-key"},
-            )
-            raise NotFound()
-        super().permission_denied(request, message=message, code=code)
 
 
 def _actor(request):
