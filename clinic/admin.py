@@ -232,7 +232,6 @@ from clinic.models import (  # noqa: E402 - kept with the section it serves
     Message,
     MessageStatus,
     MessageTemplate,
-    OptOut,
     ReminderPolicy,
     ServiceReminderPolicy,
 )
@@ -291,20 +290,3 @@ class ServiceReminderPolicyAdmin(ClinicScopedAdmin):
 class MessageTemplateAdmin(ClinicScopedAdmin):
     list_display = ["kind", "channel", "clinic", "updated_at"]
     list_filter = ["kind", "channel"]
-
-
-@admin.register(OptOut)
-class OptOutAdmin(ClinicScopedAdmin):
-    list_display = ["created_at", "patient", "channel", "source", "clinic"]
-    list_filter = ["channel", "source"]
-    raw_id_fields = ["patient"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return ["created_at"] if obj is None else [f.name for f in self.model._meta.fields]
-
-    def save_model(self, request, obj, form, change):
-        from patients.messages import patient_opt_out
-
-        if not change:
-            saved = patient_opt_out(patient=obj.patient, channel=obj.channel, source=obj.source)
-            obj.pk = saved.pk

@@ -11,7 +11,6 @@ router.register("practitioners", views.PractitionerViewSet, basename="practition
 router.register("break-glass", views.BreakGlassViewSet, basename="break-glass")
 router.register("api-keys", views.ApiKeyViewSet, basename="api-key")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
-router.register("patient-imports", views.PatientImportViewSet, basename="patient-import")
 router.register("webhooks", views.WebhookEndpointViewSet, basename="webhook")
 router.register("webhook-deliveries", views.WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("messages", message_views.MessageViewSet, basename="message")

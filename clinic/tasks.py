@@ -40,14 +40,6 @@ def sweep_webhook_deliveries() -> int:
     return len(due)
 
 
-@shared_task(name="clinic.tasks.run_import_job")
-def run_import_job(job_id: int) -> None:
-    """Run one CSV import submitted through the API."""
-    from patients.csv_io import import_job_run
-
-    import_job_run(job_id=job_id)
-
-
 @shared_task(name="clinic.tasks.dispatch_due_messages")
 def dispatch_due_messages() -> int:
     """Beat, every minute (and on commit of a message due now): claim due messages, queue their sends."""

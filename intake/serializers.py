@@ -3,7 +3,6 @@ from rest_framework import serializers
 from clinic.api.conventions import StrictModelSerializer, StrictSerializer
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from patients.models import Patient
-from sessions.models import Appointment
 from treatments.models import Side
 
 
@@ -23,7 +22,11 @@ class QuestionnaireSerializer(serializers.ModelSerializer):
 
 class IntakeLinkSerializer(StrictModelSerializer):
     patient = ClinicScopedPrimaryKey(queryset=Patient.objects.all())
-    appointment = ClinicScopedPrimaryKey(queryset=Appointment.objects.all(), required=False, allow_null=True)
+    # The appointment model through the link's own foreign key ("treatment_sessions.Appointment"):
+    # intake sits below sessions and never imports it.
+    appointment = ClinicScopedPrimaryKey(
+        queryset=IntakeLink._meta.get_field("appointment").related_model.objects.all(), required=False, allow_null=True
+    )
     questionnaire = serializers.PrimaryKeyRelatedField(read_only=True)
     questionnaire_version = serializers.IntegerField(source="questionnaire.version", read_only=True)
     send = serializers.BooleanField(

@@ -15,10 +15,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from clinic.admin import ClinicScopedAdmin
-from clinic.models import AuditAction
+from clinic.models import AuditAction, OptOut
 from clinic.security.access import ADMIN_BREAK_GLASS_MESSAGE, BreakGlassRequired, clinical_access_enforce
 from clinic.security.audit import audit_record
 from intake.models import FlagSeverity, IntakeLink, IntakeSubmission
+from patients.messages import patient_opt_out
 from patients.models import Patient
 from patients.services import patient_archive, patient_create, patient_find_duplicates, patient_merge, patient_update
 
@@ -201,3 +202,20 @@ class PatientAdmin(ClinicScopedAdmin):
             ),
             messages.SUCCESS,
         )
+
+
+@admin.register(OptOut)
+class OptOutAdmin(ClinicScopedAdmin):
+    """Opt-outs are the patient's consent; staff record one through the same service as the links."""
+
+    list_display = ["created_at", "patient", "channel", "source", "clinic"]
+    list_filter = ["channel", "source"]
+    raw_id_fields = ["patient"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["created_at"] if obj is None else [f.name for f in self.model._meta.fields]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            saved = patient_opt_out(patient=obj.patient, channel=obj.channel, source=obj.source)
+            obj.pk = saved.pk

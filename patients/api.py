@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from clinic.api.conventions import ClinicScopedMixin, UtcIsoDateTimeFilter, error_response
-from clinic.api.idempotency import idempotent
-from clinic.security.roles import ALL_ROLES
+from clinic.api.conventions import ClinicScopedMixin, UpdatedSinceFilterSet, UtcIsoDateTimeFilter, error_response
+from clinic.api.idempotency import IdempotentCreateMixin, idempotent
+from clinic.api.serializers import ImportJobCreateSerializer, ImportJobSerializer
+from clinic.models import ImportJob
+from clinic.security.roles import ALL_ROLES, OWNERS
 from intake.models import PatientFlag
+from patients.csv_io import import_job_submit
 from patients.models import Patient, normalise_search
 from patients.serializers import PatientSerializer
 from patients.services import (
@@ -105,3 +108,47 @@ class PatientViewSet(
     @action(detail=True, methods=["post"])
     def unarchive(self, request, pk=None):
         return Response(self.get_serializer(patient_unarchive(patient=self.get_object())).data)
+
+
+# --- CSV import jobs ---------------------------------------------------------------------
+
+
+class _ImportSubmit:
+    def create(self, request, *args, **kwargs):
+        data = ImportJobCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = import_job_submit(
+            clinic=request.clinic,
+            csv_text=data.validated_data["csv"],
+            mapping=data.validated_data["mapping"],
+            dry_run=data.validated_data["dry_run"],
+            created_by=request.user if request.user.is_authenticated else None,
+        )
+        # The job, not the upload, is the response (and what Idempotency-Key replays).
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(create=extend_schema(request=ImportJobCreateSerializer, responses={202: ImportJobSerializer}))
+class PatientImportViewSet(
+    IdempotentCreateMixin,
+    _ImportSubmit,
+    ClinicScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """CSV imports of patients, run by a worker: all rows or none. Poll the job for its outcome.
+
+    Same rules as `manage.py import_patients`; `errors` maps CSV line numbers to field errors.
+    """
+
+    allowed_roles = OWNERS
+    api_scope = "patients"
+    queryset = ImportJob.objects.filter(kind="patients")
+    serializer_class = ImportJobSerializer
+    ordering_fields = ["id"]
+
+    class filterset_class(UpdatedSinceFilterSet):  # noqa: N801
+        class Meta:
+            model = ImportJob
+            fields = ["status"]

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from collections.abc import Callable, Iterable
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from clinic.csv_import import ImportRefused, ImportReport, column_mapping_parse, csv_import_run
-from clinic.models import Clinic
+from clinic.models import Clinic, ImportJob, ImportJobStatus
 from patients.models import Patient
 from patients.services import DuplicatePatientError, patient_create
 
@@ -192,27 +195,19 @@ def _is_number(text: str) -> bool:
 
 def import_job_submit(*, clinic: Clinic, csv_text: str, mapping: dict, dry_run: bool, created_by=None):
     """Store the upload as a queued job and run it on a worker after commit."""
-    from clinic.models import ImportJob
-    from clinic.tasks import run_import_job
-
     unknown = sorted(set(mapping) - set(DEFAULT_COLUMNS))
     if unknown:
         raise ValidationError({"mapping": [f"Unknown field(s): {', '.join(unknown)}."]})
     job = ImportJob(clinic=clinic, csv_text=csv_text, mapping=mapping, dry_run=dry_run, created_by=created_by)
     job.full_clean()
     job.save()
-    transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    # By name: patients.tasks imports this module to run the job.
+    transaction.on_commit(lambda: current_app.send_task("clinic.tasks.run_import_job", args=[job.pk]))
     return job
 
 
 def import_job_run(*, job_id: int) -> None:
     """Run a queued job once (a redelivered task finds it no longer queued and does nothing)."""
-    import io
-
-    from django.utils import timezone
-
-    from clinic.models import ImportJob, ImportJobStatus
-
     if not ImportJob.objects.filter(pk=job_id, status=ImportJobStatus.QUEUED).update(
         status=ImportJobStatus.RUNNING, updated_at=timezone.now()
     ):

@@ -23,7 +23,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.functional import cached_property
-from django_filters.rest_framework import BooleanFilter, DjangoFilterBackend, IsoDateTimeFilter
+from django_filters.rest_framework import BooleanFilter, DjangoFilterBackend, FilterSet, IsoDateTimeFilter
 from rest_framework import exceptions, pagination, permissions, serializers, status, throttling
 from rest_framework.response import Response
 from rest_framework.utils.serializer_helpers import BindingDict
@@ -279,6 +279,12 @@ class UtcIsoDateTimeFilter(IsoDateTimeFilter):
         # The error names the query parameter the client sent (`updated_since`), not the model field.
         filters = getattr(getattr(self, "parent", None), "filters", {})
         return next((name for name, declared in filters.items() if declared is self), self.field_name)
+
+
+class UpdatedSinceFilterSet(FilterSet):
+    """Lists an integration syncs: `?updated_since=` (any ISO 8601 offset)."""
+
+    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
 
 class RejectUnknownFieldsMixin:

@@ -74,10 +74,8 @@ class BreakGlassAccessSerializer(StrictModelSerializer):
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
         if request is not None and getattr(request, "clinic", None) is not None:
-            from patients.models import Patient
-
             # A patient of another clinic is "not found", like everywhere else.
-            self.fields["patient"].queryset = Patient.objects.filter(clinic=request.clinic)
+            self.fields["patient"].queryset = self.fields["patient"].queryset.filter(clinic=request.clinic)
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

@@ -4,22 +4,19 @@ webhooks, patient imports, and emergency (break-glass) access.
 """
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from clinic.api.conventions import ClinicScopedMixin, UtcIsoDateTimeFilter
-from clinic.api.idempotency import IdempotentCreateMixin
+from clinic.api.conventions import ClinicScopedMixin, UpdatedSinceFilterSet, UtcIsoDateTimeFilter
 from clinic.api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     AuditEventSerializer,
     BreakGlassAccessSerializer,
-    ImportJobCreateSerializer,
-    ImportJobSerializer,
     LocationSerializer,
     PractitionerSerializer,
     RoomSerializer,
@@ -33,7 +30,6 @@ from clinic.models import (
     AuditAction,
     AuditEvent,
     BreakGlassAccess,
-    ImportJob,
     Location,
     Practitioner,
     Room,
@@ -43,13 +39,9 @@ from clinic.models import (
     WebhookEventType,
 )
 from clinic.security.access import break_glass_open, break_glass_review
-from clinic.security.roles import Role
+from clinic.security.roles import OWNERS, Role
 from clinic.services import api_key_create, api_key_revoke
 from clinic.webhooks.delivery import webhook_endpoint_create, webhook_endpoint_update
-
-
-class UpdatedSinceFilterSet(filters.FilterSet):
-    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
 
 class _DirectoryViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
@@ -152,8 +144,6 @@ class BreakGlassViewSet(ClinicScopedMixin, mixins.CreateModelMixin, viewsets.Rea
 
 
 # --- owners: API keys and the audit trail -------------------------------------------------
-
-OWNERS = frozenset({Role.OWNER})
 
 
 class ApiKeyViewSet(
@@ -273,49 +263,3 @@ class WebhookDeliveryViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
         class Meta:
             model = WebhookDelivery
             fields = ["endpoint", "status"]
-
-
-# --- CSV import jobs ---------------------------------------------------------------------
-
-
-class _ImportSubmit:
-    def create(self, request, *args, **kwargs):
-        from patients.csv_io import import_job_submit
-
-        data = ImportJobCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        job = import_job_submit(
-            clinic=request.clinic,
-            csv_text=data.validated_data["csv"],
-            mapping=data.validated_data["mapping"],
-            dry_run=data.validated_data["dry_run"],
-            created_by=request.user if request.user.is_authenticated else None,
-        )
-        # The job, not the upload, is the response (and what Idempotency-Key replays).
-        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-
-
-@extend_schema_view(create=extend_schema(request=ImportJobCreateSerializer, responses={202: ImportJobSerializer}))
-class PatientImportViewSet(
-    IdempotentCreateMixin,
-    _ImportSubmit,
-    ClinicScopedMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
-    """CSV imports of patients, run by a worker: all rows or none. Poll the job for its outcome.
-
-    Same rules as `manage.py import_patients`; `errors` maps CSV line numbers to field errors.
-    """
-
-    allowed_roles = OWNERS
-    api_scope = "patients"
-    queryset = ImportJob.objects.filter(kind="patients")
-    serializer_class = ImportJobSerializer
-    ordering_fields = ["id"]
-
-    class filterset_class(UpdatedSinceFilterSet):  # noqa: N801
-        class Meta:
-            model = ImportJob
-            fields = ["status"]

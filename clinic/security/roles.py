@@ -23,6 +23,7 @@ class Role(models.TextChoices):
 
 ALL_ROLES = frozenset(Role)
 CLINICAL_ROLES = frozenset({Role.OWNER, Role.THERAPIST})
+OWNERS = frozenset({Role.OWNER})
 
 
 def group_name(role: str) -> str:
