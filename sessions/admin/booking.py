@@ -275,7 +275,3 @@ class WaitlistOfferAdmin(ClinicScopedAdmin):
         "created_at",
         "responded_at",
     ]
-
-
-# The notes admin lives in its own module; importing it registers it.
-from sessions import notes_admin  # noqa: E402, F401

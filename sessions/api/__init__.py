@@ -1,9 +1,9 @@
 """API views of the sessions app, split by concern: booking and notes.
 
-Names are re-exported here so callers import from `sessions.views`.
+Names are re-exported here so callers import from `sessions.api`.
 """
 
-from sessions.views.booking import (
+from sessions.api.booking import (
     OVERRIDE_PERMISSION,
     AppointmentFilter,
     AppointmentViewSet,
@@ -12,10 +12,8 @@ from sessions.views.booking import (
     SlotView,
     WaitlistEntryViewSet,
     WaitlistOfferViewSet,
-    calendar_feed,
-    waitlist_offer_page,
 )
-from sessions.views.notes import (
+from sessions.api.notes import (
     ClinicalAccessMixin,
     NoteViewSet,
     PainSeriesView,
@@ -35,6 +33,4 @@ __all__ = [
     "SlotView",
     "WaitlistEntryViewSet",
     "WaitlistOfferViewSet",
-    "calendar_feed",
-    "waitlist_offer_page",
 ]
