@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from clinic.messaging.outbox import message_resend
 from clinic.models import (
     ApiKey,
     AuditEvent,
@@ -23,6 +24,9 @@ from clinic.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from clinic.security.access import break_glass_review
+from clinic.services import membership_set
+from clinic.webhooks.delivery import webhook_endpoint_update
 
 
 def user_clinic_ids(request) -> list[int]:
@@ -104,8 +108,6 @@ class MembershipAdmin(ClinicScopedAdmin):
     list_filter = ["role", "is_active"]
 
     def save_model(self, request, obj, form, change):
-        from clinic.services import membership_set
-
         membership_set(clinic=obj.clinic, user=obj.user, role=obj.role, is_active=obj.is_active)
 
 
@@ -174,8 +176,6 @@ class BreakGlassAccessAdmin(ClinicScopedAdmin):
     def mark_reviewed(self, request, queryset):
         from django.core.exceptions import PermissionDenied, ValidationError
 
-        from clinic.security.access import break_glass_review
-
         done = 0
         for access in queryset.filter(reviewed_at__isnull=True):
             try:
@@ -201,8 +201,6 @@ class WebhookEndpointAdmin(ClinicScopedAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from clinic.webhooks.delivery import webhook_endpoint_update
-
         webhook_endpoint_update(
             endpoint=obj, url=obj.url, description=obj.description, events=obj.events, is_active=obj.is_active
         )
@@ -262,8 +260,6 @@ class MessageAdmin(ClinicScopedAdmin):
     def resend(self, request, queryset):
         from django.contrib import messages as flash
         from django.core.exceptions import ValidationError
-
-        from clinic.messaging.outbox import message_resend
 
         done = 0
         for message in queryset.filter(status__in=[MessageStatus.FAILED, MessageStatus.SKIPPED]):

@@ -2,8 +2,10 @@ from collections import Counter
 
 from celery import shared_task
 
+from clinic.api.idempotency import idempotency_records_delete_expired
 from clinic.messaging.sending import message_send, messages_dispatch_due, messages_send
 from clinic.services import heartbeat_record
+from clinic.webhooks.delivery import webhook_deliveries_due, webhook_delivery_attempt
 
 
 @shared_task(name="clinic.tasks.record_heartbeat")
@@ -15,16 +17,12 @@ def record_heartbeat(name: str = "worker") -> str:
 @shared_task(name="clinic.tasks.delete_expired_idempotency_records")
 def delete_expired_idempotency_records() -> int:
     """Hourly: drop Idempotency-Key records past their 24-hour retention."""
-    from clinic.api.idempotency import idempotency_records_delete_expired
-
     return idempotency_records_delete_expired()
 
 
 @shared_task(name="clinic.tasks.deliver_webhook")
 def deliver_webhook(delivery_id: int) -> str:
     """One attempt at one webhook delivery; the sweeper re-queues it when a retry is due."""
-    from clinic.webhooks.delivery import webhook_delivery_attempt
-
     delivery = webhook_delivery_attempt(delivery_id=delivery_id)
     return "skipped" if delivery is None else delivery.status
 
@@ -32,8 +30,6 @@ def deliver_webhook(delivery_id: int) -> str:
 @shared_task(name="clinic.tasks.sweep_webhook_deliveries")
 def sweep_webhook_deliveries() -> int:
     """Every minute: queue the pending deliveries whose next attempt has come."""
-    from clinic.webhooks.delivery import webhook_deliveries_due
-
     due = webhook_deliveries_due()
     for delivery_id in due:
         deliver_webhook.delay(delivery_id)

@@ -31,6 +31,7 @@ from rest_framework.utils.serializer_helpers import BindingDict
 from clinic.api.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
 from clinic.models import ApiKey, Clinic
 from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES, Role
+from clinic.security.signin import active_memberships
 
 # --- errors ---------------------------------------------------------------------------
 
@@ -166,8 +167,6 @@ def resolve_clinic(request) -> tuple[Clinic | None, Role | None]:
     user = request.user
     if not user or not user.is_authenticated:
         return None, None
-    from clinic.security.signin import active_memberships
-
     wanted = request.headers.get("X-Clinic")
     found = [m for m in active_memberships(request) if m.clinic.is_active and (not wanted or m.clinic.slug == wanted)]
     if len(found) != 1:

@@ -8,6 +8,9 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
+from clinic.api.conventions import required_scope
+from clinic.security.roles import ALL_ROLES
+
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "clinic.api.authentication.ApiKeyAuthentication"
@@ -29,9 +32,6 @@ class ClinicAutoSchema(AutoSchema):
         return auth
 
     def get_description(self):
-        from clinic.api.conventions import required_scope
-        from clinic.security.roles import ALL_ROLES
-
         description = super().get_description() or ""
         roles = getattr(self.view, "allowed_roles", ALL_ROLES)
         if self.method not in ("GET", "HEAD", "OPTIONS"):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
-from clinic.models import AuditAction, AuditEvent, Clinic
+from clinic.models import ApiKey, AuditAction, AuditEvent, Clinic
 
 _HASHED_FIELDS = (
     "clinic_id", "occurred_at", "actor_id", "actor_label", "action", "object_type", "object_id",
@@ -62,8 +62,6 @@ def _chain_head(clinic_id: int | None) -> str:
 
 
 def _actor_of(request, actor) -> tuple[object | None, str]:
-    from clinic.models import ApiKey
-
     if actor is not None:
         return actor, actor.get_username()
     if request is None:

@@ -20,7 +20,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from clinic.models import AuditAction, Membership
+from clinic.models import AuditAction, Clinic, Membership
+from clinic.security.audit import audit_record
 from clinic.security.roles import CLINICAL_ROLES
 
 SESSION_STARTED = "clinic_session_started"
@@ -126,16 +127,12 @@ class TwoFactorRequiredMiddleware:
 def _single_clinic(user):
     clinics = list(Membership.objects.filter(user=user, is_active=True).values_list("clinic", flat=True)[:2])
     if len(clinics) == 1:
-        from clinic.models import Clinic
-
         return Clinic.objects.get(pk=clinics[0])
     return None
 
 
 @receiver(user_logged_in, dispatch_uid="clinic.audit_login")
 def _audit_login(sender, request, user, **kwargs):
-    from clinic.security.audit import audit_record
-
     if request is not None and hasattr(request, "session"):
         request.session[SESSION_STARTED] = request.session[SESSION_SEEN] = time.time()
     audit_record(action=AuditAction.LOGIN, clinic=_single_clinic(user), actor=user, request=request, via="admin")
@@ -143,16 +140,12 @@ def _audit_login(sender, request, user, **kwargs):
 
 @receiver(user_logged_out, dispatch_uid="clinic.audit_logout")
 def _audit_logout(sender, request, user, **kwargs):
-    from clinic.security.audit import audit_record
-
     if user is not None:
         audit_record(action=AuditAction.LOGOUT, clinic=_single_clinic(user), actor=user, request=request, via="admin")
 
 
 @receiver(user_login_failed, dispatch_uid="clinic.audit_login_failed")
 def _audit_login_failed(sender, credentials, request=None, **kwargs):
-    from clinic.security.audit import audit_record
-
     attempted = str((credentials or {}).get("username", ""))[:150]
     audit_record(action=AuditAction.LOGIN_FAILED, request=request, via="admin", extra={"username": attempted})
 

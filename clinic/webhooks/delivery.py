@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 
+from celery import current_app
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -134,10 +135,9 @@ def webhook_event_emit(*, clinic: Clinic, event: WebhookEventType | str, payload
         WebhookDelivery(clinic=clinic, endpoint=e, event=row, next_attempt_at=now, created_at=now) for e in endpoints
     )
     if deliveries:
-        from clinic.tasks import deliver_webhook
-
         ids = [d.pk for d in deliveries]
-        transaction.on_commit(lambda: [deliver_webhook.delay(pk) for pk in ids])
+        # By name: clinic.tasks imports this module to run the deliveries.
+        transaction.on_commit(lambda: [current_app.send_task("clinic.tasks.deliver_webhook", args=[pk]) for pk in ids])
     return row
 
 

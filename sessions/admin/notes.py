@@ -27,6 +27,7 @@ from clinic.security.access import (
 )
 from clinic.security.audit import audit_record
 from intake.models import FlagSeverity, PatientFlag
+from patients.models import Patient
 from sessions import selectors, services
 from sessions.charts import PainPoint, pain_chart_svg
 from sessions.models import (
@@ -259,8 +260,6 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
         context = dict(extra_context or {})
         patient_id = request.GET.get("patient", "")
         if patient_id.isdigit():
-            from patients.models import Patient
-
             patient = Patient.objects.filter(pk=patient_id, clinic__in=user_clinic_ids(request)).first()
             if patient is not None and not request.user.is_superuser:
                 try:

@@ -38,7 +38,7 @@ from clinic.fhir.base import (
 from clinic.models import AuditAction
 from clinic.security.audit import audit_record
 from sessions import selectors
-from sessions.models import EntryKind, NoteStatus, TreatmentSession, related_rows
+from sessions.models import ENTRY_MODELS, EntryKind, NoteStatus, TreatmentSession, related_rows
 
 PAIN_LOINC = {
     "system": "http://loinc.org",
@@ -257,8 +257,6 @@ class FhirProcedureViewSet(_SessionDerivedViewSet):
         return procedures_of(session)
 
     def session_for(self, part: str, number: int):
-        from sessions.models import ENTRY_MODELS
-
         entry = ENTRY_MODELS[part].objects.filter(pk=number, clinic=self.request.clinic).first()
         if entry is None:
             return None
