@@ -53,7 +53,7 @@ class SessionsConfig(AppConfig):
         from clinic.models import MessageKind
         from patients.privacy import record_part_register
         from sessions import messages, privacy
-        from sessions.services.booking import waitlist_offer_still_open
+        from sessions.services.waitlist import waitlist_offer_still_open
 
         messages.register()
         record_part_register(privacy.PART)
