@@ -15,11 +15,11 @@ import datetime as dt
 import io
 from collections.abc import Callable, Iterable
 
-from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from clinic.celery import task_named
 from clinic.csv_import import ImportRefused, ImportReport, column_mapping_parse, csv_import_run
 from clinic.models import Clinic, ImportJob, ImportJobStatus
 from patients.models import Patient
@@ -202,7 +202,7 @@ def import_job_submit(*, clinic: Clinic, csv_text: str, mapping: dict, dry_run: 
     job.full_clean()
     job.save()
     # By name: patients.tasks imports this module to run the job.
-    transaction.on_commit(lambda: current_app.send_task("clinic.tasks.run_import_job", args=[job.pk]))
+    transaction.on_commit(lambda: task_named("clinic.tasks.run_import_job").delay(job.pk))
     return job
 
 

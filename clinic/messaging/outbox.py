@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from celery import current_app
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
@@ -26,6 +25,7 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic.celery import task_named
 from clinic.models import (
     Clinic,
     Message,
@@ -160,7 +160,7 @@ def start_ref(start: dt.datetime) -> str:
 
 def _kick_sweeper() -> None:
     # By name: clinic.tasks imports this engine, so importing the task here would be a cycle.
-    current_app.send_task("clinic.tasks.dispatch_due_messages")
+    task_named("clinic.tasks.dispatch_due_messages").delay()
 
 
 def messages_reconcile(

@@ -13,13 +13,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.utils import timezone
 
+from clinic.celery import task_named
 from clinic.messaging.channels import (
     OutgoingEmail,
     OutgoingSms,
@@ -99,12 +99,11 @@ def _queue_sends(token: uuid.UUID, ids: list[int]) -> None:
     # and the worker is paid once per chunk, not once per message. One broker connection
     # for the whole batch.
     size = settings.MESSAGE_SEND_CHUNK_SIZE
-    # By name: clinic.tasks imports this module, so importing the task here would be a cycle.
-    with current_app.producer_or_acquire() as producer:
+    # Looked up by name: clinic.tasks imports this module, so importing the task would be a cycle.
+    send_messages = task_named("clinic.tasks.send_messages")
+    with send_messages.app.producer_or_acquire() as producer:
         for start in range(0, len(ids), size):
-            current_app.send_task(
-                "clinic.tasks.send_messages", args=(ids[start : start + size], str(token)), producer=producer
-            )
+            send_messages.apply_async((ids[start : start + size], str(token)), producer=producer)
 
 
 def messages_dispatch_due(*, now: dt.datetime | None = None) -> int:

@@ -27,7 +27,6 @@ import time
 import urllib.error
 import urllib.request
 
-from celery import current_app
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -38,6 +37,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from clinic.celery import task_named
 from clinic.models import (
     Clinic,
     Membership,
@@ -137,7 +137,8 @@ def webhook_event_emit(*, clinic: Clinic, event: WebhookEventType | str, payload
     if deliveries:
         ids = [d.pk for d in deliveries]
         # By name: clinic.tasks imports this module to run the deliveries.
-        transaction.on_commit(lambda: [current_app.send_task("clinic.tasks.deliver_webhook", args=[pk]) for pk in ids])
+        deliver = task_named("clinic.tasks.deliver_webhook")
+        transaction.on_commit(lambda: [deliver.delay(pk) for pk in ids])
     return row
 
 
