@@ -9,6 +9,8 @@ off, HTTPS-only cookies and HSTS.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import zoneinfo
 from pathlib import Path
 
@@ -326,6 +328,19 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+
+# Audit checkpoints (clinic.audit): the head of each audit chain, HMAC-signed with this key
+# so that someone who can rewrite the database cannot forge one. Default: derived from
+# SECRET_KEY (rotating SECRET_KEY then invalidates old checkpoints; set a dedicated key to
+# rotate them independently). AUDIT_CHECKPOINT_FILE, when set, also receives each checkpoint
+# as a JSON line: keep it off the database host so one attacker cannot rewrite both.
+AUDIT_CHECKPOINT_KEY = (
+    env_str("AUDIT_CHECKPOINT_KEY")
+    or hmac.new(SECRET_KEY.encode(), b"clinic.audit.checkpoint", hashlib.sha256).hexdigest()
+)
+if len(AUDIT_CHECKPOINT_KEY) < 32:
+    raise EnvError("AUDIT_CHECKPOINT_KEY: needs at least 32 characters")
+AUDIT_CHECKPOINT_FILE = env_str("AUDIT_CHECKPOINT_FILE", "")
 
 # Staff sessions end after inactivity (per clinic, default 30 minutes) and after an
 # absolute maximum (per clinic, default 12 hours): clinic.security.SessionTimeoutMiddleware.
