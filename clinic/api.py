@@ -48,6 +48,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable request",
     429: "Too many requests",
+    503: "Service unavailable",
 }
 
 
@@ -98,6 +99,8 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+    elif degrade.is_database_outage(exc):
+        exc = degrade.DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -5,6 +5,8 @@
 - Redis as the broker: a task queued from a request after commit (the message sweeper's kick,
   a webhook delivery, an import job) is only a shortcut, its row stays due and the beat sweeper
   queues it later. `publish()` never lets a broker failure turn a committed request into a 500.
+- PostgreSQL: an API request answers 503 in the API's error format with `Retry-After`, other
+  pages a plain 503 (`DatabaseUnavailable`, `server_error`).
 
 Each failure is counted per process (`degraded_counts()`, shown by /healthz) and logged as one
 warning per dependency and minute, with the number of failures since the last one, so an outage
@@ -15,16 +17,23 @@ Redis that hangs instead of refusing costs one request its timeout, not every re
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from redis.exceptions import RedisError
+from rest_framework import exceptions, status
 
 log = logging.getLogger(__name__)
 
 # What a cache call raises when its server is unreachable: redis-py's errors (connection
 # refused, timeout) and OSError (the embedded file cache on a full or missing disk).
 CACHE_ERRORS = (RedisError, OSError)
+# psycopg's connection failures (server stopped, connection dropped) reach Django as these.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 30
 LOG_EVERY_SECONDS = 60.0
 
 
@@ -91,3 +100,46 @@ def publish(task, *args, on_failure=None) -> bool:
     if on_failure is not None:
         on_failure()
     return False
+
+
+# --- database outage ----------------------------------------------------------------------
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is temporarily unavailable (its database does not answer). Retry shortly."
+    default_code = "service_unavailable"
+    # DRF's exception handler turns `wait` into the Retry-After header.
+    wait = RETRY_AFTER_SECONDS
+
+
+def is_database_outage(exc: BaseException | None) -> bool:
+    return isinstance(exc, DATABASE_ERRORS)
+
+
+def database_unavailable_response(request) -> HttpResponse:
+    if request.path.startswith(("/api/", "/fhir/")):
+        body = {
+            "type": "about:blank",
+            "title": "Service unavailable",
+            "status": 503,
+            "detail": DatabaseUnavailable.default_detail,
+            "errors": {},
+        }
+        response = JsonResponse(body, status=503)
+    else:
+        response = HttpResponse(
+            "Service temporarily unavailable. Please try again in a minute.\n", status=503, content_type="text/plain"
+        )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def server_error(request):
+    """handler500: a database outage raised outside an API view (session or sign-in middleware,
+    admin, pages) is a 503 as above; any other error is Django's 500 page."""
+    from django.views.defaults import server_error as django_server_error
+
+    if is_database_outage(sys.exc_info()[1]):
+        return database_unavailable_response(request)
+    return django_server_error(request)
