@@ -134,10 +134,12 @@ def webhook_event_emit(*, clinic: Clinic, event: WebhookEventType | str, payload
         WebhookDelivery(clinic=clinic, endpoint=e, event=row, next_attempt_at=now, created_at=now) for e in endpoints
     )
     if deliveries:
+        from clinic.degrade import publish
         from clinic.tasks import deliver_webhook
 
+        # With the broker down the deliveries stay pending and due: the sweeper queues them.
         ids = [d.pk for d in deliveries]
-        transaction.on_commit(lambda: [deliver_webhook.delay(pk) for pk in ids])
+        transaction.on_commit(lambda: [publish(deliver_webhook, pk) for pk in ids])
     return row
 
 

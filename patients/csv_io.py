@@ -192,7 +192,10 @@ def _is_number(text: str) -> bool:
 
 def import_job_submit(*, clinic: Clinic, csv_text: str, mapping: dict, dry_run: bool, created_by=None):
     """Store the upload as a queued job and run it on a worker after commit."""
-    from clinic.models import ImportJob
+    from django.utils import timezone
+
+    from clinic.degrade import publish
+    from clinic.models import ImportJob, ImportJobStatus
     from clinic.tasks import run_import_job
 
     unknown = sorted(set(mapping) - set(DEFAULT_COLUMNS))
@@ -201,7 +204,16 @@ def import_job_submit(*, clinic: Clinic, csv_text: str, mapping: dict, dry_run: 
     job = ImportJob(clinic=clinic, csv_text=csv_text, mapping=mapping, dry_run=dry_run, created_by=created_by)
     job.full_clean()
     job.save()
-    transaction.on_commit(lambda: run_import_job.delay(job.pk))
+
+    def broker_down() -> None:
+        # No sweeper runs queued jobs: say so now rather than leave the job queued for good.
+        job.status, job.detail = ImportJobStatus.FAILED, "The task queue is unavailable; nothing was imported. Retry."
+        job.finished_at = timezone.now()
+        ImportJob.objects.filter(pk=job.pk, status=ImportJobStatus.QUEUED).update(
+            status=job.status, detail=job.detail, csv_text="", finished_at=job.finished_at, updated_at=job.finished_at
+        )
+
+    transaction.on_commit(lambda: publish(run_import_job, job.pk, on_failure=broker_down))
     return job
 
 
