@@ -20,6 +20,9 @@ app.conf.beat_schedule = {
     "waitlist-offer-expiry": {"task": "sessions.tasks.expire_waitlist_offers", "schedule": crontab()},
     "webhook-deliveries": {"task": "clinic.tasks.sweep_webhook_deliveries", "schedule": crontab()},
     "idempotency-cleanup": {"task": "clinic.tasks.delete_expired_idempotency_records", "schedule": crontab(minute=17)},
+    # Signed checkpoints of the audit chains' heads (verify_audit checks them). Only events newer
+    # than the last checkpoint can be cut from a chain's end unnoticed: the interval is that window.
+    "audit-checkpoint": {"task": "clinic.tasks.checkpoint_audit_chains", "schedule": crontab(minute="*/15")},
     # Erased patients past the retention period; idempotent, so a missed or doubled run is harmless.
     "patient-retention": {"task": "patients.tasks.apply_retention", "schedule": crontab(hour=3, minute=41)},
     # Claims due messages (and claims of dead workers) and queues their sends. Ticks that

@@ -1,4 +1,4 @@
-"""/healthz: is the database reachable, is the broker reachable."""
+"""/healthz: is the database reachable, is the broker reachable; what this process did without them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from clinic.celery import app
+from clinic.degrade import degraded_counts
 from clinic.models import WorkerHeartbeat
 
 
@@ -42,6 +43,8 @@ def healthz(request):
         "status": "ok" if db_ok and broker_ok else "unavailable",
         "database": {"ok": db_ok, "detail": db_detail},
         "broker": {"ok": broker_ok, "detail": broker_detail},
+        # Since this process started: requests let through unthrottled, tasks left to the sweepers.
+        "degraded": degraded_counts(),
     }
     if db_ok:
         try:

@@ -9,6 +9,8 @@ off, HTTPS-only cookies and HSTS.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import zoneinfo
 from pathlib import Path
 
@@ -156,7 +158,15 @@ BROKER_DIR = VAR_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that stops answering costs a request two seconds, then the rate limiter
+            # fails open (clinic.degrade) instead of every request hanging.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
 else:
     # Embedded broker: kombu's filesystem transport delivers to a real worker
     # through files under var/broker, so `make run` needs no Redis.
@@ -222,9 +232,9 @@ SMS_BACKENDS = {
     "clinic.messaging.channels.TwilioSmsBackend",
 }
 SMS_BACKEND = env_str("SMS_BACKEND", "clinic.messaging.channels.ConsoleSmsBackend")
-# The backends lived in clinic/channels.py before clinic/messaging/ existed; old .env files keep working.
-if SMS_BACKEND.startswith("clinic.channels."):
-    SMS_BACKEND = SMS_BACKEND.replace("clinic.channels.", "clinic.messaging.channels.", 1)
+# The backends lived in clinic/messaging/channels.py before clinic/messaging/ existed; old .env files keep working.
+if SMS_BACKEND.startswith("clinic.messaging.channels."):
+    SMS_BACKEND = SMS_BACKEND.replace("clinic.messaging.channels.", "clinic.messaging.channels.", 1)
 if SMS_BACKEND not in SMS_BACKENDS:
     raise EnvError(f"SMS_BACKEND: expected one of {', '.join(sorted(SMS_BACKENDS))}, got {SMS_BACKEND!r}")
 SMS_FILE_PATH = str(VAR_DIR / "sms")
@@ -329,6 +339,19 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+
+# Audit checkpoints (clinic.security.audit): the head of each audit chain, HMAC-signed with this key
+# so that someone who can rewrite the database cannot forge one. Default: derived from
+# SECRET_KEY (rotating SECRET_KEY then invalidates old checkpoints; set a dedicated key to
+# rotate them independently). AUDIT_CHECKPOINT_FILE, when set, also receives each checkpoint
+# as a JSON line: keep it off the database host so one attacker cannot rewrite both.
+AUDIT_CHECKPOINT_KEY = (
+    env_str("AUDIT_CHECKPOINT_KEY")
+    or hmac.new(SECRET_KEY.encode(), b"clinic.security.audit.checkpoint", hashlib.sha256).hexdigest()
+)
+if len(AUDIT_CHECKPOINT_KEY) < 32:
+    raise EnvError("AUDIT_CHECKPOINT_KEY: needs at least 32 characters")
+AUDIT_CHECKPOINT_FILE = env_str("AUDIT_CHECKPOINT_FILE", "")
 
 # Staff sessions end after inactivity (per clinic, default 30 minutes) and after an
 # absolute maximum (per clinic, default 12 hours): clinic.security.signin.SessionTimeoutMiddleware.

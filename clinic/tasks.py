@@ -14,6 +14,15 @@ def record_heartbeat(name: str = "worker") -> str:
     return heartbeat_record(name=name).seen_at.isoformat()
 
 
+@shared_task(name="clinic.tasks.checkpoint_audit_chains")
+def checkpoint_audit_chains() -> int:
+    """Every 15 minutes: anchor the head of each audit chain that grew in a signed checkpoint
+    (verify_audit checks the chains against them). Idempotent; returns how many were written."""
+    from clinic.security.audit import audit_checkpoint_record
+
+    return len(audit_checkpoint_record())
+
+
 @shared_task(name="clinic.tasks.delete_expired_idempotency_records")
 def delete_expired_idempotency_records() -> int:
     """Hourly: drop Idempotency-Key records past their 24-hour retention."""

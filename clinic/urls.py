@@ -32,3 +32,5 @@ urlpatterns = [
 ]
 
 handler404 = "clinic.api.conventions.not_found"
+# A database outage outside an API view (session middleware, admin, pages) is a 503, not a 500.
+handler500 = "clinic.degrade.server_error"

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
+from clinic import degrade
 from intake.definition import REQUIRED_MESSAGE, Form, Question, QuestionType, Section, body_regions
 from intake.models import IntakeLink, IntakeLinkStatus
 from intake.services import (
@@ -51,12 +52,29 @@ def _miss_key(request: HttpRequest) -> str:
 
 
 def _note_miss(request: HttpRequest) -> None:
+    if not degrade.CACHE.usable():
+        return
     key = _miss_key(request)
-    cache.add(key, 0, MISS_WINDOW_SECONDS)
     try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, MISS_WINDOW_SECONDS)
+        cache.add(key, 0, MISS_WINDOW_SECONDS)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, MISS_WINDOW_SECONDS)
+    except degrade.CACHE_ERRORS as exc:
+        degrade.CACHE.unavailable(exc)
+
+
+def _too_many_misses(request: HttpRequest) -> bool:
+    """With the cache down the limit fails open: tokens are unguessable, the limit only slows scans."""
+    if not degrade.CACHE.usable():
+        degrade.CACHE.unavailable()
+        return False
+    try:
+        return (cache.get(_miss_key(request)) or 0) >= MISS_LIMIT
+    except degrade.CACHE_ERRORS as exc:
+        degrade.CACHE.unavailable(exc)
+        return False
 
 
 def _private(response: HttpResponse) -> HttpResponse:
@@ -81,7 +99,7 @@ def with_link(view=None, *, allow_submitted: bool = False):
     def decorator(func):
         @wraps(func)
         def wrapper(request, token: str, *args, **kwargs):
-            if (cache.get(_miss_key(request)) or 0) >= MISS_LIMIT:
+            if _too_many_misses(request):
                 return _unavailable(request, 429, "Too many attempts", "Please wait a few minutes and try again.")
             nonce = nonce_from(token)
             link = None

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from clinic.celery import task_named
 from clinic.csv_import import ImportRefused, ImportReport, column_mapping_parse, csv_import_run
+from clinic.degrade import publish
 from clinic.models import Clinic, ImportJob, ImportJobStatus
 from patients.models import Patient
 from patients.services import DuplicatePatientError, patient_create
@@ -201,8 +202,17 @@ def import_job_submit(*, clinic: Clinic, csv_text: str, mapping: dict, dry_run: 
     job = ImportJob(clinic=clinic, csv_text=csv_text, mapping=mapping, dry_run=dry_run, created_by=created_by)
     job.full_clean()
     job.save()
+
+    def broker_down() -> None:
+        # No sweeper runs queued jobs: say so now rather than leave the job queued for good.
+        job.status, job.detail = ImportJobStatus.FAILED, "The task queue is unavailable; nothing was imported. Retry."
+        job.finished_at = timezone.now()
+        ImportJob.objects.filter(pk=job.pk, status=ImportJobStatus.QUEUED).update(
+            status=job.status, detail=job.detail, csv_text="", finished_at=job.finished_at, updated_at=job.finished_at
+        )
+
     # By name: patients.tasks imports this module to run the job.
-    transaction.on_commit(lambda: task_named("clinic.tasks.run_import_job").delay(job.pk))
+    transaction.on_commit(lambda: publish(task_named("clinic.tasks.run_import_job"), job.pk, on_failure=broker_down))
     return job
 
 

@@ -7,10 +7,14 @@ import fcntl
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,3 +87,148 @@ def broker_to_myself(broker_url: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# --- private servers for fault tests ------------------------------------------------------
+# A fault test stops a dependency: never the shared PostgreSQL or Redis other tests (and other
+# test runs) use, always a private one on a free port that this test alone knows.
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready after {timeout} s")
+        time.sleep(0.1)
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2)  # noqa: S310 - a local test server
+    except urllib.error.HTTPError:
+        return True  # an error status is an answer
+    except OSError:
+        return False
+    return True
+
+
+class PrivateRedis:
+    """A redis-server of one test on a free port, no persistence: kill it and start it again."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            + ["--daemonize", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        import redis
+
+        def pong() -> bool:
+            try:
+                return redis.Redis(port=self.port, socket_connect_timeout=1).ping()
+            except redis.exceptions.ConnectionError:
+                return False
+
+        wait_for(pong, timeout=10, what="private redis-server")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of one test (initdb in a temporary folder, a free port); `stop()`
+    is an immediate shutdown, as a crash or a failover looks to the app."""
+
+    def __init__(self, directory: Path):
+        self.bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        self.directory = directory
+        self.port = free_port()
+        # initdb and postgres refuse to run as root (CI containers): then they run as postgres.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            import pwd
+
+            account = pwd.getpwnam("postgres")
+            os.chown(directory, account.pw_uid, account.pw_gid)
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *command: str, check: bool = True) -> None:
+        subprocess.run([*self.as_user, *command], check=check, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        data = str(self.directory / "data")
+        self._run(str(self.bin / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), "-o", options, "-l",
+            str(self.directory / "log"), "-w", "start",
+        )  # fmt: skip
+
+    def stop(self, *, check: bool = True) -> None:
+        data = str(self.directory / "data")
+        self._run(str(self.bin / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop", check=check)
+
+    def copy_schema(self, *, source_url: str, database: str) -> None:
+        """`database` with the tables of `source_url` (a migrated database) and its migration
+        history, in seconds where running the migrations takes a minute or more."""
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", database)
+        for only in (["--schema-only"], ["--data-only", "--table=django_migrations"]):
+            dump = subprocess.run(
+                [str(self.bin / "pg_dump"), "--no-owner", "--no-privileges", *only, source_url],
+                check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+            subprocess.run(
+                [str(self.bin / "psql"), "-q", "-v", "ON_ERROR_STOP=1", self.url(database)],
+                input=dump.stdout, check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+
+
+@contextlib.contextmanager
+def web_server(env: dict[str, str]) -> Iterator[str]:
+    """gunicorn serving this project (one worker) on a free port; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "clinic.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", "1", "--timeout", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited:\n{stop_process(process)}")
+        return _answers(f"{base}/healthz")
+
+    try:
+        wait_for(ready, timeout=60, what="gunicorn")
+    except TimeoutError:
+        raise TimeoutError(stop_process(process)) from None
+    try:
+        yield base
+    finally:
+        stop_process(process)

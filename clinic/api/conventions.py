@@ -28,6 +28,7 @@ from rest_framework import exceptions, pagination, permissions, serializers, sta
 from rest_framework.response import Response
 from rest_framework.utils.serializer_helpers import BindingDict
 
+from clinic import degrade
 from clinic.api.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
 from clinic.models import ApiKey, Clinic
 from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES, Role
@@ -48,6 +49,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable request",
     429: "Too many requests",
+    503: "Service unavailable",
 }
 
 
@@ -98,6 +100,8 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+    elif degrade.is_database_outage(exc):
+        exc = degrade.DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -346,7 +350,8 @@ class ClinicRateThrottle(throttling.BaseThrottle):
     each request, a cost that grows with the limit: 6,000 entries for a 100 req/s integration.)
     A fixed window lets a caller spend up to twice the limit across a minute boundary; the
     limit protects the service, it is not a billing meter. Runs after ClinicAccess, which has
-    set `request.clinic`.
+    set `request.clinic`. With the cache unreachable it fails open, logged and counted
+    (`clinic.degrade`): an outage of Redis must not take the API down with it.
     """
 
     def __init__(self):
@@ -366,16 +371,27 @@ class ClinicRateThrottle(throttling.BaseThrottle):
             return True
         now = time.time()
         window = f"{key}:{int(now // 60)}"
-        cache.add(window, 0, timeout=120)
+        if not degrade.CACHE.usable():
+            degrade.CACHE.unavailable()
+            return True
         try:
-            count = cache.incr(window)
-        except ValueError:  # evicted between the two calls
-            cache.set(window, 1, timeout=120)
-            count = 1
+            count = self._count(window)
+        except degrade.CACHE_ERRORS as exc:  # the cache is down: fail open, logged and counted
+            degrade.CACHE.unavailable(exc)
+            return True
         if count <= clinic.api_rate_limit_per_minute:
             return True
         self._wait = 60 - now % 60
         return False
+
+    @staticmethod
+    def _count(window: str) -> int:
+        cache.add(window, 0, timeout=120)
+        try:
+            return cache.incr(window)
+        except ValueError:  # evicted between the two calls
+            cache.set(window, 1, timeout=120)
+            return 1
 
     def wait(self):
         return self._wait

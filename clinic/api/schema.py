@@ -86,11 +86,12 @@ _DESCRIPTIONS = {
     "415": "The request body is not JSON.",
     "422": "The Idempotency-Key was already used for a different request.",
     "429": "Rate limit reached; retry after the number of seconds in `Retry-After`.",
+    "503": "The database is unavailable; retry after the number of seconds in `Retry-After`.",
 }
 
 
 def _error_codes(path: str, method: str, operation: dict) -> list[str]:
-    codes = ["400", "401", "403", "429"]
+    codes = ["400", "401", "403", "429", "503"]
     if "{" in path:
         codes.append("404")
     if path.startswith("/fhir/"):
@@ -115,7 +116,7 @@ def add_error_responses(result, generator, request, public):
             responses = operation.setdefault("responses", {})
             for code in _error_codes(path, method, operation):
                 response = {"description": _DESCRIPTIONS[code], "content": {"application/json": {"schema": ref}}}
-                if code == "429":
+                if code in {"429", "503"}:
                     response["headers"] = {
                         "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
                     }

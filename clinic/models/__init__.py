@@ -2,7 +2,7 @@
 which name `clinic.models.<name>`) find every model and validator under `clinic.models`."""
 
 from clinic.models.api import ApiKey, IdempotencyRecord, IdempotencyStatus, ImportJob, ImportJobStatus
-from clinic.models.audit import AuditAction, AuditEvent, BreakGlassAccess
+from clinic.models.audit import AuditAction, AuditCheckpoint, AuditEvent, BreakGlassAccess
 from clinic.models.messaging import (
     Message,
     MessageChannel,
@@ -38,10 +38,10 @@ from clinic.models.webhooks import (
 )
 
 __all__ = [
-    "ApiKey", "AuditAction", "AuditEvent", "BreakGlassAccess", "Clinic", "ClinicOwned", "IdempotencyRecord",
-    "IdempotencyStatus", "ImportJob", "ImportJobStatus", "Location", "Membership", "Message", "MessageChannel",
-    "MessageKind", "MessageStatus", "MessageTemplate", "OptOut", "OptOutSource", "Practitioner", "ReminderPolicy",
-    "Room", "SeriesConflictMode", "Service", "ServiceReminderPolicy", "User", "WebhookDelivery",
+    "ApiKey", "AuditAction", "AuditCheckpoint", "AuditEvent", "BreakGlassAccess", "Clinic", "ClinicOwned",
+    "IdempotencyRecord", "IdempotencyStatus", "ImportJob", "ImportJobStatus", "Location", "Membership", "Message",
+    "MessageChannel", "MessageKind", "MessageStatus", "MessageTemplate", "OptOut", "OptOutSource", "Practitioner",
+    "ReminderPolicy", "Room", "SeriesConflictMode", "Service", "ServiceReminderPolicy", "User", "WebhookDelivery",
     "WebhookDeliveryStatus", "WebhookEndpoint", "WebhookEvent", "WebhookEventType", "WorkerHeartbeat",
     "default_lead_times", "validate_lead_times", "validate_time_zone",
 ]  # fmt: skip

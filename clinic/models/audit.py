@@ -67,6 +67,37 @@ class AuditEvent(models.Model):
         )
 
 
+class AuditCheckpoint(models.Model):
+    """The head of one clinic's audit chain at a moment, signed, kept apart from the chain.
+
+    A hash chain cannot see its own tail cut off: TRUNCATE, or deleting the newest rows,
+    leaves what remains intact. `clinic.security.audit.audit_checkpoint_record` (beat) writes one of
+    these whenever a chain has grown, HMAC-signed with AUDIT_CHECKPOINT_KEY (a key the
+    database does not hold), and `verify_audit` checks that every checkpoint's event is still
+    in the chain with the same hash and count. Optionally also appended to
+    AUDIT_CHECKPOINT_FILE, out of reach of someone who can only rewrite the database.
+    On PostgreSQL a trigger refuses UPDATE and DELETE here too.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # A plain number, not a foreign key: the event it anchors is exactly what may go missing.
+    last_event_id = models.BigIntegerField(unique=True)
+    last_hash = models.CharField(max_length=64)
+    event_count = models.PositiveBigIntegerField(help_text="Events in the chain up to and including last_event_id.")
+    created_at = models.DateTimeField()
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The beat task's "latest checkpoint of each chain" and verify_audit's per-chain read.
+            models.Index(fields=["clinic", "-last_event_id"], name="audit_checkpoint_chain"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} clinic {self.clinic_id} through #{self.last_event_id}"
+
+
 class BreakGlassAccess(ClinicOwned):
     """Emergency access to a patient's clinical record by a therapist who is not one of
     the patient's usual practitioners. Needs a written reason; audited; owners review it."""

@@ -74,6 +74,7 @@ def test_redis_url_unset_means_embedded_broker(monkeypatch):
         ("REDIS_URL", "http://localhost:6379"),
         ("EMAIL_PORT", "smtp"),
         ("TIME_ZONE", "Mars/Olympus_Mons"),
+        ("AUDIT_CHECKPOINT_KEY", "short"),
     ],
 )
 def test_bad_variable_stops_start_up_with_one_line_naming_it(variable, value):
