@@ -19,6 +19,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
 from clinic import degrade
+from clinic.security.middleware import client_ip
 from intake.definition import REQUIRED_MESSAGE, Form, Question, QuestionType, Section, body_regions
 from intake.models import IntakeLink, IntakeLinkStatus
 from intake.services import (
@@ -43,12 +44,8 @@ UNAVAILABLE = {
 }
 
 
-def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
 def _miss_key(request: HttpRequest) -> str:
-    return f"intake:token-miss:{_client_ip(request)}"
+    return f"intake:token-miss:{client_ip(request) or 'unknown'}"
 
 
 def _note_miss(request: HttpRequest) -> None:

@@ -26,7 +26,7 @@ from sessions.models import (
     TreatmentSession,
     related_rows,
 )
-from sessions.services import NOTE_FIELDS
+from sessions.services import SOAP_FIELDS
 
 
 def _load(patient: Patient) -> dict:
@@ -51,7 +51,7 @@ def _load(patient: Patient) -> dict:
                 "session": s,
                 "entries": [str(e) for e in s.entries()],
                 "addenda": related_rows(s, "addenda"),
-                "note": {name: getattr(s, name) for name in NOTE_FIELDS if getattr(s, name)},
+                "note": {name: getattr(s, name) for name in SOAP_FIELDS if getattr(s, name)},
             }
             for s in sessions
         ],
@@ -67,7 +67,7 @@ def _text_attachment(text: str, title: str) -> dict:
 
 
 def note_text(session: TreatmentSession) -> str:
-    lines = [f"{name.capitalize()}: {getattr(session, name)}" for name in NOTE_FIELDS if getattr(session, name)]
+    lines = [f"{name.capitalize()}: {getattr(session, name)}" for name in SOAP_FIELDS if getattr(session, name)]
     for label, score in (("Pain before", session.pain_before), ("Pain after", session.pain_after)):
         if score is not None:
             lines.append(f"{label}: {score}/10")

@@ -23,7 +23,7 @@ class MessageKind(models.TextChoices):
 
 
 class MessageChannel(models.TextChoices):
-    # Same values as patients.models.Channel (the patient's preferred channel).
+    # Also the patient's preferred channel (patients.models.Channel is this class).
     EMAIL = "email", "Email"
     SMS = "sms", "SMS"
 

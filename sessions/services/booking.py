@@ -228,17 +228,27 @@ def _intake_nudges_move(appointment: Appointment) -> None:
         intake_nudge_schedule(patient=link.patient, about=link, appointment=appointment, url=link.url)
 
 
+# The status lifecycle in one table: each status an appointment can be moved to, and the
+# statuses it may come from. Rescheduling keeps the status and needs one of _MOVABLE.
+TRANSITIONS: dict[AppointmentStatus, tuple[AppointmentStatus, ...]] = {
+    AppointmentStatus.CONFIRMED: (AppointmentStatus.BOOKED,),
+    AppointmentStatus.ARRIVED: _MOVABLE,
+    AppointmentStatus.COMPLETED: (AppointmentStatus.ARRIVED,),
+    AppointmentStatus.NO_SHOW: _MOVABLE,
+    AppointmentStatus.CANCELLED: _MOVABLE,
+}
+
+
 def _transition(
     appointment: Appointment,
     *,
     to: AppointmentStatus,
-    allowed_from: tuple[AppointmentStatus, ...],
     by: User | None,
     reason: str = "",
     **fields,
 ) -> Appointment:
     # A conditional UPDATE: of two racing requests exactly one changes the row.
-    changed = Appointment.objects.filter(pk=appointment.pk, status__in=allowed_from).update(
+    changed = Appointment.objects.filter(pk=appointment.pk, status__in=TRANSITIONS[to]).update(
         status=to, sequence=F("sequence") + 1, updated_at=timezone.now(), **fields
     )
     old_status = appointment.status
@@ -255,21 +265,21 @@ def _transition(
 
 @transaction.atomic
 def appointment_confirm(*, appointment: Appointment, by: User | None = None) -> Appointment:
-    changed = _transition(appointment, to=AppointmentStatus.CONFIRMED, allowed_from=(AppointmentStatus.BOOKED,), by=by)
+    changed = _transition(appointment, to=AppointmentStatus.CONFIRMED, by=by)
     appointment_announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
     return changed
 
 
 @transaction.atomic
 def appointment_check_in(*, appointment: Appointment, by: User | None = None) -> Appointment:
-    changed = _transition(appointment, to=AppointmentStatus.ARRIVED, allowed_from=_MOVABLE, by=by)
+    changed = _transition(appointment, to=AppointmentStatus.ARRIVED, by=by)
     appointment_announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
     return changed
 
 
 @transaction.atomic
 def appointment_complete(*, appointment: Appointment, by: User | None = None) -> Appointment:
-    changed = _transition(appointment, to=AppointmentStatus.COMPLETED, allowed_from=(AppointmentStatus.ARRIVED,), by=by)
+    changed = _transition(appointment, to=AppointmentStatus.COMPLETED, by=by)
     appointment_announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
     return changed
 
@@ -278,7 +288,7 @@ def appointment_complete(*, appointment: Appointment, by: User | None = None) ->
 def appointment_no_show(*, appointment: Appointment, by: User | None = None) -> Appointment:
     if appointment.start > timezone.now():
         raise ValidationError({"status": "An appointment that has not started yet cannot be a no-show."})
-    changed = _transition(appointment, to=AppointmentStatus.NO_SHOW, allowed_from=_MOVABLE, by=by)
+    changed = _transition(appointment, to=AppointmentStatus.NO_SHOW, by=by)
     appointment_announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
     return changed
 
@@ -300,7 +310,6 @@ def appointment_cancel(
     cancelled = _transition(
         appointment,
         to=AppointmentStatus.CANCELLED,
-        allowed_from=_MOVABLE,
         by=by,
         reason=reason,
         cancelled_at=now,
