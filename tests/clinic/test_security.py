@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.test import override_settings
 from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -39,6 +40,23 @@ def test_repeated_failures_are_throttled_with_429_then_the_cool_off_ends(client,
         assert _sign_in(client, receptionist.username, "wrong-password").status_code == 429
         assert _sign_in(client, receptionist.username, PASSWORD).status_code == 429
     with time_machine.travel(start + dt.timedelta(minutes=16), tick=False):
+        response = _sign_in(client, receptionist.username, PASSWORD)
+        assert response.status_code == 302
+        assert response["Location"] == "/admin/"
+
+
+@override_settings(AXES_COOLOFF_TIME=dt.timedelta(minutes=1))
+def test_attempts_during_the_cool_off_do_not_extend_it(client, receptionist):
+    locked_at = timezone.now()
+    with time_machine.travel(locked_at, tick=False):
+        for _ in range(5):
+            _sign_in(client, receptionist.username, "wrong-password")
+        assert _sign_in(client, receptionist.username, PASSWORD).status_code == 429
+    # One attempt every few seconds, wrong and right, all refused and none restarting the clock.
+    for seconds, password in ((20, "wrong-password"), (30, PASSWORD), (45, "wrong-password"), (59, "wrong-password")):
+        with time_machine.travel(locked_at + dt.timedelta(seconds=seconds), tick=False):
+            assert _sign_in(client, receptionist.username, password).status_code == 429
+    with time_machine.travel(locked_at + dt.timedelta(seconds=61), tick=False):
         response = _sign_in(client, receptionist.username, PASSWORD)
         assert response.status_code == 302
         assert response["Location"] == "/admin/"
