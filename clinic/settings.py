@@ -286,6 +286,9 @@ REST_FRAMEWORK = {
     # Content negotiation by Accept only: `?format=` would be a query parameter no filter knows.
     "URL_FORMAT_OVERRIDE": None,
 }
+# The OpenAPI schema and the Swagger docs are public in development and test (Schemathesis
+# reads them anonymously); in production they need a staff session or an API key.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", default=not PRODUCTION)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Soft-tissue clinic API",
     "DESCRIPTION": "Patients, intake, booking, treatment notes and reminders for soft-tissue therapy clinics.",
