@@ -5,7 +5,8 @@ turns one row into values or raises ValidationError by field, and a `write_row` 
 writes one row through the app's own service. Every row is parsed first; then all are
 written in one transaction (each row in a savepoint, so one refusal doesn't hide the
 next), committed only when no row has an error. A dry run does the same and rolls back,
-so it reports what the writes would refuse (duplicates, double bookings) too.
+so it reports what the writes would refuse (duplicates, double bookings) too. A cell our
+exports quoted against formula injection (`'=x`, `'+1416...`) is read back without the quote.
 `CsvImportCommand` is the matching management command: file, mapping, progress bar,
 errors by line.
 """
@@ -22,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from clinic.csv_safety import csv_cell_restore
 from clinic.models import Clinic
 
 
@@ -76,6 +78,7 @@ def csv_import_run(
     rows: list[tuple[int, dict]] = []
     for row in reader:
         report.rows += 1
+        row = {key: csv_cell_restore(value) if isinstance(value, str) else value for key, value in row.items()}
         try:
             rows.append((reader.line_num, parse_row(row)))
         except ValidationError as exc:

@@ -299,6 +299,9 @@ REST_FRAMEWORK = {
     # Content negotiation by Accept only: `?format=` would be a query parameter no filter knows.
     "URL_FORMAT_OVERRIDE": None,
 }
+# The OpenAPI schema and the Swagger docs are public in development and test (Schemathesis
+# reads them anonymously); in production they need a staff session or an API key.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", default=not PRODUCTION)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Soft-tissue clinic API",
     "DESCRIPTION": "Patients, intake, booking, treatment notes and reminders for soft-tissue therapy clinics.",
@@ -337,6 +340,9 @@ AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# A refused attempt during the cool-off is not recorded, so it cannot restart the cool-off:
+# it ends LOGIN_COOLOFF_MINUTES after the failure that caused it, whatever happens meanwhile.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
 

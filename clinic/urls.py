@@ -3,8 +3,8 @@ pages for patients or feeds, `public_urls.py` (mounted at the root)."""
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from clinic.api.schema_views import SchemaDocsView, SchemaView
 from clinic.health import healthz
 
 admin.site.site_header = "Clinic administration"
@@ -22,8 +22,9 @@ api_v1 = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    # Public in development; staff or an API key in production (clinic.api.schema_views).
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", SchemaDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", include("clinic.public_urls")),
     path("fhir/R4/", include(("clinic.fhir_urls", "fhir"), namespace="fhir")),

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from clinic.admin import ClinicScopedAdmin, user_clinic_ids
 from clinic.messaging.outbox import channel_choose
-from clinic.models import AuditAction
+from clinic.models import AuditAction, Membership
 from clinic.security.access import (
     ADMIN_BREAK_GLASS_MESSAGE,
     BreakGlassRequired,
@@ -21,6 +21,13 @@ from clinic.security.access import (
     scope_clinical_rows_for_staff,
 )
 from clinic.security.audit import audit_record
+from clinic.security.roles import Role
+from intake.flag_detail import (
+    CLINICAL_FIELDS,
+    flag_detail_rule_for_staff,
+    flag_neutral_text,
+    with_flag_detail_for_staff,
+)
 from intake.models import IntakeLink, IntakeSettings, IntakeSubmission, PatientFlag, Questionnaire
 from intake.services import flag_acknowledge, intake_link_create, intake_link_resend, intake_link_revoke
 
@@ -181,12 +188,15 @@ class IntakeSubmissionAdmin(ClinicScopedAdmin):
 
 @admin.register(PatientFlag)
 class PatientFlagAdmin(ClinicScopedAdmin):
+    """Clinical fields (title, reason, rule, region, side) only for staff who may read the
+    patient's record; others see the severity and a neutral line (intake.flag_detail)."""
+
     list_display = [
         "patient",
         "severity",
-        "title",
-        "region",
-        "side",
+        "shown_title",
+        "shown_region",
+        "shown_side",
         "created_at",
         "acknowledged_at",
         "acknowledged_by",
@@ -195,8 +205,38 @@ class PatientFlagAdmin(ClinicScopedAdmin):
     list_select_related = ["patient", "acknowledged_by"]
     actions = ["acknowledge_selected"]
 
+    def get_queryset(self, request):
+        return with_flag_detail_for_staff(super().get_queryset(request), request.user)
+
+    def get_list_filter(self, request):
+        # Filtering by rule reads the rule: only for those who see every flag's detail.
+        if (
+            flag_detail_rule_for_staff(request.user) is True
+            or Membership.objects.filter(user=request.user, is_active=True, role=Role.OWNER).exists()
+        ):
+            return self.list_filter
+        return [name for name in self.list_filter if name != "rule_code"]
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in PatientFlag._meta.fields]
+        names = [f.name for f in PatientFlag._meta.fields]
+        if obj is not None and not obj.shows_detail:
+            names = [name for name in names if name not in CLINICAL_FIELDS] + ["shown_title"]
+        return names
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj)
+
+    @admin.display(description="title")
+    def shown_title(self, flag):
+        return flag.title if flag.shows_detail else flag_neutral_text(flag.severity)
+
+    @admin.display(description="region")
+    def shown_region(self, flag):
+        return flag.region if flag.shows_detail else ""
+
+    @admin.display(description="side")
+    def shown_side(self, flag):
+        return flag.get_side_display() if flag.shows_detail else ""
 
     def has_add_permission(self, request):
         return False

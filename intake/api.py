@@ -18,6 +18,7 @@ from clinic.models import AuditAction
 from clinic.security.audit import audit_record
 from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES
 from intake.fhir import questionnaire_to_fhir, submission_to_fhir
+from intake.flag_detail import flag_detail_rule, with_flag_detail
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from intake.serializers import (
     FlagClearSerializer,
@@ -147,6 +148,16 @@ class FlagViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = FlagSerializer
     queryset = PatientFlag.objects.select_related("acknowledged_by", "cleared_by")
     filterset_class = FlagFilterSet
+
+    def get_queryset(self):
+        # Clinical fields only for callers who may read the patient's record (intake.flag_detail).
+        return with_flag_detail(super().get_queryset(), self.request)
+
+    def filter_queryset(self, queryset):
+        # The rule code names the suspected condition: filtering by it is reading it.
+        if "rule_code" in self.request.query_params and flag_detail_rule(self.request) is False:
+            raise PermissionDenied("Filtering flags by rule is for clinical staff and keys with clinical:read.")
+        return super().filter_queryset(queryset)
 
     @extend_schema(request=None, responses=FlagSerializer)
     @action(detail=True, methods=["post"])

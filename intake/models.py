@@ -256,4 +256,5 @@ class PatientFlag(ClinicOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_severity_display()}: {self.title}"
+        # No title: the name shows wherever the flag is named (admin titles, logs), to anyone.
+        return f"{self.severity.capitalize()} flag #{self.pk}"

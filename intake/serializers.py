@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from clinic.api.conventions import StrictModelSerializer, StrictSerializer
+from intake.flag_detail import flag_redact, flag_shows_detail
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from patients.models import Patient
 from treatments.models import Side
@@ -60,9 +61,23 @@ class IntakeLinkSerializer(StrictModelSerializer):
 
 
 class FlagSerializer(serializers.ModelSerializer):
+    """A flag; its clinical fields only for callers who may read the patient's record
+    (`intake.flag_detail`), a neutral line for everyone else. `clinical=True` when the flag is
+    part of content already access-checked (a submission)."""
+
     acknowledged_by = serializers.StringRelatedField(allow_null=True)
     cleared_by = serializers.StringRelatedField(allow_null=True)
     side = serializers.ChoiceField(choices=Side.choices, allow_blank=True, read_only=True)
+
+    def __init__(self, *args, clinical: bool = False, **kwargs):
+        self.clinical = clinical
+        super().__init__(*args, **kwargs)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self.clinical or flag_shows_detail(instance, self.context.get("request")):
+            return data
+        return flag_redact(data, instance.severity)
 
     class Meta:
         model = PatientFlag
@@ -80,7 +95,7 @@ class FlagClearSerializer(StrictSerializer):
 class SubmissionSerializer(serializers.ModelSerializer):
     questionnaire = serializers.SerializerMethodField()
     summary = serializers.SerializerMethodField()
-    flags = FlagSerializer(many=True, read_only=True)
+    flags = FlagSerializer(many=True, read_only=True, clinical=True)
 
     class Meta:
         model = IntakeSubmission

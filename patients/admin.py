@@ -18,6 +18,7 @@ from clinic.admin import ClinicScopedAdmin
 from clinic.models import AuditAction, OptOut
 from clinic.security.access import ADMIN_BREAK_GLASS_MESSAGE, BreakGlassRequired, clinical_access_enforce
 from clinic.security.audit import audit_record
+from intake.flag_detail import flag_neutral_text, with_flag_detail_for_staff
 from intake.models import FlagSeverity, IntakeLink, IntakeSubmission
 from patients.messages import patient_opt_out
 from patients.models import Patient
@@ -62,6 +63,15 @@ class PatientAdminForm(forms.ModelForm):
                 f"Possible duplicate of: {names}. Open that record instead, or tick “This is a different person”."
             )
         return cleaned
+
+
+def _flags_for(user, patient: Patient) -> list:
+    """Active flags, each with `shows_detail` and the neutral line for staff who may not read
+    the patient's record (intake.flag_detail)."""
+    flags = list(with_flag_detail_for_staff(patient.flags.active().select_related("acknowledged_by"), user))
+    for flag in flags:
+        flag.neutral_text = flag_neutral_text(flag.severity)
+    return flags
 
 
 @admin.register(Patient)
@@ -146,7 +156,7 @@ class PatientAdmin(ClinicScopedAdmin):
 
     def _clinical_context(self, request, patient: Patient) -> dict:
         context = {
-            "flags": list(patient.flags.active().select_related("acknowledged_by")),
+            "flags": _flags_for(request.user, patient),
             "flag_admin_url": reverse("admin:intake_patientflag_changelist") + f"?patient__id__exact={patient.pk}",
             "links": list(IntakeLink.objects.filter(patient=patient).select_related("questionnaire")[:20]),
             "can_read_intake": request.user.has_perm("intake.view_intakesubmission"),

@@ -15,6 +15,7 @@ from clinic.api.idempotency import IdempotentCreateMixin, idempotent
 from clinic.api.serializers import ImportJobCreateSerializer, ImportJobSerializer
 from clinic.models import ImportJob
 from clinic.security.roles import ALL_ROLES, OWNERS
+from intake.flag_detail import with_flag_detail
 from intake.models import PatientFlag
 from patients.csv_io import import_job_submit
 from patients.models import Patient, normalise_search
@@ -65,10 +66,14 @@ class PatientViewSet(
     serializer_class = PatientSerializer
     filterset_class = PatientFilterSet
     ordering_fields = ["id", "updated_at"]
-    queryset = Patient.objects.prefetch_related(
-        Prefetch("flags", queryset=PatientFlag.objects.active(), to_attr="active_flag_list")
-    )
+    queryset = Patient.objects.all()
     idempotent_actions = ("create",)
+
+    def get_queryset(self):
+        # Active flags in the same round trip, each knowing whether the caller may read its
+        # clinical fields (intake.flag_detail).
+        flags = with_flag_detail(PatientFlag.objects.active(), self.request)
+        return super().get_queryset().prefetch_related(Prefetch("flags", queryset=flags, to_attr="active_flag_list"))
 
     def create(self, request, *args, **kwargs):
         # A retried create (same Idempotency-Key) replays the first 201 instead of a second patient.

@@ -10,7 +10,6 @@ Used by `manage.py import_patients`.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Callable, Iterable
@@ -21,6 +20,7 @@ from django.utils import timezone
 
 from clinic.celery import task_named
 from clinic.csv_import import ImportRefused, ImportReport, column_mapping_parse, csv_import_run
+from clinic.csv_safety import SafeCsvWriter
 from clinic.degrade import publish
 from clinic.models import Clinic, ImportJob, ImportJobStatus
 from patients.models import Patient
@@ -132,7 +132,7 @@ APPOINTMENT_EXPORT_FIELDS = [
 
 def patients_export_csv(*, clinic: Clinic, out) -> int:
     """Write the clinic's patients (identity and contact details, no clinical content) as CSV."""
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(PATIENT_EXPORT_FIELDS)
     count = 0
     for patient in Patient.objects.filter(clinic=clinic).order_by("id").iterator(chunk_size=1000):
@@ -144,7 +144,7 @@ def patients_export_csv(*, clinic: Clinic, out) -> int:
 def appointments_export_csv(*, clinic: Clinic, out) -> int:
     from sessions.models import Appointment
 
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(APPOINTMENT_EXPORT_FIELDS)
     rows = (
         Appointment.objects.filter(clinic=clinic)
@@ -173,22 +173,11 @@ def appointments_export_csv(*, clinic: Clinic, out) -> int:
     return count
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
+def _cell(value):
+    """Dates as ISO 8601; the writer (`clinic.csv_safety`) neutralises formula cells."""
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
-    text = str(value)
-    # A cell starting with = + - @ is a formula in spreadsheets: neutralise it (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return value
 
 
 # --- asynchronous import jobs (API) ------------------------------------------------------

@@ -3,6 +3,7 @@ from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 
 from clinic.api.conventions import StrictModelSerializer
+from intake.flag_detail import flag_redact, flag_shows_detail
 from intake.models import PatientFlag
 from patients.models import Patient
 from treatments.models import Side
@@ -21,6 +22,12 @@ class FlagSummarySerializer(serializers.ModelSerializer):
 
     def get_acknowledged(self, flag) -> bool:
         return flag.acknowledged_at is not None
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if flag_shows_detail(instance, self.context.get("request")):
+            return data
+        return flag_redact(data, instance.severity)  # no clinical detail (intake.flag_detail)
 
 
 class E164PhoneNumberField(PhoneNumberField):

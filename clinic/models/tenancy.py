@@ -39,7 +39,7 @@ class Clinic(models.Model):
     website = models.URLField(blank=True)
     currency = models.CharField(max_length=3, default="CAD")
     two_factor_required = models.BooleanField(
-        default=True, help_text="Owners and therapists must sign in with a second factor (TOTP)."
+        default=True, help_text="Every staff member must sign in with a second factor (TOTP)."
     )
     session_idle_minutes = models.PositiveSmallIntegerField(
         default=30, validators=[MinValueValidator(5)], help_text="Staff are signed out after this much inactivity."

@@ -2,8 +2,9 @@
 
 - Inactivity and absolute session limits come from the user's clinics (the strictest
   wins); an expired session is signed out and gets 401 (API) or the sign-in page.
-- Owners and therapists of a clinic with `two_factor_required` must verify a TOTP
-  device (or a recovery code) before anything but the two-factor pages.
+- Every staff member (owner, therapist, receptionist) of a clinic with
+  `two_factor_required` must verify a TOTP device (or a recovery code) before anything
+  but the two-factor pages.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from django.utils.http import urlencode
 
 from clinic.models import AuditAction, Clinic, Membership
 from clinic.security.audit import audit_record
-from clinic.security.roles import CLINICAL_ROLES
 
 SESSION_STARTED = "clinic_session_started"
 SESSION_SEEN = "clinic_session_seen"
@@ -71,7 +71,8 @@ def session_limits(user, memberships: list[Membership] | None = None) -> tuple[d
 def needs_two_factor(user, memberships: list[Membership] | None = None) -> bool:
     if memberships is None:
         memberships = list(Membership.objects.filter(user=user, is_active=True).select_related("clinic"))
-    return any(m.role in CLINICAL_ROLES and m.clinic.two_factor_required for m in memberships)
+    # Every role: a receptionist's session reaches every patient's contact details and bookings.
+    return any(m.clinic.two_factor_required for m in memberships)
 
 
 class SessionTimeoutMiddleware:

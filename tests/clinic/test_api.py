@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 
 from clinic.services import api_key_create, api_key_revoke
 from tests.factories import PractitionerFactory, RoomFactory, ServiceFactory
@@ -92,3 +93,40 @@ def test_responses_carry_a_request_id(owner_api):
 def test_schema_and_docs_are_served(owner_api, client):
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+SCHEMA_URLS = ("/api/schema/", "/api/schema/?format=json", "/api/docs/", "/api/docs/?script=")
+
+
+@override_settings(API_DOCS_PUBLIC=False)
+@pytest.mark.parametrize("url", SCHEMA_URLS)
+def test_in_production_the_schema_and_docs_refuse_anonymous_callers(client, url):
+    response = client.get(url)
+    assert response.status_code == 401
+    assert response.json()["title"] == "Not authenticated"
+
+
+@override_settings(API_DOCS_PUBLIC=False)
+@pytest.mark.parametrize("url", SCHEMA_URLS)
+def test_in_production_staff_and_api_keys_read_the_schema_and_docs(client, owner, receptionist, clinic, url):
+    _, raw = api_key_create(clinic=clinic, name="integrator", scopes=["clinic:read"])
+    assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+    assert client.get(url, HTTP_AUTHORIZATION="Bearer not-a-key").status_code == 401
+    for user in (owner, receptionist):
+        client.force_login(user)
+        assert client.get(url).status_code == 200
+        client.logout()
+
+
+@override_settings(API_DOCS_PUBLIC=False)
+def test_in_production_a_signed_in_user_of_no_clinic_is_refused(client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    assert client.get("/api/schema/").status_code == 403
+
+
+@override_settings(API_DOCS_PUBLIC=True)
+@pytest.mark.parametrize("url", SCHEMA_URLS)
+def test_in_development_the_schema_and_docs_are_public(client, url):
+    assert client.get(url).status_code == 200

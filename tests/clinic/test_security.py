@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.test import override_settings
 from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -39,6 +40,23 @@ def test_repeated_failures_are_throttled_with_429_then_the_cool_off_ends(client,
         assert _sign_in(client, receptionist.username, "wrong-password").status_code == 429
         assert _sign_in(client, receptionist.username, PASSWORD).status_code == 429
     with time_machine.travel(start + dt.timedelta(minutes=16), tick=False):
+        response = _sign_in(client, receptionist.username, PASSWORD)
+        assert response.status_code == 302
+        assert response["Location"] == "/admin/"
+
+
+@override_settings(AXES_COOLOFF_TIME=dt.timedelta(minutes=1))
+def test_attempts_during_the_cool_off_do_not_extend_it(client, receptionist):
+    locked_at = timezone.now()
+    with time_machine.travel(locked_at, tick=False):
+        for _ in range(5):
+            _sign_in(client, receptionist.username, "wrong-password")
+        assert _sign_in(client, receptionist.username, PASSWORD).status_code == 429
+    # One attempt every few seconds, wrong and right, all refused and none restarting the clock.
+    for seconds, password in ((20, "wrong-password"), (30, PASSWORD), (45, "wrong-password"), (59, "wrong-password")):
+        with time_machine.travel(locked_at + dt.timedelta(seconds=seconds), tick=False):
+            assert _sign_in(client, receptionist.username, password).status_code == 429
+    with time_machine.travel(locked_at + dt.timedelta(seconds=61), tick=False):
         response = _sign_in(client, receptionist.username, PASSWORD)
         assert response.status_code == 302
         assert response["Location"] == "/admin/"
@@ -119,8 +137,8 @@ def strict_clinic():
     return ClinicFactory(slug="strict", two_factor_required=True)
 
 
-@pytest.mark.parametrize("role", [Role.OWNER, Role.THERAPIST])
-def test_clinical_roles_must_set_up_two_factor_before_using_the_admin(client, strict_clinic, role):
+@pytest.mark.parametrize("role", [Role.OWNER, Role.THERAPIST, Role.RECEPTIONIST])
+def test_every_role_must_set_up_two_factor_before_using_the_admin(client, strict_clinic, role):
     user = staff(strict_clinic, role)
     _sign_in(client, user.username)
     response = client.get("/admin/")
@@ -130,9 +148,29 @@ def test_clinical_roles_must_set_up_two_factor_before_using_the_admin(client, st
     assert client.get("/api/v1/rooms/").status_code == 403
 
 
-def test_receptionist_is_not_asked_for_a_second_factor(client, strict_clinic):
+def test_a_receptionist_in_a_two_factor_clinic_is_asked_for_a_second_factor(client, strict_clinic):
     user = staff(strict_clinic, Role.RECEPTIONIST)
     _sign_in(client, user.username)
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/account/two-factor/verify/")
+    assert client.get("/api/v1/patients/").status_code == 403
+
+
+def test_a_receptionist_enrols_a_device_and_then_works(client, strict_clinic):
+    user = staff(strict_clinic, Role.RECEPTIONIST)
+    _sign_in(client, user.username)
+    client.get("/account/two-factor/setup/")
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    done = client.post("/account/two-factor/setup/", {"token": _current_code(device)})
+    assert len(done.context["codes"]) == 10
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/api/v1/patients/").status_code == 200
+
+
+def test_a_receptionist_of_a_clinic_without_two_factor_is_not_asked(client, clinic, receptionist):
+    assert clinic.two_factor_required is False
+    _sign_in(client, receptionist.username)
     assert client.get("/admin/").status_code == 200
 
 

