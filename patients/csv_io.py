@@ -124,10 +124,6 @@ def patients_import_csv(
 # --- export ---------------------------------------------------------------------------
 
 PATIENT_EXPORT_FIELDS = ["id", *DEFAULT_COLUMNS, "is_archived", "created_at", "updated_at"]
-APPOINTMENT_EXPORT_FIELDS = [
-    "id", "patient_id", "patient_name", "practitioner_id", "practitioner", "service", "room", "start", "end",
-    "status", "created_at", "updated_at",
-]  # fmt: skip
 
 
 def patients_export_csv(*, clinic: Clinic, out) -> int:
@@ -136,48 +132,19 @@ def patients_export_csv(*, clinic: Clinic, out) -> int:
     writer.writerow(PATIENT_EXPORT_FIELDS)
     count = 0
     for patient in Patient.objects.filter(clinic=clinic).order_by("id").iterator(chunk_size=1000):
-        writer.writerow([_cell(getattr(patient, name)) for name in PATIENT_EXPORT_FIELDS])
+        writer.writerow([getattr(patient, name) for name in PATIENT_EXPORT_FIELDS])
         count += 1
     return count
 
 
-def appointments_export_csv(*, clinic: Clinic, out) -> int:
-    from sessions.models import Appointment
-
-    writer = SafeCsvWriter(out)
-    writer.writerow(APPOINTMENT_EXPORT_FIELDS)
-    rows = (
-        Appointment.objects.filter(clinic=clinic)
-        .select_related("patient", "practitioner", "service", "room")
-        .order_by("start", "id")
-    )
-    count = 0
-    for a in rows.iterator(chunk_size=1000):
-        writer.writerow(
-            [
-                a.id,
-                a.patient_id,
-                a.patient.full_name,
-                a.practitioner_id,
-                a.practitioner.display_name,
-                a.service.name,
-                a.room.name if a.room else "",
-                _cell(a.start),
-                _cell(a.end),
-                a.status,
-                _cell(a.created_at),
-                _cell(a.updated_at),
-            ]  # fmt: skip
-        )
-        count += 1
-    return count
+# What `manage.py export_csv` writes: patients here; apps above register theirs from their
+# AppConfig.ready() (sessions: appointments), so this app never imports them.
+CSV_EXPORTS: dict[str, Callable[..., int]] = {"patients": patients_export_csv}
 
 
-def _cell(value):
-    """Dates as ISO 8601; the writer (`clinic.csv_safety`) neutralises formula cells."""
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
+def csv_export_register(name: str, export: Callable[..., int]) -> None:
+    """`export(clinic=, out=) -> rows written`, through `clinic.csv_safety.SafeCsvWriter`."""
+    CSV_EXPORTS[name] = export
 
 
 # --- asynchronous import jobs (API) ------------------------------------------------------

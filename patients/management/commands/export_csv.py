@@ -2,9 +2,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from clinic.models import AuditAction, Clinic
 from clinic.security.audit import audit_record
-from patients.csv_io import appointments_export_csv, patients_export_csv
 
-EXPORTS = {"patients": patients_export_csv, "appointments": appointments_export_csv}
+# Filled by the apps that export (patients; sessions registers appointments in its ready()).
+from patients.csv_io import CSV_EXPORTS as EXPORTS
 
 
 class Command(BaseCommand):
