@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -28,8 +28,10 @@ from intake.flag_detail import (
     flag_neutral_text,
     with_flag_detail_for_staff,
 )
-from intake.models import IntakeLink, IntakeSettings, IntakeSubmission, PatientFlag, Questionnaire
+from intake.models import FlagSeverity, IntakeLink, IntakeSettings, IntakeSubmission, PatientFlag, Questionnaire
 from intake.services import flag_acknowledge, intake_link_create, intake_link_resend, intake_link_revoke
+from patients.admin import PatientAdmin
+from patients.models import Patient
 
 
 def _summary_html(form, answers) -> str:
@@ -289,3 +291,89 @@ class QuestionnaireAdmin(admin.ModelAdmin):
 @admin.register(IntakeSettings)
 class IntakeSettingsAdmin(ClinicScopedAdmin):
     list_display = ["clinic", "link_valid_days", "brand_color"]
+
+
+# --- the patient page, extended ---------------------------------------------------------------
+
+
+def _flags_for(user, patient: Patient) -> list:
+    """Active flags, each with `shows_detail` and the neutral line for staff who may not read
+    the patient's record (intake.flag_detail)."""
+    flags = list(with_flag_detail_for_staff(patient.flags.active().select_related("acknowledged_by"), user))
+    for flag in flags:
+        flag.neutral_text = flag_neutral_text(flag.severity)
+    return flags
+
+
+# Intake adds its part to the patients app's admin: the flag badge on the list, and on the
+# patient page the active flags on top and the intake history with readable summaries (clinical
+# roles only; each view of a summary is audited). Patients sits below intake and never imports it.
+admin.site.unregister(Patient)
+
+
+@admin.register(Patient)
+class PatientWithIntakeAdmin(PatientAdmin):
+    list_display = [*PatientAdmin.list_display[:-1], "flag_badge", PatientAdmin.list_display[-1]]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                active_flags=Count("flags", filter=Q(flags__cleared_at__isnull=True), distinct=True),
+                urgent_flags=Count(
+                    "flags",
+                    filter=Q(flags__cleared_at__isnull=True, flags__severity=FlagSeverity.URGENT),
+                    distinct=True,
+                ),
+            )
+        )
+
+    @admin.display(description="Flags", ordering="active_flags")
+    def flag_badge(self, patient):
+        if not getattr(patient, "active_flags", 0):
+            return ""
+        colour = "#b3261e" if patient.urgent_flags else "#9a6700"
+        label = f"{patient.urgent_flags} urgent" if patient.urgent_flags else f"{patient.active_flags} caution"
+        return format_html(
+            '<span style="background:{};color:#fff;border-radius:9px;padding:1px 8px;font-weight:600">{}</span>',
+            colour,
+            label,
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        patient = self.get_object(request, object_id)
+        if patient is not None:
+            extra_context.update(self._clinical_context(request, patient))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _clinical_context(self, request, patient: Patient) -> dict:
+        context = {
+            "flags": _flags_for(request.user, patient),
+            "flag_admin_url": reverse("admin:intake_patientflag_changelist") + f"?patient__id__exact={patient.pk}",
+            "links": list(IntakeLink.objects.filter(patient=patient).select_related("questionnaire")[:20]),
+            "can_read_intake": request.user.has_perm("intake.view_intakesubmission"),
+        }
+        if context["can_read_intake"] and not request.user.is_superuser:
+            try:
+                clinical_access_enforce(request=request, patient=patient, via="admin")
+            except BreakGlassRequired:
+                messages.warning(request, ADMIN_BREAK_GLASS_MESSAGE)
+                context["can_read_intake"] = False
+                context["clinical_locked"] = True
+        if context["can_read_intake"]:
+            submissions = list(
+                IntakeSubmission.objects.filter(patient=patient)
+                .select_related("questionnaire")
+                .order_by("-submitted_at")
+            )
+            context["submissions"] = [
+                {"submission": s, "summary": s.questionnaire.form.summary(s.answers)} for s in submissions
+            ]
+            if submissions:
+                audit_record(
+                    action=AuditAction.VIEW, obj=patient, patient_id=patient.pk, request=request, via="admin",
+                    reason="Patient page with intake summaries", extra={"submissions": [s.pk for s in submissions]},
+                )  # fmt: skip
+        return context

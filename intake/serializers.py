@@ -111,3 +111,24 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     def get_summary(self, submission) -> list[dict]:
         return submission.questionnaire.form.summary(submission.answers)
+
+
+class FlagSummarySerializer(serializers.ModelSerializer):
+    """A flag as shown on the patient: enough to warn, with the detail in /patient-flags/."""
+
+    acknowledged = serializers.SerializerMethodField()
+    side = serializers.ChoiceField(choices=Side.choices, allow_blank=True, read_only=True)
+
+    class Meta:
+        model = PatientFlag
+        fields = ["id", "rule_code", "severity", "title", "region", "side", "acknowledged", "created_at"]
+        read_only_fields = fields
+
+    def get_acknowledged(self, flag) -> bool:
+        return flag.acknowledged_at is not None
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if flag_shows_detail(instance, self.context.get("request")):
+            return data
+        return flag_redact(data, instance.severity)  # no clinical detail (intake.flag_detail)
