@@ -37,6 +37,24 @@ def user_clinic_ids(request) -> list[int]:
     return request._clinic_ids
 
 
+class ReadOnlyAdminMixin:
+    """Rows only services write (audit events, intake submissions, published questionnaires):
+    the admin shows them and never adds, changes or deletes one."""
+
+    def get_readonly_fields(self, request, obj=None):
+        declared = super().get_readonly_fields(request, obj)
+        return list(dict.fromkeys([*declared, *(f.name for f in self.model._meta.fields)]))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ClinicScopedAdmin(admin.ModelAdmin):
     clinic_field = "clinic"
 
@@ -123,7 +141,7 @@ class ApiKeyAdmin(ClinicScopedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ClinicScopedAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     """Owners browse and filter the trail; nobody adds, edits or deletes it from the app."""
 
     list_display = [
@@ -140,18 +158,6 @@ class AuditEventAdmin(ClinicScopedAdmin):
     search_fields = ["actor_label", "object_id", "request_id"]
     date_hierarchy = "occurred_at"
     list_select_related = ["clinic"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(BreakGlassAccess)

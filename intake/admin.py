@@ -11,7 +11,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from clinic.admin import ClinicScopedAdmin, user_clinic_ids
+from clinic.admin import ClinicScopedAdmin, ReadOnlyAdminMixin, user_clinic_ids
 from clinic.messaging.outbox import channel_choose
 from clinic.models import AuditAction, Membership
 from clinic.security.access import (
@@ -141,21 +141,12 @@ class IntakeLinkAdmin(ClinicScopedAdmin):
 
 
 @admin.register(IntakeSubmission)
-class IntakeSubmissionAdmin(ClinicScopedAdmin):
+class IntakeSubmissionAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     list_display = ["patient", "questionnaire", "submitted_at", "flag_count"]
     list_select_related = ["patient", "questionnaire"]
     search_fields = ["patient__family_name", "patient__given_name"]
     fields = ["patient", "questionnaire", "submitted_at", "signature_name", "consented_at", "flags_html", "summary"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Flags")
     def flag_count(self, submission):
@@ -251,7 +242,7 @@ class PatientFlagAdmin(ClinicScopedAdmin):
 
 
 @admin.register(Questionnaire)
-class QuestionnaireAdmin(admin.ModelAdmin):
+class QuestionnaireAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["title", "code", "version", "status", "published_at", "clinic"]
     list_filter = ["status", "code"]
     fields = ["title", "code", "version", "status", "published_at", "clinic", "outline"]
@@ -262,15 +253,6 @@ class QuestionnaireAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return qs
         return qs.filter(Q(clinic__isnull=True) | Q(clinic__in=user_clinic_ids(request)))
-
-    def has_add_permission(self, request):
-        return False  # versions are published from catalog files (load_catalogs) so they stay reviewable
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Sections and questions")
     def outline(self, questionnaire):
