@@ -97,8 +97,7 @@ def _routes_with_dates():
     for endpoint in api_endpoints():
         params = _date_params(endpoint)
         if params:
-            for case in BAD_DATES:
-                yield pytest.param(endpoint, params, case, id=f"{endpoint} {case}")
+            yield pytest.param(endpoint, params, id=str(endpoint))
 
 
 ROUTES_WITH_DATES = list(_routes_with_dates())
@@ -106,6 +105,7 @@ ROUTES_WITH_DATES = list(_routes_with_dates())
 
 def test_the_walk_finds_every_kind_of_date_parameter():
     kinds = {(str(p.values[0]), name, kind) for p in ROUTES_WITH_DATES for name, kind in p.values[1].items()}
+    assert len(ROUTES_WITH_DATES) >= 20
     assert {
         ("/api/v1/slots/", "end", "date-time"),
         ("/fhir/R4/Slot", "start", "fhir"),
@@ -116,25 +116,25 @@ def test_the_walk_finds_every_kind_of_date_parameter():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("endpoint", "params", "case"), ROUTES_WITH_DATES)
-def test_an_impossible_or_out_of_range_date_in_any_date_parameter_is_400(endpoint, params, case, clinic, owner):
+@pytest.mark.parametrize(("endpoint", "params"), ROUTES_WITH_DATES)
+def test_an_impossible_or_out_of_range_date_in_any_date_parameter_is_400(endpoint, params, clinic, owner):
     client = APIClient()
     client.force_authenticate(user=owner)
     obj = make(endpoint.model, clinic)
-    query = dict(endpoint.query(obj)) if endpoint.query else {}
-    values = list(BAD_DATES[case]) + [BAD_DATES[case][1]] * len(params)
-    for (name, kind), value in zip(params.items(), values, strict=False):
-        if kind == "fhir":
-            # FHIR Slot takes a window (ge, lt) in one parameter; the searches a prefixed value.
-            query[name] = [f"ge{BAD_DATES[case][0]}", f"lt{BAD_DATES[case][1]}"] if name == "start" else f"ge{value}"
-        else:
-            query[name] = BAD_DAYS[case] if kind == "date" else value
-    response = client.get(endpoint.url(), query)
-    where = f"GET {endpoint} {query}"
-    assert response.status_code == 400, f"{where}: {response.status_code} {response.content[:300]!r}"
-    body = response.json()
-    assert set(body) == {"type", "title", "status", "detail", "errors"}
-    assert set(body["errors"]) & {*params, "end"}, f"{where}: {body}"
+    for case, (earlier, later) in BAD_DATES.items():  # one request per case, every date parameter at once
+        query = dict(endpoint.query(obj)) if endpoint.query else {}
+        for (name, kind), value in zip(params.items(), [earlier, *[later] * len(params)], strict=False):
+            if kind == "fhir":
+                # FHIR Slot takes a window (ge, lt) in one parameter; the other searches a prefixed value.
+                query[name] = [f"ge{earlier}", f"lt{later}"] if name == "start" else f"ge{value}"
+            else:
+                query[name] = BAD_DAYS[case] if kind == "date" else value
+        response = client.get(endpoint.url(), query)
+        where = f"GET {endpoint} with {case}: {query}"
+        assert response.status_code == 400, f"{where}: {response.status_code} {response.content[:300]!r}"
+        body = response.json()
+        assert set(body) == {"type", "title", "status", "detail", "errors"}
+        assert set(body["errors"]) & {*params, "end"}, f"{where}: {body}"
 
 
 def _routes_with_id_filters():
@@ -146,22 +146,21 @@ def _routes_with_id_filters():
             if isinstance(declared, (NumberFilter, ModelChoiceFilter, ModelMultipleChoiceFilter))
         ]
         if names:
-            for case in BAD_NUMBERS:
-                yield pytest.param(endpoint, names, case, id=f"{endpoint} {case}")
+            yield pytest.param(endpoint, names, id=str(endpoint))
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("endpoint", "names", "case"), list(_routes_with_id_filters()))
-def test_numbers_no_row_can_have_in_every_number_filter_are_never_a_5xx(endpoint, names, case, clinic, owner):
+@pytest.mark.parametrize(("endpoint", "names"), list(_routes_with_id_filters()))
+def test_numbers_no_row_can_have_in_every_number_filter_are_never_a_5xx(endpoint, names, clinic, owner):
     """An id filter (a row of the clinic) says "Not found."; a plain number filter matches nothing."""
     client = APIClient()
     client.force_authenticate(user=owner)
     make(endpoint.model, clinic)
-    response = client.get(endpoint.url(), dict.fromkeys(names, BAD_NUMBERS[case]))
-    where = f"GET {endpoint} with {case} in {names}"
-    assert response.status_code in (200, 400), f"{where}: {response.status_code} {response.content[:300]!r}"
-    if response.status_code == 200:
-        rows = response.json().get("entry", response.json().get("results"))
-        assert not rows, where
-    else:
-        assert set(response.json()) == {"type", "title", "status", "detail", "errors"}
+    for case, number in BAD_NUMBERS.items():  # one request per case, every number filter at once
+        response = client.get(endpoint.url(), dict.fromkeys(names, number))
+        where = f"GET {endpoint} with {case} in {names}"
+        assert response.status_code in (200, 400), f"{where}: {response.status_code} {response.content[:300]!r}"
+        if response.status_code == 200:
+            assert not response.json().get("entry", response.json().get("results")), where
+        else:
+            assert set(response.json()) == {"type", "title", "status", "detail", "errors"}
