@@ -26,7 +26,16 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin, CursorPagination, require_clinical_access, scope_clinical_list
+from clinic.api import (
+    DATE_RANGE_ERROR,
+    ClinicScopedMixin,
+    CursorPagination,
+    SupportedDateFilter,
+    filter_parameter,
+    in_supported_range,
+    require_clinical_access,
+    scope_clinical_list,
+)
 from clinic.audit import audit_record
 from clinic.models import AuditAction, Practitioner
 from clinic.roles import CLINICAL_ROLES
@@ -279,6 +288,22 @@ def _fhir_schema(resource: str):
     )
 
 
+def fhir_date_value(raw: str, *, parameter: str) -> dt.date | dt.datetime:
+    """A FHIR search date (`2026-11-21`) or date-time (naive means UTC), in the supported
+    years; anything else is a 400 naming the parameter."""
+    try:
+        when = parse_datetime(raw) if "T" in raw else parse_date(raw)
+    except ValueError:  # well formed but impossible: 2027-02-30, hour 25, offset +24:00
+        when = None
+    if when is None:
+        raise exceptions.ValidationError({parameter: ["Use a FHIR date like ge2026-11-21."]})
+    if not in_supported_range(when):
+        raise exceptions.ValidationError({parameter: [DATE_RANGE_ERROR]})
+    if isinstance(when, dt.datetime) and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when
+
+
 class FhirDateFilter(filters.CharFilter):
     """FHIR date search: `2026-11-21`, or with a prefix `ge`, `gt`, `le`, `lt`, `eq`."""
 
@@ -288,15 +313,9 @@ class FhirDateFilter(filters.CharFilter):
         if not value:
             return qs
         prefix, raw = (value[:2], value[2:]) if value[:2] in self._LOOKUPS else ("eq", value)
-        try:
-            when = parse_datetime(raw) if "T" in raw else parse_date(raw)
-            if isinstance(when, dt.datetime):
-                # Naive means UTC; PostgreSQL refuses some offsets ISO 8601 allows, so send UTC.
-                when = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-        except (ValueError, OverflowError):
-            when = None
-        if when is None:
-            raise exceptions.ValidationError({self.field_name: ["Use a FHIR date like ge2026-11-21."]})
+        when = fhir_date_value(raw, parameter=filter_parameter(self))
+        if isinstance(when, dt.datetime):
+            when = when.astimezone(dt.UTC)  # PostgreSQL refuses some offsets ISO 8601 allows, so send UTC
         lookup = self._LOOKUPS[prefix]
         if lookup != "date" and "T" not in raw:
             lookup = f"date__{lookup}"
@@ -306,7 +325,7 @@ class FhirDateFilter(filters.CharFilter):
 class PatientSearch(filters.FilterSet):
     family = filters.CharFilter(field_name="family_name", lookup_expr="istartswith")
     given = filters.CharFilter(field_name="given_name", lookup_expr="istartswith")
-    birthdate = filters.DateFilter(field_name="birth_date")
+    birthdate = SupportedDateFilter(field_name="birth_date")
     email = filters.CharFilter(field_name="email", lookup_expr="iexact")
     _lastUpdated = FhirDateFilter(field_name="updated_at")  # noqa: N815 - FHIR parameter name
 

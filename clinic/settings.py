@@ -286,7 +286,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     # JSON only: one body format to validate (anything else is 415).
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["clinic.api.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["clinic.api.ClinicRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "clinic.schema.ClinicAutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.exception_handler",
