@@ -289,7 +289,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     # JSON only: one body format to validate (anything else is 415).
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["clinic.api.conventions.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["clinic.api.conventions.ClinicRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "clinic.api.schema.ClinicAutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.conventions.exception_handler",

@@ -108,12 +108,13 @@ class SubmissionViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
         return submission
 
     def list(self, request, *args, **kwargs):
+        # Filtering validates ?patient= first: an id outside the clinic is a 400 and nothing is audited.
         response = super().list(request, *args, **kwargs)
         ids = [row["id"] for row in response.data["results"]]
-        patient = request.query_params.get("patient", "")
+        patient = getattr(self, "filter_values", {}).get("patient")  # a Patient of this clinic, or None
         audit_record(
             action=AuditAction.LIST, clinic=request.clinic, request=request, via="api",
-            patient_id=int(patient) if patient.isdigit() else None,
+            patient_id=patient.pk if patient else None,
             extra={"object_type": "intake.intakesubmission", "ids": ids},
         )  # fmt: skip
         return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django_filters import rest_framework as filters
 
+from clinic.api.conventions import SupportedDateFilter
 from clinic.fhir.base import FhirDateFilter, FhirViewSet, fhir_meta, fhir_schema
 from patients.models import Patient
 
@@ -50,7 +51,7 @@ def patient_to_fhir(patient: Patient) -> dict:
 class PatientSearch(filters.FilterSet):
     family = filters.CharFilter(field_name="family_name", lookup_expr="istartswith")
     given = filters.CharFilter(field_name="given_name", lookup_expr="istartswith")
-    birthdate = filters.DateFilter(field_name="birth_date")
+    birthdate = SupportedDateFilter(field_name="birth_date")
     email = filters.CharFilter(field_name="email", lookup_expr="iexact")
     _lastUpdated = FhirDateFilter(field_name="updated_at")  # noqa: N815 - FHIR parameter name
 

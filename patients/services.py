@@ -119,6 +119,9 @@ def patient_archive(*, patient: Patient) -> Patient:
 
 @transaction.atomic
 def patient_unarchive(*, patient: Patient) -> Patient:
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)  # an erasure may be committing
+    if patient.erased_at is not None:
+        raise ValidationError({"is_archived": ["This record was erased; an erased record cannot be restored."]})
     if patient.merged_into_id:
         raise ValidationError({"is_archived": ["This record was merged into another; use that one."]})
     if patient.is_archived:

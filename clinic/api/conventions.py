@@ -13,24 +13,38 @@ object of another clinic is a 404, never a 403 that confirms it exists.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import json
+import math
 import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import FieldDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from django.db.models import Q
 from django.http import Http404
 from django.utils.functional import cached_property
-from django_filters.rest_framework import BooleanFilter, DjangoFilterBackend, FilterSet, IsoDateTimeFilter
-from rest_framework import exceptions, pagination, permissions, serializers, status, throttling
+from django_filters import utils as filter_utils
+from django_filters.rest_framework import (
+    BooleanFilter,
+    DateFilter,
+    DjangoFilterBackend,
+    FilterSet,
+    IsoDateTimeFilter,
+    ModelChoiceFilter,
+    ModelMultipleChoiceFilter,
+)
+from rest_framework import exceptions, pagination, parsers, permissions, serializers, status, throttling
 from rest_framework.response import Response
 from rest_framework.utils.serializer_helpers import BindingDict
 
 from clinic import degrade
 from clinic.api.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
-from clinic.models import ApiKey, Clinic
+from clinic.models import ApiKey, Clinic, User
 from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES, Role
 from clinic.security.signin import active_memberships
 
@@ -228,6 +242,20 @@ class ClinicScopedMixin:
 # Query parameters every list understands, whatever its filters.
 COMMON_QUERY_PARAMS = frozenset({"cursor", "page_size", "ordering", "search"})
 _BOOLEANS = frozenset({"true", "false", "1", "0"})
+_NOT_FOUND_CHOICE = {"invalid_choice": "Not found.", "invalid_pk_value": "Not found."}
+
+
+def clinic_rows(queryset, clinic):
+    """The rows of `queryset` that belong to `clinic`: its own (and shared catalog rows), or for
+    users, the clinic's staff (past and present)."""
+    model = queryset.model
+    if model is User:
+        return queryset.filter(memberships__clinic=clinic).distinct()
+    try:
+        field = model._meta.get_field("clinic")
+    except FieldDoesNotExist:
+        return queryset
+    return queryset.filter(Q(clinic=clinic) | Q(clinic__isnull=True) if field.null else Q(clinic=clinic))
 
 
 class StrictFilterBackend(DjangoFilterBackend):
@@ -235,7 +263,21 @@ class StrictFilterBackend(DjangoFilterBackend):
 
     A typo like `?udpated_since=` would otherwise return every row and look like it worked.
     Views with extra parameters of their own list them in `extra_query_params`.
+
+    An id filter (`?patient=`) chooses among the rows of the caller's clinic: an id of another
+    clinic is "Not found.", exactly like an id that exists nowhere, so a filter cannot tell
+    whether a row exists in another clinic. The values that passed are `view.filter_values`
+    (for views that record them, e.g. in the audit trail).
     """
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None and getattr(request, "clinic", None) is not None:
+            for declared in filterset.filters.values():  # the instance's copies: the class keeps its own
+                if isinstance(declared, (ModelChoiceFilter, ModelMultipleChoiceFilter)):
+                    declared.queryset = clinic_rows(declared.get_queryset(request), request.clinic)
+                    declared.extra["error_messages"] = _NOT_FOUND_CHOICE
+        return filterset
 
     def filter_queryset(self, request, queryset, view):
         allowed = set(COMMON_QUERY_PARAMS) | set(getattr(view, "extra_query_params", ()))
@@ -260,28 +302,136 @@ class StrictFilterBackend(DjangoFilterBackend):
             ]
             if bad:
                 raise exceptions.ValidationError({name: ["Must be true or false."] for name in bad})
-        return super().filter_queryset(request, queryset, view)
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            raise filter_utils.translate_validation(filterset.errors)
+        view.filter_values = {
+            name: value for name, value in filterset.form.cleaned_data.items() if name in request.query_params
+        }
+        return filterset.qs
+
+
+# --- JSON bodies ------------------------------------------------------------------------
+
+# Deeper than any body the API reads (a few levels), far below Python's recursion limit.
+MAX_JSON_DEPTH = 32
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 reads as infinity
+        raise ValueError(f"Number out of range: {text[:40]}")
+    return value
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number.")
+
+
+def _too_deep(value, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, minus the bodies that crash code after it: a 400 for numbers that are
+    not finite (`NaN`, `Infinity`, `1e400`, which `int()` cannot convert) and for nesting deeper
+    than MAX_JSON_DEPTH (a thousand levels raise RecursionError in the decoder)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            data = json.load(
+                codecs.getreader(encoding)(stream), parse_float=_finite_float, parse_constant=_refuse_constant
+            )
+            if _too_deep(data, MAX_JSON_DEPTH):
+                raise RecursionError
+        except RecursionError:
+            raise exceptions.ParseError(
+                f"The JSON body is too deeply nested (at most {MAX_JSON_DEPTH} levels)."
+            ) from None
+        except ValueError as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        return data
+
+
+# --- dates ----------------------------------------------------------------------------
+
+# Every date and date-time the API reads (query filters, body fields, FHIR searches) lies in
+# these years: room for any birth date and any booking, and far from the ends of the calendar,
+# where arithmetic overflows (a slot search ending 9999-12-31 steps past year 9999) and an
+# offset pushes a value out of it (0001-01-01T00:00:00+05:00 has no UTC equivalent).
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2199
+DATE_RANGE_ERROR = f"Give a date between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31."
+
+
+def in_supported_range(value: dt.date) -> bool:
+    """True for a date or date-time inside the supported years (a date-time in its own offset)."""
+    return EARLIEST_YEAR <= value.year <= LATEST_YEAR
+
+
+class SupportedDateTimeField(serializers.DateTimeField):
+    """DRF's DateTimeField, limited to the supported years."""
+
+    default_error_messages = {"out_of_range": DATE_RANGE_ERROR}
+
+    def to_internal_value(self, value):
+        value = super().to_internal_value(value)
+        if not in_supported_range(value):
+            self.fail("out_of_range")
+        return value
+
+
+class SupportedDateField(serializers.DateField):
+    """DRF's DateField, limited to the supported years."""
+
+    default_error_messages = {"out_of_range": DATE_RANGE_ERROR}
+
+    def to_internal_value(self, value):
+        value = super().to_internal_value(value)
+        if not in_supported_range(value):
+            self.fail("out_of_range")
+        return value
+
+
+class SupportedDateFilter(DateFilter):
+    """django-filter's DateFilter, limited to the supported years."""
+
+    def filter(self, qs, value):
+        if value is not None and not in_supported_range(value):
+            raise exceptions.ValidationError({filter_parameter(self): [DATE_RANGE_ERROR]})
+        return super().filter(qs, value)
+
+
+def filter_parameter(declared) -> str:
+    """The query parameter a filter reads (`updated_since`), for its errors; not the model field."""
+    filters = getattr(getattr(declared, "parent", None), "filters", {})
+    return next((name for name, candidate in filters.items() if candidate is declared), declared.field_name)
 
 
 class UtcIsoDateTimeFilter(IsoDateTimeFilter):
     """ISO 8601 date-time filter whose value reaches the database in UTC.
 
     PostgreSQL refuses offsets beyond +-15:59 that ISO 8601 allows (`-22:42`): normalising
-    here turns a 500 into a working filter, and a date that cannot exist in UTC into a 400.
+    here turns a 500 into a working filter. Outside the supported years it is a 400.
     """
 
     def filter(self, qs, value):
         if value is not None:
-            try:
-                value = value.astimezone(dt.UTC)
-            except (OverflowError, ValueError):
-                raise exceptions.ValidationError({self._parameter(): ["Date-time out of range."]}) from None
+            if not in_supported_range(value):
+                raise exceptions.ValidationError({filter_parameter(self): [DATE_RANGE_ERROR]})
+            value = value.astimezone(dt.UTC)
         return super().filter(qs, value)
-
-    def _parameter(self) -> str:
-        # The error names the query parameter the client sent (`updated_since`), not the model field.
-        filters = getattr(getattr(self, "parent", None), "filters", {})
-        return next((name for name, declared in filters.items() if declared is self), self.field_name)
 
 
 class UpdatedSinceFilterSet(FilterSet):
@@ -308,6 +458,12 @@ class RejectUnknownFieldsMixin:
 
 class StrictModelSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     """Base for every writable API serializer."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: SupportedDateTimeField,
+        models.DateField: SupportedDateField,
+    }
 
 
 class StrictSerializer(RejectUnknownFieldsMixin, serializers.Serializer):

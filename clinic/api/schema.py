@@ -1,5 +1,6 @@
 """OpenAPI descriptions that drf-spectacular cannot infer: API-key auth, the error format on
-every operation, and the `Idempotency-Key` header on views that honour it."""
+every operation (and the server's own 414 for an over-long request line), and the
+`Idempotency-Key` header on views that honour it."""
 
 from __future__ import annotations
 
@@ -90,6 +91,17 @@ _DESCRIPTIONS = {
 }
 
 
+# Answered by gunicorn before the request reaches Django, so in its own HTML, not the Error format.
+REQUEST_LINE_TOO_LONG = {
+    "description": (
+        "The request line (method, path and query string) is longer than the server reads "
+        "(gunicorn's `limit_request_line`, 4094 bytes). Sent by the server, not the API: "
+        "an HTML page, not the error format. Shorten the query (fewer or shorter filter values)."
+    ),
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+
+
 def _error_codes(path: str, method: str, operation: dict) -> list[str]:
     codes = ["400", "401", "403", "429", "503"]
     if "{" in path:
@@ -121,4 +133,5 @@ def add_error_responses(result, generator, request, public):
                         "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
                     }
                 responses.setdefault(code, response)
+            responses.setdefault("414", REQUEST_LINE_TOO_LONG)
     return result

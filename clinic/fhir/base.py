@@ -27,7 +27,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from clinic.api.clinical import ClinicalAccessMixin, require_clinical_access, scope_clinical_list
-from clinic.api.conventions import ClinicScopedMixin, CursorPagination
+from clinic.api.conventions import (
+    DATE_RANGE_ERROR,
+    ClinicScopedMixin,
+    CursorPagination,
+    filter_parameter,
+    in_supported_range,
+)
 from clinic.models import AuditAction
 from clinic.security.audit import audit_record
 
@@ -190,6 +196,22 @@ def fhir_schema(resource: str):
     )
 
 
+def fhir_date_value(raw: str, *, parameter: str) -> dt.date | dt.datetime:
+    """A FHIR search date (`2026-11-21`) or date-time (naive means UTC), in the supported
+    years; anything else is a 400 naming the parameter."""
+    try:
+        when = parse_datetime(raw) if "T" in raw else parse_date(raw)
+    except ValueError:  # well formed but impossible: 2027-02-30, hour 25, offset +24:00
+        when = None
+    if when is None:
+        raise exceptions.ValidationError({parameter: ["Use a FHIR date like ge2026-11-21."]})
+    if not in_supported_range(when):
+        raise exceptions.ValidationError({parameter: [DATE_RANGE_ERROR]})
+    if isinstance(when, dt.datetime) and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when
+
+
 class FhirDateFilter(filters.CharFilter):
     """FHIR date search: `2026-11-21`, or with a prefix `ge`, `gt`, `le`, `lt`, `eq`."""
 
@@ -199,15 +221,9 @@ class FhirDateFilter(filters.CharFilter):
         if not value:
             return qs
         prefix, raw = (value[:2], value[2:]) if value[:2] in self._LOOKUPS else ("eq", value)
-        try:
-            when = parse_datetime(raw) if "T" in raw else parse_date(raw)
-            if isinstance(when, dt.datetime):
-                # Naive means UTC; PostgreSQL refuses some offsets ISO 8601 allows, so send UTC.
-                when = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-        except (ValueError, OverflowError):
-            when = None
-        if when is None:
-            raise exceptions.ValidationError({self.field_name: ["Use a FHIR date like ge2026-11-21."]})
+        when = fhir_date_value(raw, parameter=filter_parameter(self))
+        if isinstance(when, dt.datetime):
+            when = when.astimezone(dt.UTC)  # PostgreSQL refuses some offsets ISO 8601 allows, so send UTC
         lookup = self._LOOKUPS[prefix]
         if lookup != "date" and "T" not in raw:
             lookup = f"date__{lookup}"

@@ -89,7 +89,7 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
 
 @transaction.atomic
 def webhook_endpoint_create(
-    *, clinic: Clinic, url: str, events: list[str], description: str = ""
+    *, clinic: Clinic, url: str, events: list[str], description: str = "", is_active: bool = True
 ) -> tuple[WebhookEndpoint, str]:
     """Create an endpoint; return it and its signing secret (shown to the caller once)."""
     secret = "whsec_" + secrets.token_urlsafe(32)
@@ -98,6 +98,7 @@ def webhook_endpoint_create(
         url=url,
         events=sorted(set(events)),
         description=description,
+        is_active=is_active,
         secret_encrypted=_fernet().encrypt(secret.encode()).decode(),
     )
     endpoint.full_clean()

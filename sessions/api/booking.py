@@ -313,6 +313,7 @@ class WaitlistEntryViewSet(
             clinic=self.request.clinic, created_by=_user(self.request), **serializer.validated_data
         )
 
+    @extend_schema(request=None, responses=WaitlistEntrySerializer)  # reads no body
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
         try:

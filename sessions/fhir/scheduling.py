@@ -7,13 +7,12 @@ import datetime as dt
 import re
 
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, viewsets
 from rest_framework.response import Response
 
-from clinic.api.conventions import ClinicScopedMixin, StrictSerializer
+from clinic.api.conventions import ClinicScopedMixin, StrictSerializer, in_supported_range
 from clinic.api.schema import ClinicAutoSchema
 from clinic.fhir.base import (
     BUNDLE_SCHEMA,
@@ -22,6 +21,7 @@ from clinic.fhir.base import (
     FhirDateFilter,
     FhirFormatMixin,
     FhirViewSet,
+    fhir_date_value,
     fhir_datetime,
     fhir_meta,
     fhir_schema,
@@ -191,13 +191,11 @@ class FhirSlotViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ViewSet):
         start, end = now, now + dt.timedelta(days=7)
         for value in values:
             prefix, raw = value[:2], value[2:]
-            when = parse_datetime(raw) if "T" in raw else None
-            if when is None and prefix in {"ge", "gt", "lt", "le"}:
-                day = parse_date(raw) if len(raw) == 10 else None
-                when = dt.datetime.combine(day, dt.time.min, tzinfo=self.request.clinic.tz) if day else None
-            if when is None or prefix not in {"ge", "gt", "lt", "le"}:
+            if prefix not in {"ge", "gt", "lt", "le"}:
                 raise exceptions.ValidationError({"start": ["Use ge<date or date-time> and lt<date or date-time>."]})
-            when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+            when = fhir_date_value(raw, parameter="start")
+            if not isinstance(when, dt.datetime):  # a day starts at midnight in the clinic's zone
+                when = dt.datetime.combine(when, dt.time.min, tzinfo=self.request.clinic.tz)
             if prefix in {"ge", "gt"}:
                 start = when
             else:
@@ -249,7 +247,12 @@ class FhirSlotViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ViewSet):
         if match is None:
             raise exceptions.NotFound()
         practitioner_id, service_id, location_id = (int(match.group(n)) for n in (1, 2, 3))
-        start = dt.datetime.strptime(match.group(4), "%Y%m%dT%H%M").replace(tzinfo=dt.UTC)
+        try:
+            start = dt.datetime.strptime(match.group(4), "%Y%m%dT%H%M").replace(tzinfo=dt.UTC)
+        except ValueError:  # 20271399T9999: shaped like an id, names no time
+            raise exceptions.NotFound() from None
+        if not in_supported_range(start):
+            raise exceptions.NotFound()
         service = Service.objects.filter(clinic=request.clinic, pk=service_id).first()
         practitioner = Practitioner.objects.filter(clinic=request.clinic, pk=practitioner_id).first()
         location = Location.objects.filter(clinic=request.clinic, pk=location_id).first()

@@ -8,7 +8,7 @@ import datetime as dt
 from django.utils import timezone
 from rest_framework import serializers
 
-from clinic.api.conventions import StrictModelSerializer, StrictSerializer
+from clinic.api.conventions import StrictModelSerializer, StrictSerializer, SupportedDateTimeField
 from clinic.models import Location, Practitioner, Room, Service
 from patients.models import Patient
 from sessions.models import (
@@ -24,7 +24,7 @@ from sessions.models import (
 MAX_SLOT_RANGE = dt.timedelta(days=31)
 
 
-class AwareDateTimeField(serializers.DateTimeField):
+class AwareDateTimeField(SupportedDateTimeField):
     default_error_messages = {"naive": "Give the time with its UTC offset (e.g. 2027-03-01T10:00:00-05:00)."}
 
     def enforce_timezone(self, value):

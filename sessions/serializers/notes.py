@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from clinic.api.conventions import SharedFieldsMixin, StrictModelSerializer, StrictSerializer
+from clinic.api.conventions import SharedFieldsMixin, StrictModelSerializer, StrictSerializer, SupportedDateTimeField
 from clinic.models import Practitioner
 from patients.models import Patient
 from sessions.models import (
@@ -156,7 +156,7 @@ class NoteCreateSerializer(StrictModelSerializer):
     patient = ClinicObjectField(queryset=Patient.objects.all())
     practitioner = ClinicObjectField(queryset=Practitioner.objects.all())
     appointment = ClinicObjectField(queryset=Appointment.objects.all(), required=False, allow_null=True)
-    started_at = serializers.DateTimeField(required=False)
+    started_at = SupportedDateTimeField(required=False)
 
     class Meta:
         model = TreatmentSession

@@ -156,3 +156,42 @@ def _project_models() -> set:
 
 def foreign_ids_in(body: str, ids: set[int]) -> list[int]:
     return sorted(i for i in ids if re.search(rf"(?<![0-9]){i}(?![0-9])", body))
+
+
+def filterset_of(endpoint: Endpoint):
+    """The FilterSet the project's filter backend builds for the endpoint's view (declared, or
+    generated from `filterset_fields`), or None."""
+    from clinic.api.conventions import StrictFilterBackend
+
+    queryset = getattr(endpoint.view_class, "queryset", None)
+    return StrictFilterBackend().get_filterset_class(endpoint.view_class(), queryset)
+
+
+def route_shape(route: str) -> str:
+    """`/api/v1/appointments/{id}/history/` (OpenAPI) and `api/v1/appointments/{pk}/history/` alike."""
+    return "/" + re.sub(r"\{[^}]+\}|<[^>]+>", "{}", route).lstrip("/")
+
+
+def openapi_schema() -> dict:
+    from drf_spectacular.generators import SchemaGenerator
+
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def request_properties(schema: dict, endpoint: Endpoint, method: str) -> dict | None:
+    """The writable properties of the operation's documented JSON body ({name: property schema}),
+    or None when the operation documents no body."""
+    paths = {route_shape(path): item for path, item in schema["paths"].items()}
+    operation = paths.get(route_shape(endpoint.route), {}).get(method)
+    assert operation is not None, f"{method.upper()} {endpoint} is served but not in the OpenAPI schema"
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if body is None:
+        return None
+
+    def resolve(node: dict) -> dict:
+        while "$ref" in node:
+            node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    properties = resolve(body["schema"]).get("properties", {})
+    return {name: resolve(prop) for name, prop in properties.items() if not resolve(prop).get("readOnly")}

@@ -18,20 +18,27 @@ import json
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django_filters import ModelChoiceFilter, ModelMultipleChoiceFilter, NumberFilter
 from rest_framework.test import APIClient
 
 from clinic.api.authentication import ALL_SCOPES
+from clinic.models import User
 from clinic.security.roles import CLINICAL_ROLES, Role
 from clinic.services import api_key_create
+from sessions.models import Appointment, AppointmentSeries
 from tests.api.endpoints import (
     Endpoint,
     api_endpoints,
+    filterset_of,
     foreign_ids_in,
     ids_created_since,
     make,
     make_ids_unmistakable,
+    openapi_schema,
+    request_properties,
 )
 from tests.factories import API_OBJECT_FACTORIES, staff
 
@@ -225,3 +232,158 @@ def test_bad_bodies_are_4xx_in_the_error_format_and_write_nothing(endpoint: Endp
     response = client.generic(method.upper(), url, "name=x", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415
     assert _count(endpoint.model) == before
+
+
+# --- hostile input on every route -------------------------------------------------------------
+
+DEEP = "[" * 1000 + "]" * 1000
+# Raw JSON text: json.dumps cannot write these, and each crashed something after the parser.
+UNPARSEABLE_NUMBERS = {
+    "1e400": '{"id": 1e400}',
+    "-1e400": '{"id": -1e400}',
+    "NaN": '{"id": NaN}',
+    "-Infinity": '{"id": -Infinity}',
+}
+# Valid JSON, invalid in every integer field (an id no row has, a count or score out of range).
+BAD_INTEGERS = {"10**30": 10**30, "-1": -1}
+# Shaped like a date, outside the supported years or the calendar: (date-time, date).
+BAD_DATES = {
+    "year 1": ("0001-01-01T00:00:00Z", "0001-01-01"),
+    "year 9999": ("9999-12-31T23:00:00-05:00", "9999-12-31"),
+    "30 February": ("2027-02-30T10:00:00Z", "2027-02-30"),
+    "hour 25": ("2027-03-02T25:00:00Z", "2027-03-02T25"),
+}
+
+
+def _body_routes():
+    """(endpoint, method) for every route that can carry a body: creates, updates and actions."""
+    for endpoint in ENDPOINTS:
+        for method in endpoint.methods:
+            if method in ("post", "put", "patch"):
+                yield pytest.param(endpoint, method, id=f"{method.upper()} {endpoint}")
+
+
+@pytest.fixture(scope="module")
+def openapi():
+    return openapi_schema()
+
+
+def _hostile_bodies(properties: dict | None) -> list[tuple[str, str, list[str]]]:
+    """(case, raw body, the fields its answer must name as invalid): one request per case."""
+    cases = [("1,000 levels deep", DEEP, []), *((case, body, []) for case, body in UNPARSEABLE_NUMBERS.items())]
+    properties = properties or {}
+    integers = [name for name, prop in properties.items() if prop.get("type") in ("integer", "number")]
+    dates = {name: prop["format"] for name, prop in properties.items() if prop.get("format") in ("date", "date-time")}
+    if integers:
+        cases += [
+            (f"{case} in {integers}", json.dumps(dict.fromkeys(integers, n)), integers)
+            for case, n in BAD_INTEGERS.items()
+        ]
+    if dates:
+        for case, (date_time, date) in BAD_DATES.items():
+            body = {name: date_time if kind == "date-time" else date for name, kind in dates.items()}
+            cases.append((f"{case} in {list(dates)}", json.dumps(body), list(dates)))
+    return cases
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("endpoint", "method"), list(_body_routes()))
+def test_hostile_bodies_are_4xx_on_every_route(endpoint: Endpoint, method, openapi, clinic, owner):
+    """Deep nesting, numbers JSON cannot hold, huge and negative integers in every integer field,
+    and impossible dates in every date field: never a 5xx. A route that documents a body answers
+    each with a 4xx in the error format naming the fields, and writes nothing."""
+    client = _user_client(owner)
+    url = endpoint.url(make(endpoint.model, clinic))
+    properties = request_properties(openapi, endpoint, method)
+    before = {model: _count(model) for model in API_OBJECT_FACTORIES}
+    for case, body, named in _hostile_bodies(properties):
+        response = _call(client, method, url, body)
+        where = f"{method.upper()} {url} with {case}"
+        assert response.status_code < 500, f"{where}: {response.status_code}"
+        if properties is None:
+            continue  # an action that documents no body ignores one; it only must not crash on it
+        assert 400 <= response.status_code < 500, f"{where}: {response.status_code} {response.content[:300]!r}"
+        assert _is_error(response), where
+        if response.status_code == 400:
+            accepted = [name for name in named if name not in response.json()["errors"]]
+            assert not accepted, f"{where}: {accepted} accepted: {response.content[:400]!r}"
+    if properties is not None:
+        assert {model: _count(model) for model in before} == before
+
+
+# --- id filters: another clinic's id answers like an id that does not exist -----------------
+
+
+def _series_in(clinic):
+    appointment = make(Appointment, clinic)
+    return AppointmentSeries.objects.create(
+        clinic=clinic, patient=appointment.patient, practitioner=appointment.practitioner,
+        service=appointment.service, first_start=appointment.start, interval_days=7, occurrences=2,
+    )  # fmt: skip
+
+
+# Rows an id filter can name that no endpoint serves (so API_OBJECT_FACTORIES has no entry).
+FILTER_ROW_FACTORIES = {
+    User: lambda clinic: staff(clinic, Role.THERAPIST),
+    AppointmentSeries: _series_in,
+}
+
+
+def _id_filter_target(model, declared):
+    """The model whose ids the filter takes: a ModelChoiceFilter's, or a number filter on a
+    foreign key or the primary key; None for other filters."""
+    if isinstance(declared, (ModelChoiceFilter, ModelMultipleChoiceFilter)):
+        return declared.queryset.model
+    if not isinstance(declared, NumberFilter):
+        return None
+    if declared.field_name == "pk":
+        return model
+    try:
+        field = model._meta.get_field(declared.field_name.removesuffix("_id"))
+    except FieldDoesNotExist:
+        return None
+    return field.related_model if field.is_relation else None
+
+
+def _id_filters():
+    for endpoint in ENDPOINTS:
+        filterset = filterset_of(endpoint) if endpoint.is_list else None
+        for name, declared in (filterset.base_filters if filterset else {}).items():
+            target = _id_filter_target(endpoint.model, declared)
+            if target is not None:
+                yield pytest.param(endpoint, name, target, id=f"{endpoint}?{name}")
+
+
+ID_FILTERS = list(_id_filters())
+
+
+def test_the_walk_finds_the_id_filters():
+    found = {(str(p.values[0]), p.values[1]) for p in ID_FILTERS}
+    assert {
+        ("/api/v1/appointments/", "series"),
+        ("/api/v1/break-glass/", "user"),
+        ("/fhir/R4/Encounter", "subject"),
+    } <= found
+    assert len(ID_FILTERS) >= 30
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("endpoint", "name", "target"), ID_FILTERS)
+def test_an_id_of_another_clinic_in_a_filter_answers_like_a_missing_id(
+    endpoint: Endpoint, name, target, clinic, other_clinic, owner
+):
+    client = _user_client(owner)
+    make(endpoint.model, clinic)
+    maker = FILTER_ROW_FACTORIES.get(target) or API_OBJECT_FACTORIES[target]
+    foreign = maker(other_clinic).pk
+    missing = target._base_manager.order_by("-pk").values_list("pk", flat=True)[0] + 1_000_000
+    answers = []
+    for value in (foreign, missing):
+        response = client.get(endpoint.url(), {name: value})
+        # The id itself may come back (a FHIR Bundle's self link); everything else is the same.
+        answers.append((response.status_code, response.content.decode().replace(str(value), "<id>")))
+    assert answers[0] == answers[1], f"{endpoint}?{name}: another clinic's id {answers[0]}, a missing id {answers[1]}"
+    status, body = answers[0]
+    assert status in (200, 400), body
+    if status == 400:
+        assert json.loads(body)["errors"] == {name: ["Not found."]}
