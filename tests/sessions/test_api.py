@@ -11,7 +11,7 @@ from clinic.models import AuditAction, AuditEvent
 from sessions import services
 from sessions.models import AcupunctureEntry, MassageEntry, NoteStatus, TreatmentSession
 from sessions.services import entry_add, note_sign
-from tests.factories import PatientFlagFactory, TreatmentSessionFactory
+from tests.factories import AppointmentFactory, PatientFlagFactory, TreatmentSessionFactory
 from tests.sessions.conftest import art, home_care, massage, needle
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +120,11 @@ def test_an_api_key_needs_the_clinical_scope(api, clinic, session):
 # --- writing ------------------------------------------------------------------------------
 
 
-def test_a_therapist_opens_a_note_adds_entries_and_signs_it(therapist_api, catalogs, patient, practitioner):
+def test_a_therapist_opens_a_note_adds_entries_and_signs_it(
+    therapist_api, catalogs, patient, practitioner, receptionist
+):
+    # The front desk booked the patient with Theo: he may open her record (see clinic.access).
+    AppointmentFactory(clinic=practitioner.clinic, patient=patient, practitioner=practitioner, booked_by=receptionist)
     created = therapist_api.post(
         "/api/v1/notes/",
         {
