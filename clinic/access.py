@@ -6,8 +6,8 @@ purpose (`care_relationship`, one definition for the per-patient check and the l
 
 - an appointment of the patient with the therapist's practitioner profile that someone else
   put there (`booked_by` is another user, or empty: an API key, the patient accepting a
-  waitlist offer), not cancelled and not a no-show: either still to come (booked
-  or confirmed, not yet ended), or attended (arrived or completed) within the last 18 months
+  waitlist offer), not cancelled and not a no-show: either still to come (booked or
+  confirmed, not yet ended), or attended (arrived or completed) within the last 18 months
   (`USUAL_WINDOW`). Moving an appointment to another practitioner makes the mover its booker;
 - a note of a visit in the window that the therapist signed (signing needed access already);
 - a note of a visit in the window that someone else opened in the therapist's name (an
@@ -25,7 +25,7 @@ import datetime as dt
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from clinic.audit import audit_record
@@ -46,38 +46,39 @@ def role_in(*, user, clinic) -> Role | None:
     return Role(role) if role else None
 
 
-def care_relationship(*, user, clinic_id, patient, now: dt.datetime) -> tuple[QuerySet, QuerySet]:
+def care_relationship(*, user, clinic_id, patient: OuterRef, now: dt.datetime) -> Q:
     """The facts that make `user` one of the patient's usual practitioners (see the module's
-    docstring): appointments and notes, as two querysets, any row of which grants access.
+    docstring), as correlated EXISTS on `patient` (an `OuterRef` to the patient's id). The
+    per-patient check and the list filter both use it, so the two cannot drift.
 
-    `patient` is a patient id, or an `OuterRef` to one: the per-patient check asks whether a
-    row exists, the list filter turns both into correlated EXISTS. One definition, so the
-    two cannot drift."""
+    Three probes, not one with an OR inside: each finds its rows by an index (the patient's
+    appointments by (patient, start), the notes by (patient, started_at)), whichever way the
+    planner runs them (per row, or hashed once per query)."""
     from sessions.models import Appointment, AppointmentStatus, TreatmentSession
 
     since = now - USUAL_WINDOW
     rows = {"clinic_id": clinic_id, "patient_id": patient}
     upcoming = Q(status__in=[AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED], end__gt=now)
     attended = Q(status__in=[AppointmentStatus.ARRIVED, AppointmentStatus.COMPLETED])
-    # `exclude(booked_by=user)` keeps the rows nobody signed in booked (NULL): keys, imports, patients.
-    # The patient's appointments are found by the (patient, start) index; the rest filters those few.
+    # `exclude(booked_by=user)` keeps the rows nobody signed in booked (NULL): keys, patients.
     booked_by_others = (
         Appointment.objects.filter(**rows, practitioner__user=user, start__gte=since)
         .filter(upcoming | attended)
         .exclude(booked_by=user)
     )
-    notes = TreatmentSession.objects.filter(**rows, started_at__gte=since).filter(
-        Q(signed_by=user) | (Q(practitioner__user=user) & ~Q(created_by=user))
+    signed = TreatmentSession.objects.filter(**rows, started_at__gte=since, signed_by=user)
+    given_to_them = TreatmentSession.objects.filter(**rows, started_at__gte=since, practitioner__user=user).exclude(
+        created_by=user
     )
-    return booked_by_others, notes
+    return Exists(booked_by_others) | Exists(signed) | Exists(given_to_them)
 
 
 def is_usual_practitioner(*, user, patient) -> bool:
-    """A care relationship with the patient (see `care_relationship`)."""
-    appointments, notes = care_relationship(
-        user=user, clinic_id=patient.clinic_id, patient=patient.pk, now=timezone.now()
-    )
-    return appointments.exists() or notes.exists()
+    """A care relationship with the patient (see `care_relationship`): one query."""
+    from patients.models import Patient
+
+    relationship = care_relationship(user=user, clinic_id=patient.clinic_id, patient=OuterRef("pk"), now=timezone.now())
+    return Patient.objects.filter(pk=patient.pk).filter(relationship).exists()
 
 
 def visible_patients_q(*, user, clinic, field: str = "patient") -> Q:
@@ -90,14 +91,8 @@ def visible_patients_q(*, user, clinic, field: str = "patient") -> Q:
     now = timezone.now()
     patient = OuterRef(f"{field}_id" if field else "pk")
     clinic_id = getattr(clinic, "pk", clinic)
-    appointments, notes = care_relationship(user=user, clinic_id=clinic_id, patient=patient, now=now)
-    return (
-        Exists(appointments)
-        | Exists(notes)
-        | Exists(
-            BreakGlassAccess.objects.filter(clinic_id=clinic_id, patient_id=patient, user=user, expires_at__gt=now)
-        )
-    )
+    grant = BreakGlassAccess.objects.filter(clinic_id=clinic_id, patient_id=patient, user=user, expires_at__gt=now)
+    return care_relationship(user=user, clinic_id=clinic_id, patient=patient, now=now) | Exists(grant)
 
 
 def scope_clinical_rows(queryset, *, user, clinic, role, field: str = "patient"):
