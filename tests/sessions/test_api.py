@@ -338,10 +338,10 @@ def test_reading_a_note_costs_a_fixed_number_of_queries(therapist_api, therapist
     with CaptureQueriesContext(connection) as captured:
         assert therapist_api.get(note_url(session)).status_code == 200
     # memberships; the note (+ patient, signed_by); art, massage, acupuncture, home care and addenda
-    # prefetches (trigger points only when there are massage entries); the usual-practitioner check
-    # (booked with them: no; treated by them: yes); the audit record (savepoint, chain lock with the
-    # previous hash in one round trip, insert, release)
-    assert len(captured) == 13, [query["sql"][:60] for query in captured.captured_queries]
+    # prefetches (trigger points only when there are massage entries); the care-relationship check
+    # (one query: its three EXISTS probes in one statement); the audit record (savepoint, chain lock
+    # with the previous hash in one round trip, insert, release)
+    assert len(captured) == 12, [query["sql"][:60] for query in captured.captured_queries]
 
 
 def test_notes_with_content_leave_nothing_to_read_while_serialising(therapist, session):
