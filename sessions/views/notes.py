@@ -16,7 +16,9 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clinic.access import BreakGlassRequired
 from clinic.api import (
+    BreakGlassRequiredError,
     ClinicAccess,
     ClinicScopedMixin,
     Conflict,
@@ -148,9 +150,12 @@ class NoteViewSet(
     def create(self, request, *args, **kwargs):
         incoming = NoteCreateSerializer(data=request.data, context=self.get_serializer_context())
         incoming.is_valid(raise_exception=True)
-        session = services.session_start(
-            clinic=request.clinic, actor=_actor(request), request=request, via="api", **incoming.validated_data
-        )
+        try:  # the service decides who may open a note for whom, and audits a refusal
+            session = services.session_start(
+                clinic=request.clinic, actor=_actor(request), request=request, via="api", **incoming.validated_data
+            )
+        except BreakGlassRequired:
+            raise BreakGlassRequiredError() from None
         return Response(self._full(session), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=NoteUpdateSerializer, responses=NoteSerializer)
