@@ -844,7 +844,9 @@ def waitlist_offer_accept(*, offer: WaitlistOffer, by: User | None = None) -> Wa
                 service=entry.service,
                 start=locked.start,
                 room=locked.room,
-                booked_by=by,
+                # A patient accepting by link books on behalf of whoever put them on the waitlist:
+                # a therapist who waitlisted a patient with themselves makes no care relationship.
+                booked_by=by or entry.created_by,
             )
     except (BookingConflictError, ValidationError):
         locked.status, locked.responded_at = OfferStatus.TAKEN, now

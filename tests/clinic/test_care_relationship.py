@@ -21,7 +21,7 @@ from clinic.roles import Role
 from intake.services import intake_submit
 from patients.models import Patient
 from sessions.models import TreatmentSession
-from sessions.services import session_start
+from sessions.services import session_start, waitlist_entry_create, waitlist_offer_accept, waitlist_offer_create
 from tests.factories import (
     AppointmentFactory,
     LocationFactory,
@@ -139,6 +139,32 @@ def listed_encounters(client) -> set:
 
 
 # --- the first bypass: booking with oneself ---------------------------------------------------
+
+
+def test_waitlisting_a_patient_with_oneself_and_the_patient_accepting_grants_no_access(world):
+    """The offer link reaches the patient (and staff can read it in the message log); accepting
+    it books on behalf of whoever put the patient on the waitlist, here Cara herself."""
+    entry = waitlist_entry_create(
+        clinic=world.clinic, patient=world.maya, service=world.service, practitioner=world.cara_profile,
+        window_start=TOMORROW_10 - dt.timedelta(hours=1), window_end=TOMORROW_10 + dt.timedelta(hours=3),
+        created_by=world.cara,
+    )  # fmt: skip
+    offer = waitlist_offer_create(entry=entry, practitioner=world.cara_profile, room=None, start=TOMORROW_10)
+    accepted = waitlist_offer_accept(offer=offer)  # the patient, by link: no user
+    assert accepted.appointment is not None
+    assert accepted.appointment.booked_by == world.cara
+    assert_locked_out(client_for(world.cara), world)
+
+
+def test_a_patient_accepting_an_offer_the_front_desk_waitlisted_grants_access(world):
+    entry = waitlist_entry_create(
+        clinic=world.clinic, patient=world.maya, service=world.service, practitioner=world.cara_profile,
+        window_start=TOMORROW_10 - dt.timedelta(hours=1), window_end=TOMORROW_10 + dt.timedelta(hours=3),
+        created_by=world.receptionist,
+    )  # fmt: skip
+    offer = waitlist_offer_create(entry=entry, practitioner=world.cara_profile, room=None, start=TOMORROW_10)
+    assert waitlist_offer_accept(offer=offer).appointment.booked_by == world.receptionist
+    assert_reads(client_for(world.cara), world)
 
 
 def test_booking_and_cancelling_a_visit_with_oneself_grants_no_access(world):
