@@ -1,15 +1,29 @@
-"""Who may open a patient's clinical record (notes, intake answers, clinical summary).
+"""Who may open a patient's clinical record (notes, intake answers, pain series, exports).
 
-Owners always may. A therapist may when they are one of the patient's usual
-practitioners (booked with them in the last 18 months or upcoming). Any other
-therapist must open emergency ("break-glass") access with a written reason; the
-access lasts a few hours, is audited as such and waits in the owner's review list.
-Receptionists never see clinical content.
+Owners always may. Receptionists never see clinical content. A therapist may when they have
+a care relationship with the patient, made only of facts they cannot create alone for the
+purpose (`care_relationship`, one definition for the per-patient check and the list filter;
+sessions, which knows visits and notes, registers it: `sessions.selectors.care_relationship_q`):
+
+- an appointment of the patient with the therapist's practitioner profile that someone else
+  put there (`booked_by` is another user, or empty: an API key, the patient accepting a
+  waitlist offer), not cancelled and not a no-show: either still to come (booked or
+  confirmed, not yet ended), or attended (arrived or completed) within the last 18 months
+  (`USUAL_WINDOW`). Moving an appointment to another practitioner makes the mover its booker;
+- a note of a visit in the window that the therapist signed (signing needed access already);
+- a note of a visit in the window that someone else opened in the therapist's name (an
+  owner assigning it, or an integration's key): only owners write notes for a colleague.
+
+Booking the patient with oneself (then cancelling it, or marking it done), moving a
+colleague's booking onto oneself, and drafts one opened oneself count for nothing. Any other
+therapist opens emergency ("break-glass") access with a written reason; it lasts a few hours,
+is audited as such and waits in the owner's review list.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -34,19 +48,31 @@ def role_in(*, user, clinic) -> Role | None:
     return Role(role) if role else None
 
 
-def is_usual_practitioner(*, user, patient) -> bool:
-    """Booked with them, or treated by them (a session they wrote), in the window or upcoming."""
-    from sessions.models import Appointment, TreatmentSession
+CareRelationship = Callable[..., Q]
+_care_relationship: CareRelationship | None = None
 
-    since = timezone.now() - USUAL_WINDOW
-    return (
-        Appointment.objects.filter(
-            patient=patient, practitioner__user=user, clinic_id=patient.clinic_id, start__gte=since
-        ).exists()
-        or TreatmentSession.objects.filter(
-            patient=patient, practitioner__user=user, clinic_id=patient.clinic_id, started_at__gte=since
-        ).exists()
-    )
+
+def care_relationship_register(rule: CareRelationship) -> None:
+    """The app that knows visits and notes (sessions) says which of its facts make a care
+    relationship, from its AppConfig.ready(): `rule(user=, clinic_id=, patient=, now=)` returns a
+    filter on the patient's id (`patient` is an `OuterRef` to it). The core knows no domain."""
+    global _care_relationship
+    _care_relationship = rule
+
+
+def care_relationship(*, user, clinic_id, patient: OuterRef, now: dt.datetime) -> Q:
+    """The facts that make `user` one of the patient's usual practitioners (see the module's
+    docstring), as the registered rule builds them. The per-patient check and the list filter
+    both use it, so the two cannot drift. With no rule registered, only break-glass opens a record."""
+    if _care_relationship is None:
+        return Q(pk__in=[])
+    return _care_relationship(user=user, clinic_id=clinic_id, patient=patient, now=now)
+
+
+def is_usual_practitioner(*, user, patient) -> bool:
+    """A care relationship with the patient (see `care_relationship`): one query."""
+    relationship = care_relationship(user=user, clinic_id=patient.clinic_id, patient=OuterRef("pk"), now=timezone.now())
+    return type(patient).objects.filter(pk=patient.pk).filter(relationship).exists()
 
 
 def visible_patients_q(*, user, clinic, field: str = "patient") -> Q:
@@ -56,18 +82,11 @@ def visible_patients_q(*, user, clinic, field: str = "patient") -> Q:
     Correlated EXISTS per row, not `patient IN (...)`: the IN form built the set of every patient
     the therapist saw in the window (thousands of appointments) on every request, while EXISTS
     probes the patient's own appointments by index for just the rows of the page."""
-    from sessions.models import Appointment, TreatmentSession
-
     now = timezone.now()
-    since = now - USUAL_WINDOW
     patient = OuterRef(f"{field}_id" if field else "pk")
     clinic_id = getattr(clinic, "pk", clinic)
-    mine = {"clinic_id": clinic_id, "patient_id": patient}
-    return (
-        Exists(Appointment.objects.filter(**mine, practitioner__user=user, start__gte=since))
-        | Exists(TreatmentSession.objects.filter(**mine, practitioner__user=user, started_at__gte=since))
-        | Exists(BreakGlassAccess.objects.filter(**mine, user=user, expires_at__gt=now))
-    )
+    grant = BreakGlassAccess.objects.filter(clinic_id=clinic_id, patient_id=patient, user=user, expires_at__gt=now)
+    return care_relationship(user=user, clinic_id=clinic_id, patient=patient, now=now) | Exists(grant)
 
 
 def scope_clinical_rows(queryset, *, user, clinic, role, field: str = "patient"):
@@ -130,24 +149,28 @@ ADMIN_BREAK_GLASS_MESSAGE = (
 )
 
 
-def clinical_access_enforce(*, request, patient, via: str) -> str:
-    """`clinical_access_check` for a request, with the refusal audited as denied.
+def clinical_access_enforce(*, request=None, patient, via: str, user=None, role: Role | None | object = ...) -> str:
+    """`clinical_access_check` for a request or a service's actor, with the refusal audited as denied.
 
-    API keys carry no user: the `clinical` scope their view demands is their permission.
+    `user` is the acting user (default: the request's). API keys carry no user: the `clinical`
+    scope their view demands is their permission. `role`, when the caller knows it already.
     """
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return "api_key"
-    # The request resolved the user's role in its clinic already (ClinicAccess).
-    clinic = getattr(request, "clinic", None)
-    known = clinic is not None and clinic.pk == patient.clinic_id and hasattr(request, "role")
-    role = (Role(request.role) if request.role else None) if known else ...
+    if user is None:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return "api_key"
+    if role is ...:
+        # The request resolved its user's role in its clinic already (ClinicAccess).
+        clinic = getattr(request, "clinic", None)
+        known = clinic is not None and clinic.pk == patient.clinic_id and hasattr(request, "role")
+        if known and getattr(request, "user", None) == user:
+            role = Role(request.role) if request.role else None
     try:
         return clinical_access_check(user=user, patient=patient, role=role)
     except PermissionDenied as refused:
         audit_record(
-            action=AuditAction.DENIED, obj=patient, request=request, via=via,
-            reason=f"{request.method} {request.path}",
+            action=AuditAction.DENIED, obj=patient, request=request, actor=user, via=via,
+            reason=f"{request.method} {request.path}" if request is not None else "",
             extra={"why": "break_glass_required" if isinstance(refused, BreakGlassRequired) else "role"},
         )  # fmt: skip
         raise

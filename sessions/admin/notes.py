@@ -137,6 +137,28 @@ class AddendumInline(admin.StackedInline):
         return False
 
 
+class NoteStartForm(forms.ModelForm):
+    """The add form asks the notes service's rule (`note_start_check`) while it validates: a note
+    in a colleague's name, or for a patient the user may not open (audited), is a form error."""
+
+    request = None  # set per request by `TreatmentSessionAdmin.get_form`
+
+    def clean(self):
+        data = super().clean()
+        patient, practitioner = data.get("patient"), data.get("practitioner")
+        if self.instance.pk is not None or self.request is None or patient is None or practitioner is None:
+            return data
+        try:
+            services.note_start_check(
+                patient=patient, practitioner=practitioner, actor=self.request.user, request=self.request, via="admin"
+            )
+        except BreakGlassRequired as refused:
+            raise ValidationError({"patient": ADMIN_BREAK_GLASS_MESSAGE}) from refused
+        except PermissionDenied as refused:
+            raise ValidationError({"patient": "Only clinical staff write notes."}) from refused
+        return data
+
+
 SEVERITY_ORDER = {FlagSeverity.URGENT: 0, FlagSeverity.CAUTION: 1, FlagSeverity.INFO: 2}
 NOTE_FORM_FIELDS = ["subjective", "objective", "assessment", "plan", "pain_before", "pain_after"]
 FOLLOW_UP_FIELDS = ["rebook_within_days", "course_sessions", "needle_incident"]
@@ -154,6 +176,11 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
     autocomplete_fields = ["patient"]
     raw_id_fields = ["appointment"]
     inlines = [ArtEntryInline, MassageEntryInline, AcupunctureEntryInline, HomeCareInline, AddendumInline]
+    form = NoteStartForm
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
 
     def get_fieldsets(self, request, obj=None):
         visit = ["clinic", "patient", "practitioner", "appointment", "started_at"]

@@ -18,12 +18,14 @@ from rest_framework.views import APIView
 
 from clinic.api.clinical import ClinicalAccessMixin, require_clinical_access, scope_clinical_list
 from clinic.api.conventions import (
+    BreakGlassRequiredError,
     ClinicAccess,
     ClinicScopedMixin,
     Conflict,
     UtcIsoDateTimeFilter,
 )
 from clinic.models import AuditAction
+from clinic.security.access import BreakGlassRequired
 from clinic.security.audit import audit_record
 from patients.models import Patient
 from sessions import selectors, services
@@ -126,9 +128,12 @@ class NoteViewSet(
     def create(self, request, *args, **kwargs):
         incoming = NoteCreateSerializer(data=request.data, context=self.get_serializer_context())
         incoming.is_valid(raise_exception=True)
-        session = services.session_start(
-            clinic=request.clinic, actor=_actor(request), request=request, via="api", **incoming.validated_data
-        )
+        try:  # the service decides who may open a note for whom, and audits a refusal
+            session = services.session_start(
+                clinic=request.clinic, actor=_actor(request), request=request, via="api", **incoming.validated_data
+            )
+        except BreakGlassRequired:
+            raise BreakGlassRequiredError() from None
         return Response(self._full(session), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=NoteUpdateSerializer, responses=NoteSerializer)

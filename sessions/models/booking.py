@@ -120,6 +120,10 @@ class Appointment(ClinicOwned):
     series = models.ForeignKey(
         AppointmentSeries, on_delete=models.SET_NULL, null=True, blank=True, related_name="appointments"
     )
+    # Who put the appointment with its practitioner: the booker, or whoever moved it to another
+    # practitioner (an import names its staff member); empty for an API key or a patient
+    # accepting a waitlist offer.
+    # A booking by someone other than the practitioner makes a care relationship (clinic.access).
     booked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -142,6 +142,7 @@ def appointment_reschedule(
     hours_override_reason: str = "",
 ) -> Appointment:
     """Move an appointment (time, and optionally practitioner or room); the old values go to its history.
+    A move to another practitioner makes `by` the appointment's `booked_by`.
 
     Without a `room`, a service that needs one keeps its room if free, else gets another.
     The freed time is offered to the waitlist.
@@ -190,6 +191,10 @@ def appointment_reschedule(
         end=locked.end,
     )
     end = start + dt.timedelta(minutes=locked.service.duration_minutes)
+    if new_practitioner.pk != old_practitioner_id:
+        # Whoever puts the appointment with another practitioner books it with them: a therapist
+        # moving a colleague's booking onto themselves makes no care relationship (clinic.security.access).
+        locked.booked_by = by
     locked.practitioner = new_practitioner
     locked.room = placement.room
     locked.location_id = placement.location_id
@@ -454,7 +459,9 @@ def waitlist_offer_accept(*, offer: WaitlistOffer, by: User | None = None) -> Wa
                 service=entry.service,
                 start=locked.start,
                 room=locked.room,
-                booked_by=by,
+                # A patient accepting by link books on behalf of whoever put them on the waitlist:
+                # a therapist who waitlisted a patient with themselves makes no care relationship.
+                booked_by=by or entry.created_by,
             )
     except (BookingConflictError, ValidationError):
         locked.status, locked.responded_at = OfferStatus.TAKEN, now

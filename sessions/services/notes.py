@@ -13,7 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.models import AuditAction, Practitioner, WebhookEventType
+from clinic.security.access import clinical_access_check, clinical_access_enforce, role_in
 from clinic.security.audit import audit_record
+from clinic.security.roles import Role
 from clinic.webhooks.delivery import webhook_event_emit
 from patients.models import Patient
 from sessions.messages import followup_nudges_schedule
@@ -52,7 +54,35 @@ def _locked_session(session: TreatmentSession) -> TreatmentSession:
     return current
 
 
-@transaction.atomic
+def _may_write(session: TreatmentSession, actor) -> None:
+    """Writing to a note takes the same access as reading it (`clinic.security.access`). Callers that
+    show the note (API, admin) checked and audited already; this holds for any other caller.
+    No actor: an API key with the clinical scope, or the system (imports, demo data)."""
+    if actor is not None and not actor.is_superuser:
+        clinical_access_check(user=actor, patient=session.patient)
+
+
+def note_start_check(*, patient: Patient, practitioner: Practitioner, actor, request=None, via: str = "") -> None:
+    """Who may open a note, for which patient, in whose name: one rule for the API, the admin
+    and every other caller (`session_start` applies it; forms call it to show the error).
+
+    A therapist writes in their own name only (a ValidationError on `practitioner`) and only
+    for a patient they may open: a care relationship or break-glass (`BreakGlassRequired`,
+    audited as denied). An owner may give a note to any practitioner of the clinic; it then
+    counts as that practitioner's care relationship. No actor (an API key with the clinical
+    scope, an import) and superusers pass, as they do for reads.
+    """
+    if actor is None or actor.is_superuser:
+        return
+    role = role_in(user=actor, clinic=patient.clinic_id)
+    if role == Role.THERAPIST and practitioner.user_id != actor.pk:
+        raise ValidationError(
+            {"practitioner": "Write notes in your own name: only an owner gives a note to another practitioner."},
+            code="not_your_note",
+        )
+    clinical_access_enforce(request=request, user=actor, patient=patient, via=via, role=role)
+
+
 def session_start(
     *,
     clinic,
@@ -65,7 +95,10 @@ def session_start(
     via: str = "",
     **note,
 ) -> TreatmentSession:
-    """Open a treatment session with a draft note (for a booked appointment, or a walk-in)."""
+    """Open a treatment session with a draft note (for a booked appointment, or a walk-in).
+
+    The input is validated first (400), then `note_start_check` decides whether the actor may
+    (its refusal is audited outside the write's transaction, so the record stays)."""
     unknown = set(note) - set(NOTE_FIELDS)
     if unknown:
         raise ValidationError({name: "Unknown field." for name in sorted(unknown)})
@@ -81,6 +114,12 @@ def session_start(
         **note,
     )
     session.full_clean()
+    note_start_check(patient=patient, practitioner=practitioner, actor=actor, request=request, via=via)
+    return _session_save(session, actor=actor, request=request, via=via)
+
+
+@transaction.atomic
+def _session_save(session: TreatmentSession, *, actor, request, via: str) -> TreatmentSession:
     session.save()
     audit_record(action=AuditAction.CREATE, obj=session, actor=actor, request=request, via=via)
     return session
@@ -93,6 +132,7 @@ def note_update(*, session: TreatmentSession, actor, request=None, via: str = ""
     if unknown:
         raise ValidationError({name: "This field cannot be changed here." for name in sorted(unknown)})
     current = _locked_session(session)
+    _may_write(current, actor)
     for name, value in changes.items():
         setattr(current, name, value)
     current.full_clean()
@@ -131,6 +171,7 @@ def entry_save(
 ) -> NoteEntry:
     """Add or change one structured entry of a draft note, after the safety checks."""
     session = _locked_session(entry.session)
+    _may_write(session, actor)
     entry.session = session
     entry.clinic_id = session.clinic_id
     is_new = entry.pk is None
@@ -165,6 +206,7 @@ def entry_add(*, entry: NoteEntry, actor, trigger_points=None, request=None, via
 @transaction.atomic
 def entry_delete(*, entry: NoteEntry, actor, request=None, via: str = "") -> None:
     session = _locked_session(entry.session)
+    _may_write(session, actor)
     kind, entry_id = entry.kind, entry.pk
     entry.delete()
     audit_record(
@@ -240,6 +282,7 @@ def note_sign(*, session: TreatmentSession, actor, request=None, via: str = "") 
     current = _locked_session(session)
     if current.practitioner.user_id != actor.pk:
         raise ValidationError("Only the treating practitioner can sign this note.", code="not_the_practitioner")
+    _may_write(current, actor)
     problems = note_sign_problems(current)
     if problems:
         raise ValidationError(problems)
@@ -288,7 +331,8 @@ def note_verify(session: TreatmentSession) -> bool:
 @transaction.atomic
 def note_addendum_add(*, session: TreatmentSession, text: str, actor, request=None, via: str = "") -> Addendum:
     """Append a correction to a signed note (a draft is simply edited)."""
-    current = TreatmentSession.objects.select_for_update().get(pk=session.pk)
+    current = TreatmentSession.objects.select_for_update().select_related("patient").get(pk=session.pk)
+    _may_write(current, actor)
     if not current.is_signed:
         raise ValidationError({"text": "The note is still a draft: edit it instead of adding an addendum."})
     addendum = Addendum(clinic_id=current.clinic_id, session=current, author=actor, text=(text or "").strip())

@@ -11,7 +11,7 @@ from clinic.models import AuditAction, AuditEvent
 from sessions import services
 from sessions.models import AcupunctureEntry, MassageEntry, NoteStatus, TreatmentSession
 from sessions.services import entry_add, note_sign
-from tests.factories import PatientFlagFactory, TreatmentSessionFactory
+from tests.factories import AppointmentFactory, PatientFlagFactory, TreatmentSessionFactory
 from tests.sessions.conftest import art, home_care, massage, needle
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +120,11 @@ def test_an_api_key_needs_the_clinical_scope(api, clinic, session):
 # --- writing ------------------------------------------------------------------------------
 
 
-def test_a_therapist_opens_a_note_adds_entries_and_signs_it(therapist_api, catalogs, patient, practitioner):
+def test_a_therapist_opens_a_note_adds_entries_and_signs_it(
+    therapist_api, catalogs, patient, practitioner, receptionist
+):
+    # The front desk booked the patient with Theo: he may open her record (see clinic.security.access).
+    AppointmentFactory(clinic=practitioner.clinic, patient=patient, practitioner=practitioner, booked_by=receptionist)
     created = therapist_api.post(
         "/api/v1/notes/",
         {
@@ -334,10 +338,10 @@ def test_reading_a_note_costs_a_fixed_number_of_queries(therapist_api, therapist
     with CaptureQueriesContext(connection) as captured:
         assert therapist_api.get(note_url(session)).status_code == 200
     # memberships; the note (+ patient, signed_by); art, massage, acupuncture, home care and addenda
-    # prefetches (trigger points only when there are massage entries); the usual-practitioner check
-    # (booked with them: no; treated by them: yes); the audit record (savepoint, chain lock with the
-    # previous hash in one round trip, insert, release)
-    assert len(captured) == 13, [query["sql"][:60] for query in captured.captured_queries]
+    # prefetches (trigger points only when there are massage entries); the care-relationship check
+    # (one query: its three EXISTS probes in one statement); the audit record (savepoint, chain lock
+    # with the previous hash in one round trip, insert, release)
+    assert len(captured) == 12, [query["sql"][:60] for query in captured.captured_queries]
 
 
 def test_notes_with_content_leave_nothing_to_read_while_serialising(therapist, session):
