@@ -285,11 +285,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["clinic.api.conventions.ClinicAccess"],
     "DEFAULT_PAGINATION_CLASS": "clinic.api.conventions.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "clinic.api.conventions.StrictFilterBackend",
+        "clinic.api.inputs.StrictFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     # JSON only: one body format to validate (anything else is 415).
-    "DEFAULT_PARSER_CLASSES": ["clinic.api.conventions.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["clinic.api.inputs.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["clinic.api.conventions.ClinicRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "clinic.api.schema.ClinicAutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.conventions.exception_handler",

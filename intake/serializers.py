@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from clinic.api.conventions import StrictModelSerializer, StrictSerializer
+from clinic.api.inputs import StrictModelSerializer, StrictSerializer
 from intake.flag_detail import flag_redact, flag_shows_detail
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from patients.models import Patient

@@ -9,8 +9,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from clinic.api.conventions import ClinicScopedMixin, UpdatedSinceFilterSet, UtcIsoDateTimeFilter, error_response
+from clinic.api.conventions import ClinicScopedMixin, error_response
 from clinic.api.idempotency import IdempotentCreateMixin, idempotent
+from clinic.api.inputs import UpdatedSinceFilterSet, UtcIsoDateTimeFilter
 from clinic.api.serializers import ImportJobCreateSerializer, ImportJobSerializer
 from clinic.models import ImportJob
 from clinic.security.roles import ALL_ROLES, OWNERS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django_filters import rest_framework as filters
 
-from clinic.api.conventions import SupportedDateFilter
+from clinic.api.inputs import SupportedDateFilter
 from clinic.fhir.base import FhirDateFilter, FhirViewSet, fhir_meta, fhir_schema
 from patients.models import Patient
 

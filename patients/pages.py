@@ -1,5 +1,5 @@
 """Pages a patient reaches from a message, without signing in: the unsubscribe link of every
-email, and the SMS provider's inbound webhook (STOP replies). Mounted by clinic/public_urls.py."""
+email, and the SMS provider's inbound webhook (STOP replies). Mounted by public_urls.py."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic.api.clinical import ClinicalAccessMixin, require_clinical_access
-from clinic.api.conventions import StrictSerializer
+from clinic.api.inputs import StrictSerializer
 from clinic.security.roles import CLINICAL_ROLES, Role
 from patients.models import Patient
 from patients.privacy import patient_erase, patient_export

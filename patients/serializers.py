@@ -7,7 +7,7 @@ from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from clinic.api.conventions import StrictModelSerializer
+from clinic.api.inputs import StrictModelSerializer
 from patients.models import Patient
 
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from clinic.api.authentication import ALL_SCOPES
-from clinic.api.conventions import StrictModelSerializer, StrictSerializer
+from clinic.api.inputs import StrictModelSerializer, StrictSerializer
 from clinic.models import (
     ApiKey,
     AuditEvent,

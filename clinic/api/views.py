@@ -10,7 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from clinic.api.conventions import ClinicScopedMixin, UpdatedSinceFilterSet, UtcIsoDateTimeFilter
+from clinic.api.conventions import ClinicScopedMixin
+from clinic.api.inputs import UpdatedSinceFilterSet, UtcIsoDateTimeFilter
 from clinic.api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,

@@ -2,7 +2,7 @@
 formats, the `FhirViewSet` base and the clinical-access mixin. Each app serves its own
 resources with them: Practitioner (clinic/fhir/resources.py), Patient (patients/fhir.py),
 Appointment, Schedule, Slot, Encounter, Procedure, Observation (sessions/fhir/),
-Questionnaire and QuestionnaireResponse (intake/fhir.py); clinic/fhir_urls.py mounts them.
+Questionnaire and QuestionnaireResponse (intake/fhir.py); clinic/urls.py mounts them.
 
 Same authentication, clinic scoping and scopes as /api/v1/ (`ClinicAccess`, `ClinicScopedMixin`).
 Each resource is a plain dict in FHIR JSON form, built by a `to_fhir(obj) -> dict` mapper: no
@@ -27,13 +27,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from clinic.api.clinical import ClinicalAccessMixin, require_clinical_access, scope_clinical_list
-from clinic.api.conventions import (
-    DATE_RANGE_ERROR,
-    ClinicScopedMixin,
-    CursorPagination,
-    filter_parameter,
-    in_supported_range,
-)
+from clinic.api.conventions import ClinicScopedMixin, CursorPagination
+from clinic.api.inputs import DATE_RANGE_ERROR, filter_parameter, in_supported_range
 from clinic.models import AuditAction
 from clinic.security.audit import audit_record
 

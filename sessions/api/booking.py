@@ -16,8 +16,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api.conventions import ClinicScopedMixin, Conflict, Gone, UtcIsoDateTimeFilter
+from clinic.api.conventions import ClinicScopedMixin, Conflict, Gone
 from clinic.api.idempotency import idempotent
+from clinic.api.inputs import UtcIsoDateTimeFilter
 from clinic.models import Service
 from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES, Role, declared_permissions
 from sessions import services

@@ -17,13 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic.api.clinical import ClinicalAccessMixin, require_clinical_access, scope_clinical_list
-from clinic.api.conventions import (
-    BreakGlassRequiredError,
-    ClinicAccess,
-    ClinicScopedMixin,
-    Conflict,
-    UtcIsoDateTimeFilter,
-)
+from clinic.api.conventions import BreakGlassRequiredError, ClinicAccess, ClinicScopedMixin, Conflict
+from clinic.api.inputs import UtcIsoDateTimeFilter
 from clinic.models import AuditAction
 from clinic.security.access import BreakGlassRequired
 from clinic.security.audit import audit_record

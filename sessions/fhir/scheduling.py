@@ -12,7 +12,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, serializers, viewsets
 from rest_framework.response import Response
 
-from clinic.api.conventions import ClinicScopedMixin, StrictSerializer, in_supported_range
+from clinic.api.conventions import ClinicScopedMixin
+from clinic.api.inputs import StrictSerializer, in_supported_range
 from clinic.api.schema import ClinicAutoSchema
 from clinic.fhir.base import (
     BUNDLE_SCHEMA,

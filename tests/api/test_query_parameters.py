@@ -20,7 +20,7 @@ from django_filters import (
 )
 from rest_framework.test import APIClient
 
-from clinic.api.conventions import UtcIsoDateTimeFilter
+from clinic.api.inputs import UtcIsoDateTimeFilter
 from clinic.fhir.base import FhirDateFilter
 from tests.api.endpoints import api_endpoints, filterset_of, make
 
@@ -45,9 +45,7 @@ def test_the_lists_have_date_time_filters():
 @pytest.mark.django_db
 @pytest.mark.parametrize(("endpoint", "name", "declared"), DATE_TIME_FILTERS)
 def test_date_time_filters_accept_any_iso_offset(endpoint, name, declared, owner):
-    assert isinstance(declared, UtcIsoDateTimeFilter), (
-        f"{endpoint}?{name}: use clinic.api.conventions.UtcIsoDateTimeFilter"
-    )
+    assert isinstance(declared, UtcIsoDateTimeFilter), f"{endpoint}?{name}: use clinic.api.inputs.UtcIsoDateTimeFilter"
     client = APIClient()
     client.force_authenticate(user=owner)
     assert client.get(endpoint.url(), {name: "2026-01-01T00:00:00-22:42"}).status_code == 200

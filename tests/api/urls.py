@@ -10,8 +10,9 @@ from django.urls import include, path
 from rest_framework import mixins, viewsets
 from rest_framework.routers import SimpleRouter
 
-from clinic.api.conventions import ClinicScopedMixin, StrictModelSerializer
+from clinic.api.conventions import ClinicScopedMixin
 from clinic.api.idempotency import IdempotentCreateMixin
+from clinic.api.inputs import StrictModelSerializer
 from clinic.models import Location
 from clinic.security.roles import CLINICAL_ROLES
 from clinic.urls import urlpatterns as project_urlpatterns
