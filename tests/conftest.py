@@ -4,6 +4,7 @@ another clinic with its own therapist (who must never see the first clinic's dat
 from __future__ import annotations
 
 import copy
+import subprocess
 import uuid
 
 import pytest
@@ -78,6 +79,19 @@ def _test_run_settings():
     caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
     with override_settings(CACHES=caches, PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _processes_are_marked(request, monkeypatch):
+    """A test that starts a process says so with the `processes` (or `browser`) marker:
+    `make test-fast` deselects those, and an unmarked one would slow the edit-test loop."""
+    if request.node.get_closest_marker("processes") or request.node.get_closest_marker("browser"):
+        return
+
+    def refuse(self, args, *rest, **kwargs):
+        raise AssertionError(f"this test starts a process ({args!r}): mark it @pytest.mark.processes")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
 
 
 @pytest.fixture

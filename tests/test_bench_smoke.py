@@ -15,7 +15,7 @@ import pytest
 
 from tests.processes import ROOT, project_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 
 def test_bench_smoke_runs_every_scenario_and_writes_a_report(tmp_path):

@@ -265,6 +265,7 @@ def test_receptionists_cannot_manage_webhooks(receptionist_api, receiver):
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_delivers_an_emitted_event_from_redis(clinic, receiver):
     import time
