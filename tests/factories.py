@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import hashlib
 import itertools
 from collections.abc import Callable
@@ -238,12 +240,23 @@ class PatientFlagFactory(factory.django.DjangoModelFactory):
 # --- intake ---------------------------------------------------------------------------
 
 
-def default_questionnaire():
-    """The shared "Leg, knee and back pain" questionnaire, loaded as `load_catalogs` does."""
-    from intake.catalogs import load_questionnaires
-    from intake.models import Questionnaire
+@functools.cache
+def _shared_questionnaire_definitions() -> tuple[dict, ...]:
+    """The files `load_questionnaires` reads, parsed once per test process: PyYAML's parser
+    takes about 0.2 s a file, and intake links are made in a great many tests."""
+    from intake.catalogs import DATA_DIR, read_definition
 
-    load_questionnaires()
+    return tuple(read_definition(path.name) for path in sorted(DATA_DIR.glob("*.yaml")))
+
+
+def default_questionnaire():
+    """The shared "Leg, knee and back pain" questionnaire, published as `load_questionnaires`
+    does (the same files through the same service; tests/intake/test_services.py runs the loader)."""
+    from intake.models import Questionnaire
+    from intake.services import questionnaire_publish
+
+    for definition in _shared_questionnaire_definitions():
+        questionnaire_publish(definition=copy.deepcopy(definition))
     return Questionnaire.objects.filter(code="leg-knee-back-pain", clinic__isnull=True).latest("version")
 
 
