@@ -28,6 +28,8 @@ from django.conf import settings
 from django.db import connections
 
 _STAMP = re.compile(r"^[0-9a-f]+ [0-9a-zA-Z-]+$")
+# alias -> the template this process's test database was cloned from (see copy_of_template).
+_templates: dict[str, str] = {}
 
 
 def migrations_fingerprint() -> str:
@@ -122,4 +124,22 @@ def setup_from_template(alias: str, *, run_id: str, rebuild: bool, keepdb: bool,
     connection.close()
     settings.DATABASES[alias]["NAME"] = connection.settings_dict["NAME"] = test_name
     connection.ensure_connection()
+    _templates[alias] = template
     return connection, original_name, not keepdb
+
+
+def copy_of_template(suffix: str, alias: str = "default") -> str:
+    """The URL of a database `test_<name>_<suffix>` for this checkout, created from the migrated
+    template unless it already exists (whoever uses it migrates it forward). Needs a database
+    test (the `db` fixture), which sets the template up."""
+    connection = connections[alias]
+    creation = connection.creation
+    template = _templates[alias]
+    name = f"{template.removesuffix('_template')}_{suffix}"
+    host = f"{connection.settings_dict['HOST']}:{connection.settings_dict['PORT']}"
+    with _lock(f"{host}/{template}"), creation._nodb_cursor() as cursor:
+        if _stamp_of(cursor, name) is None:
+            cursor.execute(f"CREATE DATABASE {creation._quote_name(name)} TEMPLATE {creation._quote_name(template)}")
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
