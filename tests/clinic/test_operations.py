@@ -15,7 +15,7 @@ from clinic.security.audit import audit_checkpoint_record, audit_record, audit_v
 from tests.factories import AppointmentFactory, PatientFactory
 from tests.processes import ROOT, manage, project_env
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.processes]
 
 TABLES = ["clinic_clinic", "patients_patient", "treatment_sessions_appointment", "clinic_auditevent"]
 

@@ -28,7 +28,7 @@ from clinic.tasks import dispatch_due_messages
 from tests.messaging.seed import seed_due_messages
 from tests.processes import broker_to_myself, celery_worker, project_env, stop_process
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 COUNT = 300
 CONCURRENCY = 2
