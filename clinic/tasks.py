@@ -4,6 +4,7 @@ from celery import shared_task
 
 from clinic.api.idempotency import idempotency_records_delete_expired
 from clinic.messaging.sending import message_send, messages_dispatch_due, messages_send
+from clinic.security.audit import audit_checkpoint_record
 from clinic.services import heartbeat_record
 from clinic.webhooks.delivery import webhook_deliveries_due, webhook_delivery_attempt
 
@@ -18,8 +19,6 @@ def record_heartbeat(name: str = "worker") -> str:
 def checkpoint_audit_chains() -> int:
     """Every 15 minutes: anchor the head of each audit chain that grew in a signed checkpoint
     (verify_audit checks the chains against them). Idempotent; returns how many were written."""
-    from clinic.security.audit import audit_checkpoint_record
-
     return len(audit_checkpoint_record())
 
 

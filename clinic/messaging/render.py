@@ -23,8 +23,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
-from django.template import Context, Engine, Template, TemplateSyntaxError
+from django.template import Context, Template
 
 from clinic.messaging.outbox import unsubscribe_url
 from clinic.models import (
@@ -32,19 +31,11 @@ from clinic.models import (
     MessageChannel,
     MessageTemplate,
 )
+from clinic.models.messaging import TEXT_ENGINE
 
 # --- rendering ------------------------------------------------------------------------
 
-_TEXT_ENGINE = Engine(autoescape=False)
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
-
-
-def template_check(*, subject: str, body: str) -> None:
-    for name, source in (("subject", subject), ("body", body)):
-        try:
-            Template(source, engine=_TEXT_ENGINE)
-        except TemplateSyntaxError as exc:
-            raise ValidationError({name: f"Template error: {exc}"}) from None
 
 
 def when_text(value: dt.datetime | None, tz) -> tuple[str, str, str]:
@@ -92,13 +83,13 @@ def message_context(message: Message) -> dict:
 @functools.cache
 def _default_template(name: str) -> Template:
     # Compiled once per process: the defaults ship with the code.
-    return Template((DEFAULT_TEMPLATES / name).read_text(), engine=_TEXT_ENGINE)
+    return Template((DEFAULT_TEMPLATES / name).read_text(), engine=TEXT_ENGINE)
 
 
 @functools.lru_cache(maxsize=256)
 def _clinic_template_compile(source: str) -> Template:
     # Keyed by the source itself, so an edited template is simply a new entry.
-    return Template(source, engine=_TEXT_ENGINE)
+    return Template(source, engine=TEXT_ENGINE)
 
 
 def _clinic_template(message: Message) -> tuple[str, str] | None:

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.template import Engine, Template, TemplateSyntaxError
 
 from clinic.models.tenancy import Clinic, ClinicOwned, Service
 
@@ -172,6 +173,19 @@ class ServiceReminderPolicy(ClinicOwned):
             raise ValidationError({"service": "This service belongs to another clinic."})
 
 
+# Message templates are plain text: no HTML escaping. Rendering (clinic.messaging.render)
+# compiles with the same engine, so a template that saves is one that renders.
+TEXT_ENGINE = Engine(autoescape=False)
+
+
+def template_check(*, subject: str, body: str) -> None:
+    for name, source in (("subject", subject), ("body", body)):
+        try:
+            Template(source, engine=TEXT_ENGINE)
+        except TemplateSyntaxError as exc:
+            raise ValidationError({name: f"Template error: {exc}"}) from None
+
+
 class MessageTemplate(ClinicOwned):
     """A clinic's wording of one kind of message on one channel (Django template syntax).
 
@@ -194,8 +208,6 @@ class MessageTemplate(ClinicOwned):
         return f"{self.get_kind_display()} ({self.channel})"
 
     def clean(self) -> None:
-        from clinic.messaging.render import template_check
-
         template_check(subject=self.subject, body=self.body)
 
 
