@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("clinic", "treatments", "patients", "intake", "sessions")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
@@ -29,11 +31,13 @@ def _copy_of_the_apps(tmp_path: Path) -> Path:
     return tree
 
 
+@pytest.mark.processes
 def test_the_apps_import_only_downward():
     result = _lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.processes
 def test_the_contract_fails_when_the_messaging_engine_imports_sessions(tmp_path):
     tree = _copy_of_the_apps(tmp_path)
     engine = tree / "clinic" / "messaging" / "outbox.py"

@@ -114,6 +114,7 @@ def bookable(clinic, practitioner):
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_booking_and_reads_work_while_redis_is_down_and_rate_limits_resume_after(
     bookable, practitioner, receptionist, clinic, private_dir, settings
@@ -231,6 +232,7 @@ print(json.dumps({"key": key, "session": client.cookies["sessionid"].value}))
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_a_database_outage_is_a_503_in_the_api_error_format_with_retry_after(django_db_setup, settings, private_dir):
     postgres = PrivatePostgres(private_dir)
     postgres.init()

@@ -119,6 +119,7 @@ def test_production_defaults_are_closed():
     assert result.stdout.strip().splitlines()[-1] == "False True True True"
 
 
+@pytest.mark.processes
 def test_the_api_schema_is_private_in_production_and_public_elsewhere():
     show = ("shell", "-c", "from django.conf import settings as s; print(s.API_DOCS_PUBLIC)")
     production = project_env(DJANGO_ENV="production", SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="x.example")
