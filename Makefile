@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # Schemathesis runs in its own process without xdist (under xdist it covers only part of the schema).
 SCHEMATHESIS_TESTS := tests/api/test_schemathesis.py
 
-.PHONY: run test venv lint format migrations-check security schema-check seed bench lock clean browser-deps
+.PHONY: run test test-fast venv lint format migrations-check security schema-check seed bench lock clean browser-deps
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ test: venv browser-deps
 	$(TEST_ENV) $(PY) -m pytest --ignore=$(SCHEMATHESIS_TESTS) $(PYTEST_ARGS)
 	$(TEST_ENV) $(PY) -m pytest -n0 $(SCHEMATHESIS_TESTS)
 
+# The edit-test loop: the suite without the tests that start processes (Celery workers, gunicorn,
+# manage.py, pg_dump), drive a browser, or are marked slow, and without Schemathesis; no lint.
+# The test databases are reused between runs (PYTEST_ARGS=--create-db rebuilds them).
+FAST_MARKERS := not slow and not processes and not browser
+test-fast: venv
+	$(TEST_ENV) $(PY) -m pytest -m "$(FAST_MARKERS)" --ignore=$(SCHEMATHESIS_TESTS) $(PYTEST_ARGS)
+
 # The intake browser test drives Debian's Chromium through Playwright (never `playwright install`).
 # Installed here when missing and possible; otherwise that test fails saying what is missing.
 browser-deps:
@@ -48,6 +55,7 @@ browser-deps:
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

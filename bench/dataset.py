@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.models import Clinic, Location, Message, Practitioner, Service, User
-from clinic.roles import Role
+from clinic.security.roles import Role
 from clinic.services import api_key_create, membership_set
 from patients.models import Patient
 from sessions.models import (
@@ -368,7 +368,7 @@ def _messages(scale: Scale) -> None:
 
 
 def api_key_for(clinic_slug: str) -> str:
-    from clinic.authentication import ALL_SCOPES
+    from clinic.api.authentication import ALL_SCOPES
 
     _, raw = api_key_create(clinic=Clinic.objects.get(slug=clinic_slug), name="bench", scopes=list(ALL_SCOPES))
     return raw

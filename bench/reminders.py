@@ -67,7 +67,7 @@ def main() -> None:
         REDIS_URL=redis_url,
         VAR_DIR=str(var_dir),
         EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
-        SMS_BACKEND="clinic.channels.ConsoleSmsBackend",
+        SMS_BACKEND="clinic.messaging.channels.ConsoleSmsBackend",
         # Everything due is claimed in one go: the benchmark times the pipeline, not beat's minute.
         MESSAGE_MAX_PER_TICK=str(count),
         LOG_LEVEL="warning",

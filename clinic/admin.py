@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from clinic.messaging.outbox import message_resend
 from clinic.models import (
     ApiKey,
     AuditEvent,
@@ -23,6 +24,9 @@ from clinic.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from clinic.security.access import break_glass_review
+from clinic.services import membership_set
+from clinic.webhooks.delivery import webhook_endpoint_update
 
 
 def user_clinic_ids(request) -> list[int]:
@@ -31,6 +35,24 @@ def user_clinic_ids(request) -> list[int]:
             Membership.objects.filter(user=request.user, is_active=True).values_list("clinic_id", flat=True)
         )
     return request._clinic_ids
+
+
+class ReadOnlyAdminMixin:
+    """Rows only services write (audit events, intake submissions, published questionnaires):
+    the admin shows them and never adds, changes or deletes one."""
+
+    def get_readonly_fields(self, request, obj=None):
+        declared = super().get_readonly_fields(request, obj)
+        return list(dict.fromkeys([*declared, *(f.name for f in self.model._meta.fields)]))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ClinicScopedAdmin(admin.ModelAdmin):
@@ -104,8 +126,6 @@ class MembershipAdmin(ClinicScopedAdmin):
     list_filter = ["role", "is_active"]
 
     def save_model(self, request, obj, form, change):
-        from clinic.services import membership_set
-
         membership_set(clinic=obj.clinic, user=obj.user, role=obj.role, is_active=obj.is_active)
 
 
@@ -121,7 +141,7 @@ class ApiKeyAdmin(ClinicScopedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ClinicScopedAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     """Owners browse and filter the trail; nobody adds, edits or deletes it from the app."""
 
     list_display = [
@@ -138,18 +158,6 @@ class AuditEventAdmin(ClinicScopedAdmin):
     search_fields = ["actor_label", "object_id", "request_id"]
     date_hierarchy = "occurred_at"
     list_select_related = ["clinic"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(BreakGlassAccess)
@@ -173,8 +181,6 @@ class BreakGlassAccessAdmin(ClinicScopedAdmin):
     @admin.action(description="Mark as reviewed")
     def mark_reviewed(self, request, queryset):
         from django.core.exceptions import PermissionDenied, ValidationError
-
-        from clinic.access import break_glass_review
 
         done = 0
         for access in queryset.filter(reviewed_at__isnull=True):
@@ -201,8 +207,6 @@ class WebhookEndpointAdmin(ClinicScopedAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        from clinic.webhooks import webhook_endpoint_update
-
         webhook_endpoint_update(
             endpoint=obj, url=obj.url, description=obj.description, events=obj.events, is_active=obj.is_active
         )
@@ -232,7 +236,6 @@ from clinic.models import (  # noqa: E402 - kept with the section it serves
     Message,
     MessageStatus,
     MessageTemplate,
-    OptOut,
     ReminderPolicy,
     ServiceReminderPolicy,
 )
@@ -264,8 +267,6 @@ class MessageAdmin(ClinicScopedAdmin):
         from django.contrib import messages as flash
         from django.core.exceptions import ValidationError
 
-        from clinic.messaging import message_resend
-
         done = 0
         for message in queryset.filter(status__in=[MessageStatus.FAILED, MessageStatus.SKIPPED]):
             try:
@@ -291,20 +292,3 @@ class ServiceReminderPolicyAdmin(ClinicScopedAdmin):
 class MessageTemplateAdmin(ClinicScopedAdmin):
     list_display = ["kind", "channel", "clinic", "updated_at"]
     list_filter = ["kind", "channel"]
-
-
-@admin.register(OptOut)
-class OptOutAdmin(ClinicScopedAdmin):
-    list_display = ["created_at", "patient", "channel", "source", "clinic"]
-    list_filter = ["channel", "source"]
-    raw_id_fields = ["patient"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return ["created_at"] if obj is None else [f.name for f in self.model._meta.fields]
-
-    def save_model(self, request, obj, form, change):
-        from clinic.messaging import patient_opt_out
-
-        if not change:
-            saved = patient_opt_out(patient=obj.patient, channel=obj.channel, source=obj.source)
-            obj.pk = saved.pk

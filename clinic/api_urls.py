@@ -1,6 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
-from clinic import message_views, views
+from clinic.api import views
+from clinic.messaging import api as message_views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("locations", views.LocationViewSet, basename="location")
@@ -10,7 +11,6 @@ router.register("practitioners", views.PractitionerViewSet, basename="practition
 router.register("break-glass", views.BreakGlassViewSet, basename="break-glass")
 router.register("api-keys", views.ApiKeyViewSet, basename="api-key")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
-router.register("patient-imports", views.PatientImportViewSet, basename="patient-import")
 router.register("webhooks", views.WebhookEndpointViewSet, basename="webhook")
 router.register("webhook-deliveries", views.WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("messages", message_views.MessageViewSet, basename="message")

@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-from clinic.roles import ALL_ACTIONS
+from clinic.security.roles import ALL_ACTIONS
 
 
 class ClinicConfig(AppConfig):
@@ -49,9 +49,9 @@ class ClinicConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        import clinic.schema
-        import clinic.security  # noqa: F401 - connects the sign-in audit receivers
-        from clinic.roles import sync_role_groups
+        import clinic.api.schema
+        import clinic.security.signin  # noqa: F401 - connects the sign-in audit receivers
+        from clinic.security.roles import sync_role_groups
 
         # Keeps group permissions in step with models added by later migrations.
         post_migrate.connect(sync_role_groups, dispatch_uid="clinic.sync_role_groups")

@@ -42,3 +42,12 @@ def _embedded_broker_folders(sender, **kwargs):
     for key in ("data_folder_in", "data_folder_out", "control_folder"):
         if options.get(key):
             os.makedirs(options[key], exist_ok=True)
+
+
+def task_named(name: str):
+    """The registered task `name`, for modules its tasks module imports (a direct import would
+    be a cycle). Autodiscovery is lazy outside workers, so a web process imports the apps'
+    tasks modules on first use."""
+    if name not in app.tasks:
+        app.loader.import_default_modules()
+    return app.tasks[name]

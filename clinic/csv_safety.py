@@ -12,15 +12,18 @@ our files back (`clinic.csv_import`) removes the quote again with `csv_cell_rest
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections.abc import Iterable
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value) -> str:
-    """The value as a cell a spreadsheet shows as text (None is empty)."""
+    """The value as a cell a spreadsheet shows as text (None is empty, dates ISO 8601)."""
     if value is None:
         return ""
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
     text = str(value)
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 

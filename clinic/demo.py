@@ -7,9 +7,12 @@ from decimal import Decimal
 from django.db import transaction
 
 from clinic.models import Clinic, Location, Practitioner, Room, Service, User
-from clinic.roles import Role
+from clinic.security.roles import Role
 from clinic.services import membership_set, practitioner_create
-from treatments.models import Modality
+
+# The catalog model the services point at, through the foreign key (the catalogs app sits above
+# the clinic core, so the core names it only by its "treatments.Modality" string).
+Modality = Service._meta.get_field("modality").related_model
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "demo-clinic-2026"  # noqa: S105 - printed by seed_demo, which refuses to run in production

@@ -1,15 +1,11 @@
-"""Pages outside the admin and the API: staff two-factor sign-in, and the patient-facing
-message endpoints (no login): the SMS provider's inbound webhook (STOP replies) and the
-unsubscribe link of every email."""
+"""Staff pages outside the admin and the API: two-factor sign-in."""
 
 from django.urls import path
 
-from clinic import public_views, two_factor
+from clinic.security import two_factor
 
 urlpatterns = [
     path("account/two-factor/setup/", two_factor.two_factor_setup, name="two-factor-setup"),
     path("account/two-factor/verify/", two_factor.two_factor_verify, name="two-factor-verify"),
     path("account/two-factor/recovery-codes/", two_factor.two_factor_recovery_codes, name="two-factor-recovery"),
-    path("messages/sms/inbound/", public_views.sms_inbound, name="messages-sms-inbound"),
-    path("messages/unsubscribe/<str:token>/", public_views.unsubscribe, name="messages-unsubscribe"),
 ]

@@ -6,8 +6,9 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.models import Clinic, Membership, Practitioner, User, WorkerHeartbeat
-from clinic.roles import Role, group_name
+from clinic.api.authentication import ALL_SCOPES, api_key_digest, api_key_generate
+from clinic.models import ApiKey, Clinic, Membership, Practitioner, User, WorkerHeartbeat
+from clinic.security.roles import Role, group_name
 
 
 @transaction.atomic
@@ -55,9 +56,6 @@ def heartbeat_record(*, name: str = "worker") -> WorkerHeartbeat:
 @transaction.atomic
 def api_key_create(*, clinic: Clinic, name: str, scopes: list[str], created_by: User | None = None):
     """Create a key; return (ApiKey, raw key). Only the digest is stored."""
-    from clinic.authentication import ALL_SCOPES, api_key_digest, api_key_generate
-    from clinic.models import ApiKey
-
     unknown = sorted(set(scopes) - set(ALL_SCOPES))
     if unknown or not scopes:
         raise ValueError(f"Unknown scopes: {', '.join(unknown)}" if unknown else "At least one scope is needed.")
@@ -76,7 +74,5 @@ def api_key_create(*, clinic: Clinic, name: str, scopes: list[str], created_by: 
 
 
 def api_key_revoke(*, key) -> None:
-    from clinic.models import ApiKey
-
     now = timezone.now()
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now, updated_at=now)

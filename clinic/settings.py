@@ -87,12 +87,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "clinic.security.SessionTimeoutMiddleware",
-    "clinic.security.TwoFactorRequiredMiddleware",
+    "clinic.security.signin.SessionTimeoutMiddleware",
+    "clinic.security.signin.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "clinic.middleware.RequestIdMiddleware",
+    "clinic.security.middleware.RequestIdMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into a 429.
     "axes.middleware.AxesMiddleware",
 ]
@@ -123,7 +123,7 @@ TEMPLATES = [
 ]
 
 AUTHENTICATION_BACKENDS = [
-    "clinic.security.ThrottledSignInBackend",
+    "clinic.security.signin.ThrottledSignInBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -219,19 +219,22 @@ PHONENUMBER_DEFAULT_REGION = env_str("PHONENUMBER_DEFAULT_REGION", "CA")
 # Webhook endpoints must be https in production; plain http (e.g. a local receiver) elsewhere.
 WEBHOOK_ALLOW_HTTP = not PRODUCTION
 # Deliveries connect to public addresses only in production (no loopback, private network,
-# link-local or cloud metadata addresses: clinic/outbound.py). Turn on for a receiver on the
+# link-local or cloud metadata addresses: clinic/webhooks/outbound.py). Turn on for a receiver on the
 # clinic's own network; always on outside production (local receivers).
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION)
-# --- messages to patients (clinic/messaging.py) -------------------------------------
+# --- messages to patients (clinic/messaging/) -------------------------------------
 
-# SMS provider: clinic.channels.ConsoleSmsBackend (prints), FileSmsBackend (one JSON file per
+# SMS provider: clinic.messaging.channels.ConsoleSmsBackend (prints), FileSmsBackend (one JSON file per
 # SMS under VAR_DIR/sms) or TwilioSmsBackend (needs the TWILIO_* variables).
 SMS_BACKENDS = {
-    "clinic.channels.ConsoleSmsBackend",
-    "clinic.channels.FileSmsBackend",
-    "clinic.channels.TwilioSmsBackend",
+    "clinic.messaging.channels.ConsoleSmsBackend",
+    "clinic.messaging.channels.FileSmsBackend",
+    "clinic.messaging.channels.TwilioSmsBackend",
 }
-SMS_BACKEND = env_str("SMS_BACKEND", "clinic.channels.ConsoleSmsBackend")
+SMS_BACKEND = env_str("SMS_BACKEND", "clinic.messaging.channels.ConsoleSmsBackend")
+# The backends lived in clinic/messaging/channels.py before clinic/messaging/ existed; old .env files keep working.
+if SMS_BACKEND.startswith("clinic.messaging.channels."):
+    SMS_BACKEND = SMS_BACKEND.replace("clinic.messaging.channels.", "clinic.messaging.channels.", 1)
 if SMS_BACKEND not in SMS_BACKENDS:
     raise EnvError(f"SMS_BACKEND: expected one of {', '.join(sorted(SMS_BACKENDS))}, got {SMS_BACKEND!r}")
 SMS_FILE_PATH = str(VAR_DIR / "sms")
@@ -276,20 +279,20 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "clinic.authentication.ApiKeyAuthentication",
+        "clinic.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["clinic.api.ClinicAccess"],
-    "DEFAULT_PAGINATION_CLASS": "clinic.api.CursorPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["clinic.api.conventions.ClinicAccess"],
+    "DEFAULT_PAGINATION_CLASS": "clinic.api.conventions.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "clinic.api.StrictFilterBackend",
+        "clinic.api.inputs.StrictFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     # JSON only: one body format to validate (anything else is 415).
-    "DEFAULT_PARSER_CLASSES": ["clinic.api.JSONParser"],
-    "DEFAULT_THROTTLE_CLASSES": ["clinic.api.ClinicRateThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "clinic.schema.ClinicAutoSchema",
-    "EXCEPTION_HANDLER": "clinic.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["clinic.api.inputs.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["clinic.api.conventions.ClinicRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "clinic.api.schema.ClinicAutoSchema",
+    "EXCEPTION_HANDLER": "clinic.api.conventions.exception_handler",
     "DATETIME_FORMAT": "iso-8601",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -321,11 +324,11 @@ SPECTACULAR_SETTINGS = {
     # Error responses (one shape, every operation) are added in one place.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "clinic.schema.add_error_responses",
+        "clinic.api.schema.add_error_responses",
     ],
 }
 # API bodies are small JSON documents; anything near this is a mistake or an attack.
-# A larger body is 413 in the API's error format (clinic.api.exception_handler).
+# A larger body is 413 in the API's error format (clinic.api.conventions.exception_handler).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # --- security -----------------------------------------------------------------------
@@ -343,21 +346,21 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
 
-# Audit checkpoints (clinic.audit): the head of each audit chain, HMAC-signed with this key
+# Audit checkpoints (clinic.security.audit): the head of each audit chain, HMAC-signed with this key
 # so that someone who can rewrite the database cannot forge one. Default: derived from
 # SECRET_KEY (rotating SECRET_KEY then invalidates old checkpoints; set a dedicated key to
 # rotate them independently). AUDIT_CHECKPOINT_FILE, when set, also receives each checkpoint
 # as a JSON line: keep it off the database host so one attacker cannot rewrite both.
 AUDIT_CHECKPOINT_KEY = (
     env_str("AUDIT_CHECKPOINT_KEY")
-    or hmac.new(SECRET_KEY.encode(), b"clinic.audit.checkpoint", hashlib.sha256).hexdigest()
+    or hmac.new(SECRET_KEY.encode(), b"clinic.security.audit.checkpoint", hashlib.sha256).hexdigest()
 )
 if len(AUDIT_CHECKPOINT_KEY) < 32:
     raise EnvError("AUDIT_CHECKPOINT_KEY: needs at least 32 characters")
 AUDIT_CHECKPOINT_FILE = env_str("AUDIT_CHECKPOINT_FILE", "")
 
 # Staff sessions end after inactivity (per clinic, default 30 minutes) and after an
-# absolute maximum (per clinic, default 12 hours): clinic.security.SessionTimeoutMiddleware.
+# absolute maximum (per clinic, default 12 hours): clinic.security.signin.SessionTimeoutMiddleware.
 SESSION_COOKIE_AGE = 12 * 60 * 60
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Clinic")
 

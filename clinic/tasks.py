@@ -2,8 +2,11 @@ from collections import Counter
 
 from celery import shared_task
 
-from clinic.messaging import message_send, messages_dispatch_due, messages_send
+from clinic.api.idempotency import idempotency_records_delete_expired
+from clinic.messaging.sending import message_send, messages_dispatch_due, messages_send
+from clinic.security.audit import audit_checkpoint_record
 from clinic.services import heartbeat_record
+from clinic.webhooks.delivery import webhook_deliveries_due, webhook_delivery_attempt
 
 
 @shared_task(name="clinic.tasks.record_heartbeat")
@@ -16,24 +19,18 @@ def record_heartbeat(name: str = "worker") -> str:
 def checkpoint_audit_chains() -> int:
     """Every 15 minutes: anchor the head of each audit chain that grew in a signed checkpoint
     (verify_audit checks the chains against them). Idempotent; returns how many were written."""
-    from clinic.audit import audit_checkpoint_record
-
     return len(audit_checkpoint_record())
 
 
 @shared_task(name="clinic.tasks.delete_expired_idempotency_records")
 def delete_expired_idempotency_records() -> int:
     """Hourly: drop Idempotency-Key records past their 24-hour retention."""
-    from clinic.idempotency import idempotency_records_delete_expired
-
     return idempotency_records_delete_expired()
 
 
 @shared_task(name="clinic.tasks.deliver_webhook")
 def deliver_webhook(delivery_id: int) -> str:
     """One attempt at one webhook delivery; the sweeper re-queues it when a retry is due."""
-    from clinic.webhooks import webhook_delivery_attempt
-
     delivery = webhook_delivery_attempt(delivery_id=delivery_id)
     return "skipped" if delivery is None else delivery.status
 
@@ -41,20 +38,10 @@ def deliver_webhook(delivery_id: int) -> str:
 @shared_task(name="clinic.tasks.sweep_webhook_deliveries")
 def sweep_webhook_deliveries() -> int:
     """Every minute: queue the pending deliveries whose next attempt has come."""
-    from clinic.webhooks import webhook_deliveries_due
-
     due = webhook_deliveries_due()
     for delivery_id in due:
         deliver_webhook.delay(delivery_id)
     return len(due)
-
-
-@shared_task(name="clinic.tasks.run_import_job")
-def run_import_job(job_id: int) -> None:
-    """Run one CSV import submitted through the API."""
-    from patients.csv_io import import_job_run
-
-    import_job_run(job_id=job_id)
 
 
 @shared_task(name="clinic.tasks.dispatch_due_messages")

@@ -6,30 +6,32 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from clinic.access import (
+from clinic.admin import ClinicScopedAdmin, ReadOnlyAdminMixin, user_clinic_ids
+from clinic.messaging.outbox import channel_choose
+from clinic.models import AuditAction, Membership
+from clinic.security.access import (
     ADMIN_BREAK_GLASS_MESSAGE,
     BreakGlassRequired,
     clinical_access_enforce,
     scope_clinical_rows_for_staff,
 )
-from clinic.admin import ClinicScopedAdmin, user_clinic_ids
-from clinic.audit import audit_record
-from clinic.messaging import channel_choose
-from clinic.models import AuditAction, Membership
-from clinic.roles import Role
+from clinic.security.audit import audit_record
+from clinic.security.roles import Role
 from intake.flag_detail import (
     CLINICAL_FIELDS,
     flag_detail_rule_for_staff,
     flag_neutral_text,
     with_flag_detail_for_staff,
 )
-from intake.models import IntakeLink, IntakeSettings, IntakeSubmission, PatientFlag, Questionnaire
+from intake.models import FlagSeverity, IntakeLink, IntakeSettings, IntakeSubmission, PatientFlag, Questionnaire
 from intake.services import flag_acknowledge, intake_link_create, intake_link_resend, intake_link_revoke
+from patients.admin import PatientAdmin
+from patients.models import Patient
 
 
 def _summary_html(form, answers) -> str:
@@ -139,21 +141,12 @@ class IntakeLinkAdmin(ClinicScopedAdmin):
 
 
 @admin.register(IntakeSubmission)
-class IntakeSubmissionAdmin(ClinicScopedAdmin):
+class IntakeSubmissionAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     list_display = ["patient", "questionnaire", "submitted_at", "flag_count"]
     list_select_related = ["patient", "questionnaire"]
     search_fields = ["patient__family_name", "patient__given_name"]
     fields = ["patient", "questionnaire", "submitted_at", "signature_name", "consented_at", "flags_html", "summary"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Flags")
     def flag_count(self, submission):
@@ -168,7 +161,7 @@ class IntakeSubmissionAdmin(ClinicScopedAdmin):
         return _summary_html(submission.questionnaire.form, submission.answers)
 
     def get_queryset(self, request):
-        # Therapists list and open only the patients they may see (see clinic.access).
+        # Therapists list and open only the patients they may see (see clinic.security.access).
         return scope_clinical_rows_for_staff(super().get_queryset(request), user=request.user)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -249,7 +242,7 @@ class PatientFlagAdmin(ClinicScopedAdmin):
 
 
 @admin.register(Questionnaire)
-class QuestionnaireAdmin(admin.ModelAdmin):
+class QuestionnaireAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["title", "code", "version", "status", "published_at", "clinic"]
     list_filter = ["status", "code"]
     fields = ["title", "code", "version", "status", "published_at", "clinic", "outline"]
@@ -260,15 +253,6 @@ class QuestionnaireAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return qs
         return qs.filter(Q(clinic__isnull=True) | Q(clinic__in=user_clinic_ids(request)))
-
-    def has_add_permission(self, request):
-        return False  # versions are published from catalog files (load_catalogs) so they stay reviewable
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Sections and questions")
     def outline(self, questionnaire):
@@ -289,3 +273,89 @@ class QuestionnaireAdmin(admin.ModelAdmin):
 @admin.register(IntakeSettings)
 class IntakeSettingsAdmin(ClinicScopedAdmin):
     list_display = ["clinic", "link_valid_days", "brand_color"]
+
+
+# --- the patient page, extended ---------------------------------------------------------------
+
+
+def _flags_for(user, patient: Patient) -> list:
+    """Active flags, each with `shows_detail` and the neutral line for staff who may not read
+    the patient's record (intake.flag_detail)."""
+    flags = list(with_flag_detail_for_staff(patient.flags.active().select_related("acknowledged_by"), user))
+    for flag in flags:
+        flag.neutral_text = flag_neutral_text(flag.severity)
+    return flags
+
+
+# Intake adds its part to the patients app's admin: the flag badge on the list, and on the
+# patient page the active flags on top and the intake history with readable summaries (clinical
+# roles only; each view of a summary is audited). Patients sits below intake and never imports it.
+admin.site.unregister(Patient)
+
+
+@admin.register(Patient)
+class PatientWithIntakeAdmin(PatientAdmin):
+    list_display = [*PatientAdmin.list_display[:-1], "flag_badge", PatientAdmin.list_display[-1]]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                active_flags=Count("flags", filter=Q(flags__cleared_at__isnull=True), distinct=True),
+                urgent_flags=Count(
+                    "flags",
+                    filter=Q(flags__cleared_at__isnull=True, flags__severity=FlagSeverity.URGENT),
+                    distinct=True,
+                ),
+            )
+        )
+
+    @admin.display(description="Flags", ordering="active_flags")
+    def flag_badge(self, patient):
+        if not getattr(patient, "active_flags", 0):
+            return ""
+        colour = "#b3261e" if patient.urgent_flags else "#9a6700"
+        label = f"{patient.urgent_flags} urgent" if patient.urgent_flags else f"{patient.active_flags} caution"
+        return format_html(
+            '<span style="background:{};color:#fff;border-radius:9px;padding:1px 8px;font-weight:600">{}</span>',
+            colour,
+            label,
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        patient = self.get_object(request, object_id)
+        if patient is not None:
+            extra_context.update(self._clinical_context(request, patient))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _clinical_context(self, request, patient: Patient) -> dict:
+        context = {
+            "flags": _flags_for(request.user, patient),
+            "flag_admin_url": reverse("admin:intake_patientflag_changelist") + f"?patient__id__exact={patient.pk}",
+            "links": list(IntakeLink.objects.filter(patient=patient).select_related("questionnaire")[:20]),
+            "can_read_intake": request.user.has_perm("intake.view_intakesubmission"),
+        }
+        if context["can_read_intake"] and not request.user.is_superuser:
+            try:
+                clinical_access_enforce(request=request, patient=patient, via="admin")
+            except BreakGlassRequired:
+                messages.warning(request, ADMIN_BREAK_GLASS_MESSAGE)
+                context["can_read_intake"] = False
+                context["clinical_locked"] = True
+        if context["can_read_intake"]:
+            submissions = list(
+                IntakeSubmission.objects.filter(patient=patient)
+                .select_related("questionnaire")
+                .order_by("-submitted_at")
+            )
+            context["submissions"] = [
+                {"submission": s, "summary": s.questionnaire.form.summary(s.answers)} for s in submissions
+            ]
+            if submissions:
+                audit_record(
+                    action=AuditAction.VIEW, obj=patient, patient_id=patient.pk, request=request, via="admin",
+                    reason="Patient page with intake summaries", extra={"submissions": [s.pk for s in submissions]},
+                )  # fmt: skip
+        return context

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -11,22 +11,25 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin, require_clinical_access, scope_clinical_list
-from clinic.audit import audit_record
-from clinic.idempotency import IdempotentCreateMixin
+from clinic.api.clinical import require_clinical_access, scope_clinical_list
+from clinic.api.conventions import ClinicScopedMixin
+from clinic.api.idempotency import IdempotentCreateMixin
 from clinic.models import AuditAction
-from clinic.roles import ALL_ROLES, CLINICAL_ROLES
+from clinic.security.audit import audit_record
+from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES
 from intake.fhir import questionnaire_to_fhir, submission_to_fhir
 from intake.flag_detail import flag_detail_rule, with_flag_detail
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from intake.serializers import (
     FlagClearSerializer,
     FlagSerializer,
+    FlagSummarySerializer,
     IntakeLinkSerializer,
     QuestionnaireSerializer,
     SubmissionSerializer,
 )
 from intake.services import flag_acknowledge, flag_clear, intake_link_create, intake_link_resend, intake_link_revoke
+from patients.serializers import PatientExtra
 
 
 class QuestionnaireViewSet(viewsets.ReadOnlyModelViewSet):
@@ -179,3 +182,24 @@ class FlagViewSet(ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
         body.is_valid(raise_exception=True)
         flag = flag_clear(flag=flag, by=request.user, reason=body.validated_data["reason"])
         return Response(self.get_serializer(flag).data)
+
+
+def _active_flags_prefetch(request):
+    # Each flag knows whether the caller may read its clinical fields (intake.flag_detail).
+    flags = with_flag_detail(PatientFlag.objects.active(), request)
+    return Prefetch("flags", queryset=flags, to_attr="active_flag_list")
+
+
+def _with_active_flags(queryset, value: bool):
+    flagged = PatientFlag.objects.active().values("patient_id")
+    return queryset.filter(pk__in=flagged) if value else queryset.exclude(pk__in=flagged)
+
+
+# The patient's active flags on every patient the API reads (IntakeConfig.ready registers it).
+ACTIVE_FLAGS = PatientExtra(
+    name="active_flags",
+    field=lambda: FlagSummarySerializer(many=True, read_only=True, source="active_flag_list"),
+    prefetch=_active_flags_prefetch,
+    filter_name="has_active_flags",
+    filter=_with_active_flags,
+)

@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from clinic.roles import ALL_ACTIONS
+from clinic.security.roles import ALL_ACTIONS
 
 
 class IntakeConfig(AppConfig):
@@ -30,10 +30,16 @@ class IntakeConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from clinic.messaging import validity_check_register
+        from clinic.messaging.outbox import validity_check_register
         from clinic.models import MessageKind
+        from intake import privacy
+        from intake.api import ACTIVE_FLAGS
         from intake.services import intake_nudge_still_applies
+        from patients.api import patient_extra_register
+        from patients.privacy import record_part_register
 
+        record_part_register(privacy.PART)
+        patient_extra_register(ACTIVE_FLAGS)
         validity_check_register(MessageKind.INTAKE_NUDGE, intake_nudge_still_applies)
 
     def load_catalogs(self, stdout) -> None:

@@ -1,7 +1,7 @@
 """FHIR R4 export: a questionnaire version as a Questionnaire, a submission as a QuestionnaireResponse;
 and their read API at /fhir/R4/Questionnaire and /fhir/R4/QuestionnaireResponse.
 
-Plain dicts in FHIR JSON form (`clinic.fhir.compact`: no None, no empty list); tests validate
+Plain dicts in FHIR JSON form (`clinic.fhir.base.compact`: no None, no empty list); tests validate
 them with `fhir.resources` (R4B models). A body-map question becomes a repeating group of two
 choices, region and side.
 """
@@ -14,8 +14,8 @@ from django.conf import settings
 from django.db.models import Q
 from django_filters import rest_framework as filters
 
-from clinic.fhir import ClinicalFhirMixin, FhirDateFilter, FhirViewSet, _fhir_schema, compact, fhir_datetime
-from clinic.roles import ALL_ROLES
+from clinic.fhir.base import ClinicalFhirMixin, FhirDateFilter, FhirViewSet, compact, fhir_datetime, fhir_schema
+from clinic.security.roles import ALL_ROLES
 from intake.definition import Condition, Question, QuestionType, body_regions
 from intake.models import IntakeSubmission, Questionnaire, QuestionnaireStatus
 from treatments.models import Side
@@ -243,7 +243,7 @@ class QuestionnaireSearch(filters.FilterSet):
         return qs.filter(status__in=[ours for ours, theirs in FHIR_STATUS.items() if theirs == value])
 
 
-@_fhir_schema("Questionnaire")
+@fhir_schema("Questionnaire")
 class FhirQuestionnaireViewSet(FhirViewSet):
     """FHIR R4 Questionnaire: the intake forms this clinic uses (its own and the shared ones)."""
 
@@ -268,7 +268,7 @@ class QuestionnaireResponseSearch(filters.FilterSet):
         fields: list[str] = []
 
 
-@_fhir_schema("QuestionnaireResponse")
+@fhir_schema("QuestionnaireResponse")
 class FhirQuestionnaireResponseViewSet(ClinicalFhirMixin, FhirViewSet):
     """FHIR R4 QuestionnaireResponse: a submitted intake (clinical content)."""
 

@@ -2,7 +2,7 @@
 
 A flag's rule code, title, reason (which quotes the patient's answers), region, side and
 cleared reason are clinical content. They are shown to owners, to therapists who may open
-the patient's record (`clinic.access.visible_patients_q`, the rule every clinical read uses,
+the patient's record (`clinic.security.access.visible_patients_q`, the rule every clinical read uses,
 break-glass grants included) and to API keys with `clinical:read`. Everyone else who sees
 flags (receptionists, other therapists, keys with only `intake:read` or `patients:read`)
 gets the severity and a neutral line, e.g. "Urgent flag: review before treatment", enough
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from django.db.models import BooleanField, ExpressionWrapper, Q, Value
 
-from clinic.access import visible_patients_q
 from clinic.models import ApiKey, Membership
-from clinic.roles import Role
+from clinic.security.access import visible_patients_q
+from clinic.security.roles import Role
 from intake.models import FlagSeverity, PatientFlag
 
 CLINICAL_FIELDS = ("rule_code", "title", "reason", "region", "side", "cleared_reason")
@@ -51,7 +51,7 @@ def flag_detail_rule(request) -> bool | Q:
 
 def flag_detail_rule_for_staff(user) -> bool | Q:
     """For the admin, across the user's clinics: the clinics they own, and in the clinics where
-    they treat, the patients they may open (as `clinic.access.scope_clinical_rows_for_staff`)."""
+    they treat, the patients they may open (as `clinic.security.access.scope_clinical_rows_for_staff`)."""
     if user.is_superuser:
         return True
     allowed = Q(pk__in=[])

@@ -9,6 +9,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clinic.models import Clinic, ClinicOwned
+from intake.definition import parse_form
+from intake.tokens import token_for
 from treatments.models import Side
 
 
@@ -86,8 +88,6 @@ class Questionnaire(models.Model):
     @property
     def form(self):
         """The parsed definition (`intake.definition.Form`)."""
-        from intake.definition import parse_form
-
         if not hasattr(self, "_form"):
             self._form = parse_form(self.definition)
         return self._form
@@ -160,8 +160,6 @@ class IntakeLink(ClinicOwned):
 
     @property
     def token(self) -> str:
-        from intake.tokens import token_for
-
         return token_for(self.nonce)
 
     @property

@@ -2,13 +2,13 @@
 
 from django.urls import path
 
-from intake import views
+from intake import pages
 
 app_name = "intake"
 
 urlpatterns = [
-    path("intake/<str:token>/", views.start, name="start"),
-    path("intake/<str:token>/review/", views.review, name="review"),
-    path("intake/<str:token>/thanks/", views.thanks, name="thanks"),
-    path("intake/<str:token>/s/<slug:code>/", views.section, name="section"),
+    path("intake/<str:token>/", pages.start, name="start"),
+    path("intake/<str:token>/review/", pages.review, name="review"),
+    path("intake/<str:token>/thanks/", pages.thanks, name="thanks"),
+    path("intake/<str:token>/s/<slug:code>/", pages.section, name="section"),
 ]

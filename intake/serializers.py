@@ -1,10 +1,9 @@
 from rest_framework import serializers
 
-from clinic.api import StrictModelSerializer, StrictSerializer
+from clinic.api.inputs import StrictModelSerializer, StrictSerializer
 from intake.flag_detail import flag_redact, flag_shows_detail
 from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from patients.models import Patient
-from sessions.models import Appointment
 from treatments.models import Side
 
 
@@ -24,7 +23,11 @@ class QuestionnaireSerializer(serializers.ModelSerializer):
 
 class IntakeLinkSerializer(StrictModelSerializer):
     patient = ClinicScopedPrimaryKey(queryset=Patient.objects.all())
-    appointment = ClinicScopedPrimaryKey(queryset=Appointment.objects.all(), required=False, allow_null=True)
+    # The appointment model through the link's own foreign key ("treatment_sessions.Appointment"):
+    # intake sits below sessions and never imports it.
+    appointment = ClinicScopedPrimaryKey(
+        queryset=IntakeLink._meta.get_field("appointment").related_model.objects.all(), required=False, allow_null=True
+    )
     questionnaire = serializers.PrimaryKeyRelatedField(read_only=True)
     questionnaire_version = serializers.IntegerField(source="questionnaire.version", read_only=True)
     send = serializers.BooleanField(
@@ -108,3 +111,24 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     def get_summary(self, submission) -> list[dict]:
         return submission.questionnaire.form.summary(submission.answers)
+
+
+class FlagSummarySerializer(serializers.ModelSerializer):
+    """A flag as shown on the patient: enough to warn, with the detail in /patient-flags/."""
+
+    acknowledged = serializers.SerializerMethodField()
+    side = serializers.ChoiceField(choices=Side.choices, allow_blank=True, read_only=True)
+
+    class Meta:
+        model = PatientFlag
+        fields = ["id", "rule_code", "severity", "title", "region", "side", "acknowledged", "created_at"]
+        read_only_fields = fields
+
+    def get_acknowledged(self, flag) -> bool:
+        return flag.acknowledged_at is not None
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if flag_shows_detail(instance, self.context.get("request")):
+            return data
+        return flag_redact(data, instance.severity)  # no clinical detail (intake.flag_detail)

@@ -1,6 +1,6 @@
 """Intake operations: publish questionnaires, issue and revoke links, save drafts, submit, flag.
 
-Sending goes through the message outbox (`clinic.messaging`): `intake_link_create(send=True)`
+Sending goes through the message outbox (`clinic.messaging`, `intake.messages`): `intake_link_create(send=True)`
 and `intake_link_resend` write an `intake_link` message, a link tied to an appointment gets an
 `intake_nudge` before the visit, and submission cancels that nudge, all in the same
 transaction as the change.
@@ -16,10 +16,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from clinic.messaging import channel_choose, intake_link_message_create, intake_nudge_schedule, messages_cancel_about
+from clinic.messaging.outbox import channel_choose, messages_cancel_about
 from clinic.models import Clinic, MessageKind, User, WebhookEventType
-from clinic.webhooks import webhook_event_emit
+from clinic.webhooks.delivery import webhook_event_emit
 from intake.definition import Form, parse_form
+from intake.messages import intake_link_message_create, intake_nudge_schedule
 from intake.models import (
     FlagSeverity,
     IntakeLink,

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from clinic.api import ClinicScopedMixin, UtcIsoDateTimeFilter, error_response
-from clinic.idempotency import idempotent
-from clinic.roles import ALL_ROLES
-from intake.flag_detail import with_flag_detail
-from intake.models import PatientFlag
+from clinic.api.conventions import ClinicScopedMixin, error_response
+from clinic.api.idempotency import IdempotentCreateMixin, idempotent
+from clinic.api.inputs import UpdatedSinceFilterSet, UtcIsoDateTimeFilter
+from clinic.api.serializers import ImportJobCreateSerializer, ImportJobSerializer
+from clinic.models import ImportJob
+from clinic.security.roles import ALL_ROLES, OWNERS
+from patients.csv_io import import_job_submit
 from patients.models import Patient, normalise_search
-from patients.serializers import PatientSerializer
+from patients.serializers import PatientExtra, PatientSerializer, patient_extra_add, patient_extras
 from patients.services import (
     DuplicatePatientError,
     patient_archive,
@@ -29,7 +30,6 @@ from patients.services import (
 class PatientFilterSet(filters.FilterSet):
     q = filters.CharFilter(method="search", help_text="Part of a name, email or phone number (3+ characters).")
     updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-    has_active_flags = filters.BooleanFilter(method="flagged")
 
     class Meta:
         model = Patient
@@ -43,9 +43,15 @@ class PatientFilterSet(filters.FilterSet):
             raise ValidationError({"q": ["Type at least 3 characters."]})
         return queryset.search(value)
 
-    def flagged(self, queryset, name, value):
-        with_flags = PatientFlag.objects.active().values("patient_id")
-        return queryset.filter(pk__in=with_flags) if value else queryset.exclude(pk__in=with_flags)
+
+def patient_extra_register(extra: PatientExtra) -> None:
+    """Show `extra` with every patient of the API: its field on the patient, its prefetch on
+    every read, and its boolean filter on the list. Called from the owning app's ready()."""
+    patient_extra_add(extra)
+    if extra.filter_name:
+        PatientFilterSet.base_filters[extra.filter_name] = filters.BooleanFilter(
+            method=lambda queryset, name, value: extra.filter(queryset, value), help_text=extra.filter_help
+        )
 
 
 class PatientViewSet(
@@ -67,10 +73,9 @@ class PatientViewSet(
     idempotent_actions = ("create",)
 
     def get_queryset(self):
-        # Active flags in the same round trip, each knowing whether the caller may read its
-        # clinical fields (intake.flag_detail).
-        flags = with_flag_detail(PatientFlag.objects.active(), self.request)
-        return super().get_queryset().prefetch_related(Prefetch("flags", queryset=flags, to_attr="active_flag_list"))
+        # What other apps show with every patient (intake: active flags), in one query each.
+        prefetches = [extra.prefetch(self.request) for extra in patient_extras()]
+        return super().get_queryset().prefetch_related(*prefetches)
 
     def create(self, request, *args, **kwargs):
         # A retried create (same Idempotency-Key) replays the first 201 instead of a second patient.
@@ -110,3 +115,47 @@ class PatientViewSet(
     @action(detail=True, methods=["post"])
     def unarchive(self, request, pk=None):
         return Response(self.get_serializer(patient_unarchive(patient=self.get_object())).data)
+
+
+# --- CSV import jobs ---------------------------------------------------------------------
+
+
+class _ImportSubmit:
+    def create(self, request, *args, **kwargs):
+        data = ImportJobCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = import_job_submit(
+            clinic=request.clinic,
+            csv_text=data.validated_data["csv"],
+            mapping=data.validated_data["mapping"],
+            dry_run=data.validated_data["dry_run"],
+            created_by=request.user if request.user.is_authenticated else None,
+        )
+        # The job, not the upload, is the response (and what Idempotency-Key replays).
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(create=extend_schema(request=ImportJobCreateSerializer, responses={202: ImportJobSerializer}))
+class PatientImportViewSet(
+    IdempotentCreateMixin,
+    _ImportSubmit,
+    ClinicScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """CSV imports of patients, run by a worker: all rows or none. Poll the job for its outcome.
+
+    Same rules as `manage.py import_patients`; `errors` maps CSV line numbers to field errors.
+    """
+
+    allowed_roles = OWNERS
+    api_scope = "patients"
+    queryset = ImportJob.objects.filter(kind="patients")
+    serializer_class = ImportJobSerializer
+    ordering_fields = ["id"]
+
+    class filterset_class(UpdatedSinceFilterSet):  # noqa: N801
+        class Meta:
+            model = ImportJob
+            fields = ["status"]

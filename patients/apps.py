@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from clinic.roles import ALL_ACTIONS
+from clinic.security.roles import ALL_ACTIONS
 
 
 class PatientsConfig(AppConfig):

@@ -11,14 +11,18 @@ Used by `manage.py import_patients`.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable, Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
+from clinic.celery import task_named
 from clinic.csv_import import ImportRefused, ImportReport, column_mapping_parse, csv_import_run
 from clinic.csv_safety import SafeCsvWriter
-from clinic.models import Clinic
+from clinic.degrade import publish
+from clinic.models import Clinic, ImportJob, ImportJobStatus
 from patients.models import Patient
 from patients.services import DuplicatePatientError, patient_create
 
@@ -120,10 +124,6 @@ def patients_import_csv(
 # --- export ---------------------------------------------------------------------------
 
 PATIENT_EXPORT_FIELDS = ["id", *DEFAULT_COLUMNS, "is_archived", "created_at", "updated_at"]
-APPOINTMENT_EXPORT_FIELDS = [
-    "id", "patient_id", "patient_name", "practitioner_id", "practitioner", "service", "room", "start", "end",
-    "status", "created_at", "updated_at",
-]  # fmt: skip
 
 
 def patients_export_csv(*, clinic: Clinic, out) -> int:
@@ -132,48 +132,19 @@ def patients_export_csv(*, clinic: Clinic, out) -> int:
     writer.writerow(PATIENT_EXPORT_FIELDS)
     count = 0
     for patient in Patient.objects.filter(clinic=clinic).order_by("id").iterator(chunk_size=1000):
-        writer.writerow([_cell(getattr(patient, name)) for name in PATIENT_EXPORT_FIELDS])
+        writer.writerow([getattr(patient, name) for name in PATIENT_EXPORT_FIELDS])
         count += 1
     return count
 
 
-def appointments_export_csv(*, clinic: Clinic, out) -> int:
-    from sessions.models import Appointment
-
-    writer = SafeCsvWriter(out)
-    writer.writerow(APPOINTMENT_EXPORT_FIELDS)
-    rows = (
-        Appointment.objects.filter(clinic=clinic)
-        .select_related("patient", "practitioner", "service", "room")
-        .order_by("start", "id")
-    )
-    count = 0
-    for a in rows.iterator(chunk_size=1000):
-        writer.writerow(
-            [
-                a.id,
-                a.patient_id,
-                a.patient.full_name,
-                a.practitioner_id,
-                a.practitioner.display_name,
-                a.service.name,
-                a.room.name if a.room else "",
-                _cell(a.start),
-                _cell(a.end),
-                a.status,
-                _cell(a.created_at),
-                _cell(a.updated_at),
-            ]  # fmt: skip
-        )
-        count += 1
-    return count
+# What `manage.py export_csv` writes: patients here; apps above register theirs from their
+# AppConfig.ready() (sessions: appointments), so this app never imports them.
+CSV_EXPORTS: dict[str, Callable[..., int]] = {"patients": patients_export_csv}
 
 
-def _cell(value):
-    """Dates as ISO 8601; the writer (`clinic.csv_safety`) neutralises formula cells."""
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
+def csv_export_register(name: str, export: Callable[..., int]) -> None:
+    """`export(clinic=, out=) -> rows written`, through `clinic.csv_safety.SafeCsvWriter`."""
+    CSV_EXPORTS[name] = export
 
 
 # --- asynchronous import jobs (API) ------------------------------------------------------
@@ -181,12 +152,6 @@ def _cell(value):
 
 def import_job_submit(*, clinic: Clinic, csv_text: str, mapping: dict, dry_run: bool, created_by=None):
     """Store the upload as a queued job and run it on a worker after commit."""
-    from django.utils import timezone
-
-    from clinic.degrade import publish
-    from clinic.models import ImportJob, ImportJobStatus
-    from clinic.tasks import run_import_job
-
     unknown = sorted(set(mapping) - set(DEFAULT_COLUMNS))
     if unknown:
         raise ValidationError({"mapping": [f"Unknown field(s): {', '.join(unknown)}."]})
@@ -202,18 +167,13 @@ def import_job_submit(*, clinic: Clinic, csv_text: str, mapping: dict, dry_run: 
             status=job.status, detail=job.detail, csv_text="", finished_at=job.finished_at, updated_at=job.finished_at
         )
 
-    transaction.on_commit(lambda: publish(run_import_job, job.pk, on_failure=broker_down))
+    # By name: patients.tasks imports this module to run the job.
+    transaction.on_commit(lambda: publish(task_named("clinic.tasks.run_import_job"), job.pk, on_failure=broker_down))
     return job
 
 
 def import_job_run(*, job_id: int) -> None:
     """Run a queued job once (a redelivered task finds it no longer queued and does nothing)."""
-    import io
-
-    from django.utils import timezone
-
-    from clinic.models import ImportJob, ImportJobStatus
-
     if not ImportJob.objects.filter(pk=job_id, status=ImportJobStatus.QUEUED).update(
         status=ImportJobStatus.RUNNING, updated_at=timezone.now()
     ):

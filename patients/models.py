@@ -8,7 +8,7 @@ from django.db.models import Q, Value
 from django.db.models.functions import Concat, Lower
 from phonenumber_field.modelfields import PhoneNumberField
 
-from clinic.models import ClinicOwned
+from clinic.models import ClinicOwned, MessageChannel
 
 
 class Gender(models.TextChoices):
@@ -20,9 +20,8 @@ class Gender(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
-class Channel(models.TextChoices):
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
+# A patient's preferred channel is one of the channels messages go out on.
+Channel = MessageChannel
 
 
 class PatientQuerySet(models.QuerySet):

@@ -17,41 +17,27 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db import transaction
+from django.db.models import Expression
 from django.template.loader import render_to_string
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
-from clinic.access import role_in
-from clinic.audit import audit_record
-from clinic.fhir import appointment_to_fhir, patient_to_fhir, practitioner_to_fhir
 from clinic.models import AuditAction, BreakGlassAccess, Clinic, Message, MessageStatus, OptOut
-from clinic.roles import Role
-from intake.fhir import questionnaire_resource, submission_resource
-from intake.models import IntakeLink, IntakeLinkStatus, IntakeSubmission, PatientFlag
+from clinic.security.access import role_in
+from clinic.security.audit import audit_record
+from clinic.security.roles import Role
+from patients.fhir import patient_to_fhir
 from patients.models import Patient
-from sessions import selectors
-from sessions.fhir import encounter_to_fhir, observations_of, procedures_of
-from sessions.models import (
-    Addendum,
-    Appointment,
-    AppointmentSeries,
-    AppointmentStatus,
-    NoteStatus,
-    TreatmentSession,
-    related_rows,
-)
 
 ERASED_GIVEN_NAME = "Erased"
-NOTE_FIELDS = ("subjective", "objective", "assessment", "plan")
 _MESSAGE_STATUS = {
     MessageStatus.SCHEDULED: "preparation",
     MessageStatus.SENDING: "in-progress",
@@ -66,43 +52,57 @@ _MESSAGE_STATUS = {
 
 
 @dataclass(frozen=True)
+class RecordPart:
+    """One app's share of everything held about a patient. Apps above this one (intake,
+    sessions) register theirs with `record_part_register` from their AppConfig.ready(), so
+    export, erasure and retention reach every row without this app importing them.
+
+    - `load(patient) -> dict`: its rows, loaded once for both export formats;
+    - `fhir(loaded) -> [resource]`: its FHIR resources for the export Bundle;
+    - `html_template`: renders its sections of the HTML export from `part` (what `load` returned);
+    - `anonymise(patient, by=, now=) -> counts`: blank the identity data it holds;
+    - `purge_counts(people) -> counts` and `purge(people)`: what retention removes, and removing it;
+    - `last_visits`: annotations on Patient whose latest value is a visit, for retention.
+    """
+
+    name: str
+    load: Callable[[Patient], dict]
+    fhir: Callable[[dict], list[dict]]
+    html_template: str
+    anonymise: Callable[..., dict]
+    purge_counts: Callable[[list[Patient]], dict]
+    purge: Callable[[list[Patient]], None]
+    last_visits: dict[str, Expression] = field(default_factory=dict)
+
+
+_PARTS: dict[str, RecordPart] = {}
+
+
+def record_part_register(part: RecordPart) -> None:
+    _PARTS[part.name] = part
+
+
+def record_parts() -> list[RecordPart]:
+    """In registration order (INSTALLED_APPS order of the apps' ready())."""
+    return list(_PARTS.values())
+
+
+@dataclass(frozen=True)
 class PatientRecord:
     """Everything held about one patient, loaded once for both export formats."""
 
     patient: Patient
     opt_outs: list
-    submissions: list
-    sessions: list
-    appointments: list
     messages: list
-    practitioners: list
+    parts: dict[str, dict]
 
 
 def patient_record(*, patient: Patient) -> PatientRecord:
-    sessions = list(
-        selectors.notes_with_content()
-        .select_related("practitioner", "appointment")
-        .filter(patient=patient)
-        .order_by("started_at", "id")
-    )
-    appointments = list(
-        Appointment.objects.filter(patient=patient)
-        .select_related("service", "practitioner", "patient")
-        .order_by("start")
-    )
-    practitioners = {s.practitioner for s in sessions} | {a.practitioner for a in appointments}
     return PatientRecord(
         patient=patient,
         opt_outs=list(OptOut.objects.filter(patient=patient).order_by("created_at")),
-        submissions=list(
-            IntakeSubmission.objects.filter(patient=patient)
-            .select_related("questionnaire", "patient")
-            .order_by("submitted_at")
-        ),
-        sessions=sessions,
-        appointments=appointments,
         messages=list(Message.objects.filter(patient=patient).order_by("due_at", "id")),
-        practitioners=sorted(practitioners, key=lambda p: p.pk),
+        parts={part.name: part.load(patient) for part in record_parts()},
     )
 
 
@@ -162,58 +162,6 @@ def _consents(patient: Patient, opt_outs: list) -> list[dict]:
     return resources
 
 
-def _text_attachment(text: str, title: str) -> dict:
-    return {
-        "contentType": "text/plain; charset=utf-8",
-        "data": base64.b64encode(text.encode()).decode(),
-        "title": title,
-    }
-
-
-def note_text(session: TreatmentSession) -> str:
-    lines = [f"{name.capitalize()}: {getattr(session, name)}" for name in NOTE_FIELDS if getattr(session, name)]
-    for label, score in (("Pain before", session.pain_before), ("Pain after", session.pain_after)):
-        if score is not None:
-            lines.append(f"{label}: {score}/10")
-    lines += [f"- {entry}" for entry in session.entries()]
-    return "\n".join(lines)
-
-
-def _notes(session: TreatmentSession) -> list[dict]:
-    signed = session.status == NoteStatus.SIGNED
-    note = {
-        "resourceType": "DocumentReference",
-        "id": f"note-{session.pk}",
-        "status": "current",
-        "docStatus": "final" if signed else "preliminary",
-        "type": {"text": "Treatment note (SOAP)"},
-        "subject": {"reference": f"Patient/{session.patient_id}"},
-        "date": (session.signed_at or session.updated_at).isoformat(),
-        "author": [{"reference": f"Practitioner/{session.practitioner_id}"}],
-        "content": [{"attachment": _text_attachment(note_text(session), f"Note of {session.started_at:%Y-%m-%d}")}],
-        "context": {"encounter": [{"reference": f"Encounter/{session.pk}"}]},
-    }
-    if session.content_hash:
-        note["description"] = f"Signed; SHA-256 of the signed content {session.content_hash}"
-    resources = [note]
-    for addendum in related_rows(session, "addenda"):
-        resources.append(
-            {
-                "resourceType": "DocumentReference",
-                "id": f"addendum-{addendum.pk}",
-                "status": "current",
-                "docStatus": "amended",
-                "type": {"text": "Addendum to a treatment note"},
-                "subject": {"reference": f"Patient/{session.patient_id}"},
-                "date": addendum.created_at.isoformat(),
-                "relatesTo": [{"code": "appends", "target": {"reference": f"DocumentReference/note-{session.pk}"}}],
-                "content": [{"attachment": _text_attachment(addendum.text, f"Addendum by {addendum.author}")}],
-                "context": {"encounter": [{"reference": f"Encounter/{session.pk}"}]},
-            }
-        )
-    return resources
-
-
 def _communication(message: Message) -> dict:
     resource = {
         "resourceType": "Communication",
@@ -245,16 +193,8 @@ def _validate_any(resource: dict) -> dict:
 def patient_bundle(record: PatientRecord) -> dict:
     patient = record.patient
     resources = [patient_to_fhir(patient), *_consents(patient, record.opt_outs)]
-    resources += [practitioner_to_fhir(p) for p in record.practitioners]
-    questionnaires = {s.questionnaire_id: s.questionnaire for s in record.submissions}
-    resources += [questionnaire_resource(q) for q in questionnaires.values()]
-    resources += [submission_resource(s) for s in record.submissions]
-    resources += [appointment_to_fhir(a) for a in record.appointments]
-    for session in record.sessions:
-        resources.append(encounter_to_fhir(session))
-        resources += procedures_of(session)
-        resources += observations_of(session)
-        resources += _notes(session)
+    for part in record_parts():
+        resources += part.fhir(record.parts[part.name])
     resources += [_communication(m) for m in record.messages]
     # Not a hot path: every resource is validated here, an invalid one is a 500, not a bad export.
     resources = [_validate_any(r) for r in resources]
@@ -283,23 +223,12 @@ def patient_export(*, patient: Patient, export_format: str, request=None, actor=
 
 
 def patient_export_html(record: PatientRecord) -> str:
-    sessions = [
-        {
-            "session": s,
-            "entries": [str(e) for e in s.entries()],
-            "addenda": related_rows(s, "addenda"),
-            "note": {name: getattr(s, name) for name in NOTE_FIELDS if getattr(s, name)},
-        }
-        for s in record.sessions
-    ]
-    submissions = [{"submission": s, "summary": s.questionnaire.form.summary(s.answers)} for s in record.submissions]
     return render_to_string(
         "patients/export.html",
         {
             "record": record,
             "patient": record.patient,
-            "sessions": sessions,
-            "submissions": submissions,
+            "parts": [{"template": part.html_template, "data": record.parts[part.name]} for part in record_parts()],
             "generated_at": timezone.now(),
         },
     )
@@ -355,18 +284,10 @@ def _anonymise(patient: Patient, *, by, now: dt.datetime) -> dict:
     messages = Message.objects.filter(patient=patient).update(
         recipient="", subject="", body="", context={}, last_error="", updated_at=now
     )
-    # Intake: the typed signature and the submitting device; unsubmitted drafts entirely.
-    submissions = IntakeSubmission.objects.filter(patient=patient).update(
-        signature_name="", ip_address=None, user_agent=""
-    )
-    IntakeLink.objects.filter(patient=patient).update(draft_answers={})
-    # An open link would still greet the bearer and accept answers for this person.
-    IntakeLink.objects.filter(patient=patient, status=IntakeLinkStatus.OPEN).update(
-        status=IntakeLinkStatus.REVOKED, revoked_at=now, revoked_by=by
-    )
-    # Front-desk remarks on appointments are free text about the person, not clinical content.
-    Appointment.objects.filter(patient=patient).exclude(notes="").update(notes="", updated_at=now)
-    return {"messages": messages, "intake_submissions": submissions}
+    counts = {"messages": messages}
+    for part in record_parts():
+        counts.update(part.anonymise(patient, by=by, now=now))
+    return counts
 
 
 # --- retention ------------------------------------------------------------------------------
@@ -383,14 +304,13 @@ def retention_due(*, clinic: Clinic, now: dt.datetime):
     """Erased patients of the clinic whose last visit (session, or appointment that was not
     cancelled; their record's creation if they never came) is older than the retention period."""
     cutoff = _years_before(now, clinic.retention_years)
-    patients = Patient.objects.filter(clinic=clinic, erased_at__isnull=False).annotate(
-        last_session=Max("treatment_sessions__started_at"),
-        last_appointment=Max("appointments__start", filter=~Q(appointments__status=AppointmentStatus.CANCELLED)),
-    )
+    visits = {name: value for part in record_parts() for name, value in part.last_visits.items()}
+    patients = Patient.objects.filter(clinic=clinic, erased_at__isnull=False).annotate(**visits)
     due = []
     for patient in patients:
-        visits = [when for when in (patient.last_session, patient.last_appointment) if when is not None]
-        last = max(visits) if visits else patient.created_at
+        visits_of = [getattr(patient, name) for name in visits]
+        visits_of = [when for when in visits_of if when is not None]
+        last = max(visits_of) if visits_of else patient.created_at
         if last < cutoff:
             due.append(patient)
     return due
@@ -403,36 +323,22 @@ def retention_purge(*, patient: Patient) -> dict:
     if patient.erased_at is None:
         raise ValidationError("Only erased patients are removed by retention.")
     people = [*Patient.objects.filter(merged_into=patient), patient]
-    counts = {
-        "treatment_sessions": TreatmentSession.objects.filter(patient__in=people).count(),
-        "appointments": Appointment.objects.filter(patient__in=people).count(),
-        "intake_submissions": IntakeSubmission.objects.filter(patient__in=people).count(),
-        "messages": Message.objects.filter(patient__in=people).count(),
-    }
+    counts = {}
+    for part in record_parts():
+        counts.update(part.purge_counts(people))
+    counts["messages"] = Message.objects.filter(patient__in=people).count()
     audit_record(
         action=AuditAction.DELETE, obj=patient, clinic=patient.clinic, via="retention",
         reason=f"Retention: erased and last visit more than {patient.clinic.retention_years} years ago",
         extra={**counts, "patients": [p.pk for p in people]},
     )  # fmt: skip
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # Honoured by the signed-note locks for DELETE only, until this transaction ends.
-            cursor.execute("SET LOCAL clinic.retention_purge = 'on'")
-    Addendum.objects.filter(session__patient__in=people).delete()
-    TreatmentSession.objects.filter(patient__in=people).delete()
+    # The apps above first (sessions before intake): later rows may point at earlier ones.
+    for part in reversed(record_parts()):
+        part.purge(people)
     Message.objects.filter(patient__in=people).delete()
     BreakGlassAccess.objects.filter(patient__in=people).delete()
-    Appointment.objects.filter(patient__in=people).delete()
-    AppointmentSeries.objects.filter(patient__in=people).delete()
-    # A submission protects its link; both would otherwise cascade from the patient together.
-    PatientFlag.objects.filter(patient__in=people).delete()
-    IntakeSubmission.objects.filter(patient__in=people).delete()
-    IntakeLink.objects.filter(patient__in=people).delete()
     for person in people:  # duplicates first: they point at the patient they were merged into
         person.delete()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL clinic.retention_purge = 'off'")
     return counts
 
 

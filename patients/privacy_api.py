@@ -11,11 +11,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic.api import StrictSerializer, require_clinical_access
-from clinic.roles import CLINICAL_ROLES, Role
+from clinic.api.clinical import ClinicalAccessMixin, require_clinical_access
+from clinic.api.inputs import StrictSerializer
+from clinic.security.roles import CLINICAL_ROLES, Role
 from patients.models import Patient
 from patients.privacy import patient_erase, patient_export
-from sessions.views.notes import ClinicalAccessMixin
 
 
 def _patient(request, pk: int) -> Patient:

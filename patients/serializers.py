@@ -1,33 +1,45 @@
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from phonenumber_field.phonenumber import PhoneNumber
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
+from rest_framework.request import Request
 
-from clinic.api import StrictModelSerializer
-from intake.flag_detail import flag_redact, flag_shows_detail
-from intake.models import PatientFlag
+from clinic.api.inputs import StrictModelSerializer
 from patients.models import Patient
-from treatments.models import Side
 
 
-class FlagSummarySerializer(serializers.ModelSerializer):
-    """A flag as shown on the patient: enough to warn, with the detail in /patient-flags/."""
+@dataclass(frozen=True)
+class PatientExtra:
+    """Something an app above this one shows with every patient of the API, registered from its
+    AppConfig.ready() through `patients.api.patient_extra_register` (this app never imports it).
+    Intake registers the patient's active red flags.
 
-    acknowledged = serializers.SerializerMethodField()
-    side = serializers.ChoiceField(choices=Side.choices, allow_blank=True, read_only=True)
+    - `name` and `field()`: the key on the patient and its read-only serializer field, which
+      reads the attribute `prefetch` fills;
+    - `prefetch(request)`: a `Prefetch(..., to_attr=...)` that loads it for a page in one query;
+    - `filter_name`, `filter(queryset, value)`: an optional boolean list filter.
+    """
 
-    class Meta:
-        model = PatientFlag
-        fields = ["id", "rule_code", "severity", "title", "region", "side", "acknowledged", "created_at"]
-        read_only_fields = fields
+    name: str
+    field: Callable[[], serializers.Field]
+    prefetch: Callable[[Request | None], Prefetch]
+    filter_name: str = ""
+    filter: Callable[[QuerySet, bool], QuerySet] | None = None
+    filter_help: str = ""
 
-    def get_acknowledged(self, flag) -> bool:
-        return flag.acknowledged_at is not None
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if flag_shows_detail(instance, self.context.get("request")):
-            return data
-        return flag_redact(data, instance.severity)  # no clinical detail (intake.flag_detail)
+_EXTRAS: dict[str, PatientExtra] = {}
+
+
+def patient_extra_add(extra: PatientExtra) -> None:
+    _EXTRAS[extra.name] = extra
+
+
+def patient_extras() -> list[PatientExtra]:
+    return list(_EXTRAS.values())
 
 
 class E164PhoneNumberField(PhoneNumberField):
@@ -47,7 +59,6 @@ class E164PhoneNumberField(PhoneNumberField):
 class PatientSerializer(StrictModelSerializer):
     mobile_phone = E164PhoneNumberField(required=False, allow_blank=True)
     emergency_contact_phone = E164PhoneNumberField(required=False, allow_blank=True)
-    active_flags = FlagSummarySerializer(many=True, read_only=True, source="active_flag_list")
     allow_duplicate = serializers.BooleanField(
         write_only=True, required=False, default=False,
         help_text="Create even though a patient with the same name and birth date, email or phone exists.",
@@ -61,7 +72,7 @@ class PatientSerializer(StrictModelSerializer):
             "emergency_contact_name", "emergency_contact_phone", "preferred_channel",
             "email_consent", "email_consent_at", "email_consent_source",
             "sms_consent", "sms_consent_at", "sms_consent_source",
-            "is_archived", "archived_at", "merged_into", "active_flags", "allow_duplicate",
+            "is_archived", "archived_at", "merged_into", "allow_duplicate",
             "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = [
@@ -69,9 +80,20 @@ class PatientSerializer(StrictModelSerializer):
             "is_archived", "archived_at", "merged_into", "created_at", "updated_at",
         ]  # fmt: skip
 
+    def get_fields(self):
+        fields = super().get_fields()
+        for extra in patient_extras():
+            fields[extra.name] = extra.field()
+        return fields
+
     def to_representation(self, instance):
-        if not hasattr(instance, "active_flag_list"):
-            instance.active_flag_list = list(instance.flags.active())
+        # A patient not read through the viewset's queryset (a create, an update) loads them now.
+        request = self.context.get("request")
+        missing = [
+            p for p in (extra.prefetch(request) for extra in patient_extras()) if not hasattr(instance, p.to_attr)
+        ]
+        if missing:
+            prefetch_related_objects([instance], *missing)
         data = super().to_representation(instance)
         for name in ("mobile_phone", "emergency_contact_phone"):
             data[name] = data[name] or ""

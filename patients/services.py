@@ -9,9 +9,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from clinic.audit import audit_record
 from clinic.models import AuditAction, Clinic, User, WebhookEventType
-from clinic.webhooks import webhook_event_emit
+from clinic.security.audit import audit_record
+from clinic.webhooks.delivery import webhook_event_emit
 from patients.models import Patient
 
 

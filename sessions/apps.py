@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from clinic.roles import ALL_ACTIONS
+from clinic.security.roles import ALL_ACTIONS
 
 NOTE_PERMISSIONS = {
     "treatmentsession": ALL_ACTIONS,
@@ -49,10 +49,19 @@ class SessionsConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from clinic.messaging import validity_check_register
+        from clinic.messaging.outbox import validity_check_register
         from clinic.models import MessageKind
-        from sessions.services.booking import waitlist_offer_still_open
+        from clinic.security.access import care_relationship_register
+        from patients.csv_io import csv_export_register
+        from patients.privacy import record_part_register
+        from sessions import messages, privacy, selectors
+        from sessions.csv_io import appointments_export_csv
+        from sessions.services.waitlist import waitlist_offer_still_open
 
+        messages.register()
+        care_relationship_register(selectors.care_relationship_q)
+        record_part_register(privacy.PART)
+        csv_export_register("appointments", appointments_export_csv)
         validity_check_register(MessageKind.WAITLIST_OFFER, waitlist_offer_still_open)
 
     def seed_demo(self, stdout):

@@ -17,8 +17,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from clinic.csv_import import ImportReport, column_mapping_parse, csv_import_run
+from clinic.csv_safety import SafeCsvWriter
 from clinic.models import Clinic, Practitioner, Room, Service
 from patients.models import Patient
+from sessions.models import Appointment
 from sessions.services import BookingConflictError, appointment_book
 
 APPOINTMENT_COLUMNS = {
@@ -119,3 +121,41 @@ def appointments_import_csv(
         dry_run=dry_run,
         progress=progress,
     )
+
+
+# --- export ---------------------------------------------------------------------------
+
+APPOINTMENT_EXPORT_FIELDS = [
+    "id", "patient_id", "patient_name", "practitioner_id", "practitioner", "service", "room", "start", "end",
+    "status", "created_at", "updated_at",
+]  # fmt: skip
+
+
+def appointments_export_csv(*, clinic: Clinic, out) -> int:
+    writer = SafeCsvWriter(out)
+    writer.writerow(APPOINTMENT_EXPORT_FIELDS)
+    rows = (
+        Appointment.objects.filter(clinic=clinic)
+        .select_related("patient", "practitioner", "service", "room")
+        .order_by("start", "id")
+    )
+    count = 0
+    for a in rows.iterator(chunk_size=1000):
+        writer.writerow(
+            [
+                a.id,
+                a.patient_id,
+                a.patient.full_name,
+                a.practitioner_id,
+                a.practitioner.display_name,
+                a.service.name,
+                a.room.name if a.room else "",
+                a.start,
+                a.end,
+                a.status,
+                a.created_at,
+                a.updated_at,
+            ]  # fmt: skip
+        )
+        count += 1
+    return count

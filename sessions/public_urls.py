@@ -3,9 +3,9 @@ waitlist offer links."""
 
 from django.urls import path
 
-from sessions import views
+from sessions import pages
 
 urlpatterns = [
-    path("calendar/<str:token>.ics", views.calendar_feed, name="calendar-feed"),
-    path("waitlist/offers/<str:token>/", views.waitlist_offer_page, name="waitlist-offer"),
+    path("calendar/<str:token>.ics", pages.calendar_feed, name="calendar-feed"),
+    path("waitlist/offers/<str:token>/", pages.waitlist_offer_page, name="waitlist-offer"),
 ]

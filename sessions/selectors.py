@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+import datetime as dt
 
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from clinic.security.access import USUAL_WINDOW
 from sessions.models import (
     PREFETCHED,
     AcupunctureEntry,
     Addendum,
+    Appointment,
+    AppointmentStatus,
     ArtEntry,
     HomeCareEntry,
     MassageEntry,
@@ -57,3 +62,28 @@ def last_session_before(session: TreatmentSession) -> TreatmentSession | None:
         .order_by("-started_at", "-id")
         .first()
     )
+
+
+def care_relationship_q(*, user, clinic_id, patient: OuterRef, now: dt.datetime) -> Q:
+    """The facts that make `user` one of the patient's usual practitioners (the rule is stated in
+    clinic.security.access, which this implements; registered from SessionsConfig.ready()), as
+    correlated EXISTS on `patient` (an `OuterRef` to the patient's id).
+
+    Three probes, not one with an OR inside: each finds its rows by an index (the patient's
+    appointments by (patient, start), the notes by (patient, started_at)), whichever way the
+    planner runs them (per row, or hashed once per query)."""
+    since = now - USUAL_WINDOW
+    rows = {"clinic_id": clinic_id, "patient_id": patient}
+    upcoming = Q(status__in=[AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED], end__gt=now)
+    attended = Q(status__in=[AppointmentStatus.ARRIVED, AppointmentStatus.COMPLETED])
+    # `exclude(booked_by=user)` keeps the rows nobody signed in booked (NULL): keys, patients.
+    booked_by_others = (
+        Appointment.objects.filter(**rows, practitioner__user=user, start__gte=since)
+        .filter(upcoming | attended)
+        .exclude(booked_by=user)
+    )
+    signed = TreatmentSession.objects.filter(**rows, started_at__gte=since, signed_by=user)
+    given_to_them = TreatmentSession.objects.filter(**rows, started_at__gte=since, practitioner__user=user).exclude(
+        created_by=user
+    )
+    return Exists(booked_by_others) | Exists(signed) | Exists(given_to_them)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import hashlib
 import itertools
 from collections.abc import Callable
@@ -28,7 +30,7 @@ from clinic.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from clinic.roles import Role
+from clinic.security.roles import Role
 from intake.models import IntakeLink, IntakeSubmission, Questionnaire
 from patients.models import Patient
 from sessions.models import (
@@ -238,12 +240,29 @@ class PatientFlagFactory(factory.django.DjangoModelFactory):
 # --- intake ---------------------------------------------------------------------------
 
 
-def default_questionnaire():
-    """The shared "Leg, knee and back pain" questionnaire, loaded as `load_catalogs` does."""
-    from intake.catalogs import load_questionnaires
-    from intake.models import Questionnaire
+@functools.cache
+def _parsed_definition(name: str) -> dict:
+    from intake.catalogs import read_definition
 
-    load_questionnaires()
+    return read_definition(name)
+
+
+def questionnaire_definition(name: str) -> dict:
+    """A file of intake/catalog_data as `read_definition` returns it, parsed once per test process
+    (PyYAML's pure-Python parser takes about 0.2 s a file, and a great many tests publish one);
+    each caller gets its own copy."""
+    return copy.deepcopy(_parsed_definition(name))
+
+
+def default_questionnaire():
+    """The shared "Leg, knee and back pain" questionnaire, published as `load_questionnaires`
+    does (the same files through the same service; tests/intake/test_services.py runs the loader)."""
+    from intake.catalogs import DATA_DIR
+    from intake.models import Questionnaire
+    from intake.services import questionnaire_publish
+
+    for path in sorted(DATA_DIR.glob("*.yaml")):
+        questionnaire_publish(definition=questionnaire_definition(path.name))
     return Questionnaire.objects.filter(code="leg-knee-back-pain", clinic__isnull=True).latest("version")
 
 
@@ -306,20 +325,20 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
 
 
 def audit_event_for(clinic: Clinic) -> AuditEvent:
-    from clinic.audit import audit_record
+    from clinic.security.audit import audit_record
 
     patient = PatientFactory(clinic=clinic)
     return audit_record(action=AuditAction.VIEW, clinic=clinic, obj=patient, patient_id=patient.id)
 
 
 def webhook_endpoint_for(clinic: Clinic) -> WebhookEndpoint:
-    from clinic.webhooks import webhook_endpoint_create
+    from clinic.webhooks.delivery import webhook_endpoint_create
 
     return webhook_endpoint_create(clinic=clinic, url="https://hooks.example.com/in", events=["patient.created"])[0]
 
 
 def webhook_delivery_for(clinic: Clinic) -> WebhookDelivery:
-    from clinic.webhooks import webhook_event_emit
+    from clinic.webhooks.delivery import webhook_event_emit
 
     endpoint = webhook_endpoint_for(clinic)
     event = webhook_event_emit(clinic=clinic, event="patient.created", payload={"patient_id": 1})
@@ -385,11 +404,10 @@ def acupuncture_point_for(clinic: Clinic):
 
 def questionnaire_for(clinic: Clinic):
     """The default intake questionnaire, published as this clinic's own version."""
-    from intake.catalogs import read_definition
     from intake.services import questionnaire_publish
 
     # A code of its own each time: publishing an unchanged definition again returns the same row.
-    definition = read_definition("leg_knee_back_pain.yaml")
+    definition = questionnaire_definition("leg_knee_back_pain.yaml")
     definition["code"] = _catalog_code(definition["code"])
     return questionnaire_publish(definition=definition, clinic=clinic)[0]
 

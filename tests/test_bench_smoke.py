@@ -1,4 +1,4 @@
-"""`make bench` in smoke mode: a few hundred rows, each scenario about a second.
+"""`make bench` in smoke mode: a few hundred rows, each scenario for a second or less.
 
 It proves the benchmark still runs end to end (dataset, gunicorn with production
 settings, every scenario, the report); the figures themselves are judged only in
@@ -13,13 +13,16 @@ import sys
 
 import pytest
 
+from tests.databases import copy_of_template
 from tests.processes import ROOT, project_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 
-def test_bench_smoke_runs_every_scenario_and_writes_a_report(tmp_path):
-    env = project_env(BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/clinic_bench_smoke_test")
+def test_bench_smoke_runs_every_scenario_and_writes_a_report(tmp_path, db):
+    # This checkout's own benchmark database, made from the migrated test template the first
+    # time (so the benchmark's `migrate` has nothing to do); `db` sets the template up.
+    env = project_env(BENCH_DATABASE_URL=copy_of_template("bench"))
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--scale", "smoke", "--out", str(tmp_path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,

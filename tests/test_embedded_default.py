@@ -10,7 +10,7 @@ import pytest
 
 from tests.processes import celery_worker, manage, project_env, stop_process
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 
 def test_fresh_sqlite_and_filesystem_broker_migrate_seed_and_deliver(tmp_path):

@@ -1,5 +1,5 @@
 """Create the three staff role groups. Their permissions follow each app's
-`role_permissions` and are kept in step after every migrate (clinic.roles)."""
+`role_permissions` and are kept in step after every migrate (clinic.security.roles)."""
 
 from django.db import migrations
 

@@ -13,7 +13,7 @@ from django.contrib.postgres.operations import BtreeGistExtension
 from django.db import migrations, models
 from django.db.models import F
 
-import clinic.constraints
+import clinic.models.constraints
 import sessions.models
 
 
@@ -441,7 +441,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="appointment",
-            constraint=clinic.constraints.PostgresOnlyExclusionConstraint(
+            constraint=clinic.models.constraints.PostgresOnlyExclusionConstraint(
                 condition=models.Q(("status__in", ["booked", "confirmed", "arrived", "completed"])),
                 expressions=[
                     ("practitioner", "="),
@@ -458,7 +458,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name="appointment",
-            constraint=clinic.constraints.PostgresOnlyExclusionConstraint(
+            constraint=clinic.models.constraints.PostgresOnlyExclusionConstraint(
                 condition=models.Q(
                     ("status__in", ["booked", "confirmed", "arrived", "completed"]), ("room__isnull", False)
                 ),

@@ -8,7 +8,7 @@ import datetime as dt
 from django.utils import timezone
 from rest_framework import serializers
 
-from clinic.api import StrictModelSerializer, StrictSerializer, SupportedDateTimeField
+from clinic.api.inputs import StrictModelSerializer, StrictSerializer, SupportedDateTimeField
 from clinic.models import Location, Practitioner, Room, Service
 from patients.models import Patient
 from sessions.models import (

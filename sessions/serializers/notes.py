@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from clinic.api import SharedFieldsMixin, StrictModelSerializer, StrictSerializer, SupportedDateTimeField
+from clinic.api.inputs import SharedFieldsMixin, StrictModelSerializer, StrictSerializer, SupportedDateTimeField
 from clinic.models import Practitioner
 from patients.models import Patient
 from sessions.models import (

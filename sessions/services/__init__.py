@@ -1,14 +1,10 @@
-"""Writes for the sessions app, split by concern: booking and notes.
+"""Writes for the sessions app, split by concern: booking (and its placement mechanics),
+waitlist, calendar feeds and notes.
 
 Names are re-exported here so callers import from `sessions.services`.
 """
 
 from sessions.services.booking import (
-    WAITLIST_OFFER_TTL,
-    WAITLIST_OFFERS_PER_SLOT,
-    BookingConflictError,
-    Clash,
-    InvalidTransitionError,
     SeriesConflictError,
     SeriesResult,
     appointment_book,
@@ -19,19 +15,13 @@ from sessions.services.booking import (
     appointment_no_show,
     appointment_reschedule,
     appointment_series_book,
+    series_starts,
+    waitlist_offer_accept,
+)
+from sessions.services.feeds import (
     calendar_feed_create,
     calendar_feed_revoke,
     calendar_token_digest,
-    series_starts,
-    waitlist_entry_create,
-    waitlist_entry_withdraw,
-    waitlist_expire_due,
-    waitlist_match_freed_slot,
-    waitlist_offer_accept,
-    waitlist_offer_create,
-    waitlist_offer_decline,
-    waitlist_offer_from_token,
-    waitlist_offer_link,
 )
 from sessions.services.notes import (
     NOTE_FIELDS,
@@ -51,6 +41,23 @@ from sessions.services.notes import (
     note_verify,
     session_start,
     signed_content,
+)
+from sessions.services.placement import (
+    BookingConflictError,
+    Clash,
+    InvalidTransitionError,
+)
+from sessions.services.waitlist import (
+    WAITLIST_OFFER_TTL,
+    WAITLIST_OFFERS_PER_SLOT,
+    waitlist_entry_create,
+    waitlist_entry_withdraw,
+    waitlist_expire_due,
+    waitlist_match_freed_slot,
+    waitlist_offer_create,
+    waitlist_offer_decline,
+    waitlist_offer_from_token,
+    waitlist_offer_link,
 )
 
 __all__ = [

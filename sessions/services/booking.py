@@ -16,293 +16,40 @@ On SQLite (`transaction_mode=IMMEDIATE`) writers are serialized, so the check in
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.conf import settings
-from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from clinic.messaging import appointment_messages_sync, intake_nudge_schedule, waitlist_offer_message_create
 from clinic.models import Clinic, Practitioner, Room, SeriesConflictMode, Service, User, WebhookEventType
-from clinic.webhooks import webhook_event_emit
+from intake.messages import intake_nudge_schedule
 from intake.models import IntakeLink, IntakeLinkStatus
 from patients.models import Patient
-from sessions.availability import is_aligned, working_window_for
 from sessions.models import (
-    MAX_APPOINTMENT_SPAN,
     Appointment,
-    AppointmentChange,
     AppointmentChangeKind,
     AppointmentSeries,
     AppointmentStatus,
-    CalendarFeed,
     CancelledBy,
     OfferStatus,
     WaitlistEntry,
     WaitlistOffer,
     WaitlistStatus,
 )
-
-# How long a waitlist offer stays open (never past the slot itself), and how many
-# waiting patients are offered one freed slot at once (the first to accept gets it).
-WAITLIST_OFFER_TTL = dt.timedelta(hours=2)
-WAITLIST_OFFERS_PER_SLOT = 3
-
-
-# --- domain errors ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Clash:
-    """An active appointment in the way: which resource, and the time it holds."""
-
-    resource: str  # "practitioner", "room" or "patient"
-    appointment_id: int
-    start: dt.datetime
-    end: dt.datetime  # end of the occupied time, buffer included
-
-
-class BookingConflictError(Exception):
-    """The time is taken. The API answers 409 with the conflicting time."""
-
-    def __init__(self, clashes: list[Clash]):
-        self.clashes = clashes
-        first = clashes[0]
-        super().__init__(
-            f"The {first.resource} is already booked from {first.start.isoformat()} to {first.end.isoformat()}."
-        )
-
-    def describe(self, tz) -> list[dict]:
-        return [
-            {
-                "resource": c.resource,
-                "appointment": c.appointment_id,
-                "start": c.start.astimezone(tz).isoformat(),
-                "end": c.end.astimezone(tz).isoformat(),
-            }
-            for c in self.clashes
-        ]
-
-    def message(self, tz) -> str:
-        first = self.clashes[0]
-        return (
-            f"The {first.resource} is already booked from {first.start.astimezone(tz).isoformat()} "
-            f"to {first.end.astimezone(tz).isoformat()}."
-        )
-
-
-class InvalidTransitionError(Exception):
-    """The appointment's current status does not allow this action (HTTP 409)."""
-
-
-# --- helpers ---------------------------------------------------------------------------
-
-_NOT_FOUND = "Not found."
-
-
-def _same_clinic(clinic: Clinic, **objects) -> None:
-    errors = {name: _NOT_FOUND for name, obj in objects.items() if obj is not None and obj.clinic_id != clinic.pk}
-    if errors:
-        raise ValidationError(errors)
-
-
-def _validate_booking(
-    *,
-    clinic: Clinic,
-    patient: Patient,
-    practitioner: Practitioner,
-    service: Service,
-    room: Room | None,
-    start: dt.datetime,
-    now: dt.datetime,
-    allow_past: bool,
-) -> None:
-    _same_clinic(clinic, patient=patient, practitioner=practitioner, service=service, room=room)
-    errors: dict[str, str] = {}
-    if timezone.is_naive(start):
-        raise ValidationError({"start": "Give the time with its UTC offset (e.g. 2027-03-01T10:00:00-05:00)."})
-    if patient.is_archived:
-        errors["patient"] = "This patient is archived."
-    if not practitioner.is_active:
-        errors["practitioner"] = "This practitioner is inactive."
-    if not service.is_active:
-        errors["service"] = "This service is no longer offered."
-    elif dt.timedelta(minutes=service.duration_minutes + service.buffer_minutes) > MAX_APPOINTMENT_SPAN:
-        errors["service"] = f"An appointment with its buffer may last at most {MAX_APPOINTMENT_SPAN}."
-    elif not practitioner.services.filter(pk=service.pk).exists():
-        errors["service"] = f"{practitioner} does not offer {service.name}."
-    if room is not None:
-        if not room.is_active:
-            errors["room"] = "This room is inactive."
-        elif not room.services.filter(pk=service.pk).exists():
-            errors["room"] = f"{room} does not allow {service.name}."
-    if not is_aligned(start, clinic=clinic):
-        errors["start"] = (
-            f"Appointments start on multiples of {clinic.booking_granularity_minutes} minutes "
-            f"in the clinic's time zone ({clinic.time_zone})."
-        )
-    elif start < now and not allow_past:
-        errors["start"] = "That time is in the past."
-    if errors:
-        raise ValidationError(errors)
-
-
-def _clashes(
-    *,
-    resource: str,
-    start: dt.datetime,
-    until: dt.datetime,
-    exclude_id: int | None,
-    **match,
-) -> list[Clash]:
-    rows = Appointment.objects.active().overlapping(start, until).filter(**match)
-    if exclude_id:
-        rows = rows.exclude(pk=exclude_id)
-    return [Clash(resource, pk, s, e) for pk, s, e in rows.values_list("pk", "start", "blocked_until")[:3]]
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """Durations are added in UTC: adding to a zone-aware value adds wall-clock time, which is
-    an hour off across a daylight-saving change."""
-    return value.astimezone(dt.UTC)
-
-
-def _lock(model, pks) -> None:
-    """Row locks in primary-key order (every booking path locks in the same order)."""
-    pks = sorted({pk for pk in pks if pk is not None})
-    if pks:
-        list(model.objects.select_for_update().filter(pk__in=pks).order_by("pk").values_list("pk", flat=True))
-
-
-@dataclass
-class _Placement:
-    location_id: int | None
-    room: Room | None
-    hours_override_by: User | None = None
-    hours_override_reason: str = ""
-    clashes: list[Clash] = field(default_factory=list)
-
-
-def _place(
-    *,
-    clinic: Clinic,
-    patient: Patient,
-    practitioner: Practitioner,
-    service: Service,
-    room: Room | None,
-    start: dt.datetime,
-    by: User | None,
-    hours_override: bool,
-    hours_override_reason: str,
-    exclude_id: int | None = None,
-    preferred_room: Room | None = None,
-    lock_practitioners: tuple[int, ...] = (),
-) -> _Placement:
-    """Checks hours, takes the locks, picks a room if needed and checks for clashes."""
-    end = start + dt.timedelta(minutes=service.duration_minutes)
-    until = end + dt.timedelta(minutes=service.buffer_minutes)
-    window, reason = working_window_for(clinic=clinic, practitioner=practitioner, start=start, end=end)
-    placement = _Placement(location_id=window.location_id if window else None, room=room)
-    if window is None:
-        if not hours_override:
-            raise ValidationError({"start": reason})
-        if by is None or not hours_override_reason.strip():
-            raise ValidationError({"hours_override_reason": "Say why this is booked outside working hours."})
-        placement.hours_override_by = by
-        placement.hours_override_reason = hours_override_reason.strip()
-        placement.location_id = room.location_id if room else None
-    if room is not None and room.location_id and window and room.location_id != window.location_id:
-        raise ValidationError({"room": f"{room} is at another location than {practitioner}'s hours at that time."})
-
-    _lock(Practitioner, {practitioner.pk, *lock_practitioners})
-    clashes = _clashes(
-        resource="practitioner", start=start, until=until, exclude_id=exclude_id, practitioner_id=practitioner.pk
-    )
-    if clashes:
-        raise BookingConflictError(clashes)
-
-    if room is None and service.requires_room:
-        candidates = Room.objects.filter(clinic=clinic, is_active=True, services=service).order_by("pk")
-        if placement.location_id:
-            candidates = candidates.filter(Q(location_id=placement.location_id) | Q(location__isnull=True))
-        candidates = list(candidates)
-        if not candidates:
-            raise ValidationError({"room": f"No room allows {service.name} here."})
-        ordered = sorted(candidates, key=lambda r: (preferred_room is None or r.pk != preferred_room.pk, r.pk))
-        room_clashes: list[Clash] = []
-        for candidate in ordered:
-            _lock(Room, [candidate.pk])
-            found = _clashes(resource="room", start=start, until=until, exclude_id=exclude_id, room_id=candidate.pk)
-            if not found:
-                placement.room = candidate
-                break
-            room_clashes.extend(found)
-        else:
-            raise BookingConflictError(room_clashes)
-    elif room is not None:
-        _lock(Room, [room.pk])
-        clashes = _clashes(resource="room", start=start, until=until, exclude_id=exclude_id, room_id=room.pk)
-        if clashes:
-            raise BookingConflictError(clashes)
-
-    if clinic.refuse_patient_overlap:
-        _lock(Patient, [patient.pk])
-        clashes = _clashes(resource="patient", start=start, until=until, exclude_id=exclude_id, patient_id=patient.pk)
-        if clashes:
-            raise BookingConflictError(clashes)
-    return placement
-
-
-def _save_or_conflict(appointment: Appointment) -> None:
-    """Save; if the database's exclusion constraint refuses, report the clash it saw."""
-    try:
-        with transaction.atomic():
-            appointment.save()
-    except IntegrityError as exc:
-        clashes = _clashes(
-            resource="practitioner",
-            start=appointment.start,
-            until=appointment.blocked_until,
-            exclude_id=appointment.pk,
-            practitioner_id=appointment.practitioner_id,
-        )
-        if appointment.room_id:
-            clashes += _clashes(
-                resource="room",
-                start=appointment.start,
-                until=appointment.blocked_until,
-                exclude_id=appointment.pk,
-                room_id=appointment.room_id,
-            )
-        if not clashes:
-            raise
-        raise BookingConflictError(clashes) from exc
-
-
-def _record(appointment: Appointment, kind: str, by: User | None, **values) -> AppointmentChange:
-    return AppointmentChange.objects.create(appointment=appointment, kind=kind, at=timezone.now(), by=by, **values)
-
-
-def _announce(appointment: Appointment, event: WebhookEventType, *, clinic_cancelled: bool = False) -> None:
-    """Bring the patient's messages in line with the appointment and tell the webhooks, in the
-    caller's transaction: both exist exactly when the change commits."""
-    appointment_messages_sync(appointment=appointment, clinic_cancelled=clinic_cancelled)
-    payload = {
-        "appointment_id": appointment.pk,
-        "patient_id": appointment.patient_id,
-        "practitioner_id": appointment.practitioner_id,
-        "service_id": appointment.service_id,
-        "start": appointment.start,
-        "end": appointment.end,
-        "status": appointment.status,
-    }
-    webhook_event_emit(clinic=appointment.clinic, event=event, payload=payload)
-
+from sessions.services.placement import (
+    BookingConflictError,
+    InvalidTransitionError,
+    appointment_announce,
+    as_utc,
+    booking_validate,
+    history_record,
+    placement_find,
+    rows_lock,
+    save_or_conflict,
+)
+from sessions.services.waitlist import waitlist_match_freed_slot
 
 # --- appointments ----------------------------------------------------------------------
 
@@ -329,7 +76,7 @@ def appointment_book(
     records who did it and why. `allow_past` is for recording visits after the fact (demo).
     """
     now = timezone.now()
-    _validate_booking(
+    booking_validate(
         clinic=clinic,
         patient=patient,
         practitioner=practitioner,
@@ -339,8 +86,8 @@ def appointment_book(
         now=now,
         allow_past=allow_past,
     )
-    start = _utc(start)
-    placement = _place(
+    start = as_utc(start)
+    placement = placement_find(
         clinic=clinic,
         patient=patient,
         practitioner=practitioner,
@@ -369,12 +116,12 @@ def appointment_book(
         hours_override_reason=placement.hours_override_reason,
     )
     # The exclusion constraints were checked above under the locks, and the related rows are
-    # the instances checked by `_validate_booking`: validating either again would only repeat
+    # the instances checked by `booking_validate`: validating either again would only repeat
     # queries (one per foreign key) on the busiest write path.
     appointment.full_clean(exclude=_RELATED, validate_constraints=False)
-    _save_or_conflict(appointment)
-    _record(appointment, AppointmentChangeKind.BOOKED, booked_by, new_start=start, new_status=appointment.status)
-    _announce(appointment, WebhookEventType.APPOINTMENT_CREATED)
+    save_or_conflict(appointment)
+    history_record(appointment, AppointmentChangeKind.BOOKED, booked_by, new_start=start, new_status=appointment.status)
+    appointment_announce(appointment, WebhookEventType.APPOINTMENT_CREATED)
     return appointment
 
 
@@ -402,13 +149,13 @@ def appointment_reschedule(
     """
     if timezone.is_naive(start):
         raise ValidationError({"start": "Give the time with its UTC offset (e.g. 2027-03-01T10:00:00-05:00)."})
-    start = _utc(start)
+    start = as_utc(start)
     locked = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if locked.status not in _MOVABLE:
         raise InvalidTransitionError(f"A {locked.get_status_display().lower()} appointment cannot be moved.")
     clinic = locked.clinic
     new_practitioner = practitioner or locked.practitioner
-    _validate_booking(
+    booking_validate(
         clinic=clinic,
         patient=locked.patient,
         practitioner=new_practitioner,
@@ -418,7 +165,7 @@ def appointment_reschedule(
         now=timezone.now(),
         allow_past=False,
     )
-    placement = _place(
+    placement = placement_find(
         clinic=clinic,
         patient=locked.patient,
         practitioner=new_practitioner,
@@ -446,7 +193,7 @@ def appointment_reschedule(
     end = start + dt.timedelta(minutes=locked.service.duration_minutes)
     if new_practitioner.pk != old_practitioner_id:
         # Whoever puts the appointment with another practitioner books it with them: a therapist
-        # moving a colleague's booking onto themselves makes no care relationship (clinic.access).
+        # moving a colleague's booking onto themselves makes no care relationship (clinic.security.access).
         locked.booked_by = by
     locked.practitioner = new_practitioner
     locked.room = placement.room
@@ -458,8 +205,8 @@ def appointment_reschedule(
     locked.hours_override_reason = placement.hours_override_reason
     locked.sequence += 1
     locked.full_clean(validate_constraints=False)
-    _save_or_conflict(locked)
-    _record(
+    save_or_conflict(locked)
+    history_record(
         locked,
         AppointmentChangeKind.RESCHEDULED,
         by,
@@ -471,7 +218,7 @@ def appointment_reschedule(
         new_room_id=locked.room_id,
         reason=reason[:200],
     )
-    _announce(locked, WebhookEventType.APPOINTMENT_UPDATED)
+    appointment_announce(locked, WebhookEventType.APPOINTMENT_UPDATED)
     _intake_nudges_move(locked)
     waitlist_match_freed_slot(appointment=freed)
     return locked
@@ -486,17 +233,27 @@ def _intake_nudges_move(appointment: Appointment) -> None:
         intake_nudge_schedule(patient=link.patient, about=link, appointment=appointment, url=link.url)
 
 
+# The status lifecycle in one table: each status an appointment can be moved to, and the
+# statuses it may come from. Rescheduling keeps the status and needs one of _MOVABLE.
+TRANSITIONS: dict[AppointmentStatus, tuple[AppointmentStatus, ...]] = {
+    AppointmentStatus.CONFIRMED: (AppointmentStatus.BOOKED,),
+    AppointmentStatus.ARRIVED: _MOVABLE,
+    AppointmentStatus.COMPLETED: (AppointmentStatus.ARRIVED,),
+    AppointmentStatus.NO_SHOW: _MOVABLE,
+    AppointmentStatus.CANCELLED: _MOVABLE,
+}
+
+
 def _transition(
     appointment: Appointment,
     *,
     to: AppointmentStatus,
-    allowed_from: tuple[AppointmentStatus, ...],
     by: User | None,
     reason: str = "",
     **fields,
 ) -> Appointment:
     # A conditional UPDATE: of two racing requests exactly one changes the row.
-    changed = Appointment.objects.filter(pk=appointment.pk, status__in=allowed_from).update(
+    changed = Appointment.objects.filter(pk=appointment.pk, status__in=TRANSITIONS[to]).update(
         status=to, sequence=F("sequence") + 1, updated_at=timezone.now(), **fields
     )
     old_status = appointment.status
@@ -505,28 +262,30 @@ def _transition(
         raise InvalidTransitionError(
             f"A {appointment.get_status_display().lower()} appointment cannot become {to.label.lower()}."
         )
-    _record(appointment, AppointmentChangeKind.STATUS, by, old_status=old_status, new_status=to, reason=reason[:200])
+    history_record(
+        appointment, AppointmentChangeKind.STATUS, by, old_status=old_status, new_status=to, reason=reason[:200]
+    )
     return appointment
 
 
 @transaction.atomic
 def appointment_confirm(*, appointment: Appointment, by: User | None = None) -> Appointment:
-    changed = _transition(appointment, to=AppointmentStatus.CONFIRMED, allowed_from=(AppointmentStatus.BOOKED,), by=by)
-    _announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
+    changed = _transition(appointment, to=AppointmentStatus.CONFIRMED, by=by)
+    appointment_announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
     return changed
 
 
 @transaction.atomic
 def appointment_check_in(*, appointment: Appointment, by: User | None = None) -> Appointment:
-    changed = _transition(appointment, to=AppointmentStatus.ARRIVED, allowed_from=_MOVABLE, by=by)
-    _announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
+    changed = _transition(appointment, to=AppointmentStatus.ARRIVED, by=by)
+    appointment_announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
     return changed
 
 
 @transaction.atomic
 def appointment_complete(*, appointment: Appointment, by: User | None = None) -> Appointment:
-    changed = _transition(appointment, to=AppointmentStatus.COMPLETED, allowed_from=(AppointmentStatus.ARRIVED,), by=by)
-    _announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
+    changed = _transition(appointment, to=AppointmentStatus.COMPLETED, by=by)
+    appointment_announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
     return changed
 
 
@@ -534,8 +293,8 @@ def appointment_complete(*, appointment: Appointment, by: User | None = None) ->
 def appointment_no_show(*, appointment: Appointment, by: User | None = None) -> Appointment:
     if appointment.start > timezone.now():
         raise ValidationError({"status": "An appointment that has not started yet cannot be a no-show."})
-    changed = _transition(appointment, to=AppointmentStatus.NO_SHOW, allowed_from=_MOVABLE, by=by)
-    _announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
+    changed = _transition(appointment, to=AppointmentStatus.NO_SHOW, by=by)
+    appointment_announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
     return changed
 
 
@@ -556,7 +315,6 @@ def appointment_cancel(
     cancelled = _transition(
         appointment,
         to=AppointmentStatus.CANCELLED,
-        allowed_from=_MOVABLE,
         by=by,
         reason=reason,
         cancelled_at=now,
@@ -566,7 +324,9 @@ def appointment_cancel(
         late_cancellation=late,
     )
     # Only when the clinic cancels is the patient told; a patient who cancelled already knows.
-    _announce(cancelled, WebhookEventType.APPOINTMENT_CANCELLED, clinic_cancelled=party == CancelledBy.CLINIC)
+    appointment_announce(
+        cancelled, WebhookEventType.APPOINTMENT_CANCELLED, clinic_cancelled=party == CancelledBy.CLINIC
+    )
     waitlist_match_freed_slot(appointment=cancelled)
     return cancelled
 
@@ -632,7 +392,7 @@ def appointment_series_book(
         created_by=booked_by,
     )
     series.full_clean()
-    _validate_booking(
+    booking_validate(
         clinic=clinic,
         patient=patient,
         practitioner=practitioner,
@@ -673,151 +433,6 @@ def appointment_series_book(
     return SeriesResult(series=series, booked=booked, skipped=skipped)
 
 
-# --- waitlist --------------------------------------------------------------------------
-
-
-@transaction.atomic
-def waitlist_entry_create(
-    *,
-    clinic: Clinic,
-    patient: Patient,
-    service: Service,
-    window_start: dt.datetime,
-    window_end: dt.datetime,
-    practitioner: Practitioner | None = None,
-    created_by: User | None = None,
-    notes: str = "",
-) -> WaitlistEntry:
-    _same_clinic(clinic, patient=patient, service=service, practitioner=practitioner)
-    if practitioner is not None and not practitioner.services.filter(pk=service.pk).exists():
-        raise ValidationError({"service": f"{practitioner} does not offer {service.name}."})
-    if window_end <= timezone.now():
-        raise ValidationError({"window_end": "The window has already passed."})
-    entry = WaitlistEntry(
-        clinic=clinic,
-        patient=patient,
-        service=service,
-        practitioner=practitioner,
-        window_start=window_start,
-        window_end=window_end,
-        created_by=created_by,
-        notes=notes,
-    )
-    entry.full_clean()
-    entry.save()
-    return entry
-
-
-@transaction.atomic
-def waitlist_entry_withdraw(*, entry: WaitlistEntry) -> WaitlistEntry:
-    changed = WaitlistEntry.objects.filter(pk=entry.pk, status=WaitlistStatus.WAITING).update(
-        status=WaitlistStatus.WITHDRAWN
-    )
-    if not changed:
-        entry.refresh_from_db()
-        raise InvalidTransitionError(f"This entry is {entry.get_status_display().lower()}.")
-    WaitlistOffer.objects.filter(entry=entry, status=OfferStatus.PENDING).update(status=OfferStatus.DECLINED)
-    entry.refresh_from_db()
-    return entry
-
-
-@transaction.atomic
-def waitlist_offer_create(
-    *, entry: WaitlistEntry, practitioner: Practitioner, room: Room | None, start: dt.datetime, freed_by=None
-) -> WaitlistOffer:
-    """One offer row and its message to the patient (due now, not sent after the offer
-    expires), in one transaction: the message exists exactly when the offer does."""
-    now = timezone.now()
-    offer = WaitlistOffer(
-        clinic_id=entry.clinic_id,
-        entry=entry,
-        practitioner=practitioner,
-        room=room,
-        start=start,
-        expires_at=min(now + WAITLIST_OFFER_TTL, start),
-        freed_by=freed_by if freed_by is not None and freed_by.pk else None,
-    )
-    offer.full_clean(validate_constraints=False)
-    offer.save()
-    waitlist_offer_message_create(
-        patient=entry.patient, about=offer, url=waitlist_offer_link(offer), expires_at=offer.expires_at
-    )
-    return offer
-
-
-def waitlist_offer_still_open(message, offer: WaitlistOffer | None) -> str:
-    """The outbox's last check before sending an offer: '' while the patient can still accept it."""
-    if offer is None:
-        return "offer no longer exists"
-    if offer.status != OfferStatus.PENDING:
-        return f"offer {offer.get_status_display().lower()}"
-    if offer.expires_at <= timezone.now():
-        return "offer expired"
-    return ""
-
-
-_OFFER_SALT = "sessions.waitlist-offer"
-
-
-def waitlist_offer_link(offer: WaitlistOffer) -> str:
-    """The patient's public accept link for the offer message (signed, no login)."""
-    token = signing.dumps(offer.pk, salt=_OFFER_SALT, compress=True)
-    return f"{settings.PUBLIC_BASE_URL}/waitlist/offers/{token}/"
-
-
-def waitlist_offer_from_token(token: str) -> WaitlistOffer | None:
-    try:
-        pk = signing.loads(token, salt=_OFFER_SALT)
-    except signing.BadSignature:
-        return None
-    return (
-        WaitlistOffer.objects.select_related("clinic", "practitioner", "entry__service").filter(pk=pk).first()
-        if isinstance(pk, int)
-        else None
-    )
-
-
-def waitlist_match_freed_slot(*, appointment: Appointment) -> list[WaitlistOffer]:
-    """Offer the time `appointment` no longer holds to the oldest matching waiting patients.
-
-    Matches: same clinic and service, the practitioner wanted (or any), the slot inside the
-    patient's window, not the patient who freed it, no offer of this slot yet. Called inside
-    the cancel/reschedule transaction, so offers exist only if the slot was really freed.
-    """
-    now = timezone.now()
-    if appointment.start <= now:
-        return []
-    entries = (
-        WaitlistEntry.objects.filter(
-            clinic_id=appointment.clinic_id,
-            service_id=appointment.service_id,
-            status=WaitlistStatus.WAITING,
-            window_start__lte=appointment.start,
-            window_end__gte=appointment.end,
-        )
-        .filter(Q(practitioner__isnull=True) | Q(practitioner_id=appointment.practitioner_id))
-        .exclude(patient_id=appointment.patient_id)
-        .exclude(
-            Exists(
-                WaitlistOffer.objects.filter(
-                    entry=OuterRef("pk"), practitioner_id=appointment.practitioner_id, start=appointment.start
-                )
-            )
-        )
-        .order_by("created_at", "pk")[:WAITLIST_OFFERS_PER_SLOT]
-    )
-    return [
-        waitlist_offer_create(
-            entry=entry,
-            practitioner=appointment.practitioner,
-            room=appointment.room,
-            start=appointment.start,
-            freed_by=appointment,
-        )
-        for entry in entries
-    ]
-
-
 @transaction.atomic
 def waitlist_offer_accept(*, offer: WaitlistOffer, by: User | None = None) -> WaitlistOffer:
     """Book the offered slot. Returns the offer: `accepted` (with its appointment), `expired`
@@ -825,7 +440,7 @@ def waitlist_offer_accept(*, offer: WaitlistOffer, by: User | None = None) -> Wa
     # Lock order as in booking: the practitioner first, then the offer. Locking the offer first
     # deadlocks two accepts of one slot (each holds its offer and waits for the other's).
     practitioner_id = WaitlistOffer.objects.values_list("practitioner_id", flat=True).get(pk=offer.pk)
-    _lock(Practitioner, [practitioner_id])
+    rows_lock(Practitioner, [practitioner_id])
     locked = WaitlistOffer.objects.select_for_update().select_related("entry", "clinic").get(pk=offer.pk)
     now = timezone.now()
     if locked.status != OfferStatus.PENDING:
@@ -863,56 +478,3 @@ def waitlist_offer_accept(*, offer: WaitlistOffer, by: User | None = None) -> Wa
         status=OfferStatus.TAKEN, responded_at=now
     )
     return locked
-
-
-@transaction.atomic
-def waitlist_offer_decline(*, offer: WaitlistOffer) -> WaitlistOffer:
-    changed = WaitlistOffer.objects.filter(pk=offer.pk, status=OfferStatus.PENDING).update(
-        status=OfferStatus.DECLINED, responded_at=timezone.now()
-    )
-    offer.refresh_from_db()
-    if not changed:
-        raise InvalidTransitionError(f"This offer is {offer.get_status_display().lower()}.")
-    return offer
-
-
-def waitlist_expire_due(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """The sweeper: expire pending offers whose time is up and lapse entries whose window passed.
-
-    Conditional UPDATEs claim the rows, so two sweepers at once (or a rerun) change each row once.
-    """
-    now = now or timezone.now()
-    offers = WaitlistOffer.objects.filter(status=OfferStatus.PENDING, expires_at__lte=now).update(
-        status=OfferStatus.EXPIRED, responded_at=now
-    )
-    entries = WaitlistEntry.objects.filter(status=WaitlistStatus.WAITING, window_end__lte=now).update(
-        status=WaitlistStatus.LAPSED
-    )
-    return {"offers_expired": offers, "entries_lapsed": entries}
-
-
-# --- calendar feeds --------------------------------------------------------------------
-
-
-def calendar_token_digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-@transaction.atomic
-def calendar_feed_create(*, practitioner: Practitioner, created_by: User | None = None) -> tuple[CalendarFeed, str]:
-    """A new secret feed URL token; returned once, stored as a digest."""
-    raw = secrets.token_urlsafe(32)
-    feed = CalendarFeed(
-        clinic_id=practitioner.clinic_id,
-        practitioner=practitioner,
-        prefix=raw[:8],
-        digest=calendar_token_digest(raw),
-        created_by=created_by,
-    )
-    feed.full_clean()
-    feed.save()
-    return feed, raw
-
-
-def calendar_feed_revoke(*, feed: CalendarFeed) -> None:
-    CalendarFeed.objects.filter(pk=feed.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())

@@ -12,13 +12,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.access import clinical_access_check, clinical_access_enforce, role_in
-from clinic.audit import audit_record
-from clinic.messaging import followup_nudges_schedule
 from clinic.models import AuditAction, Practitioner, WebhookEventType
-from clinic.roles import Role
-from clinic.webhooks import webhook_event_emit
+from clinic.security.access import clinical_access_check, clinical_access_enforce, role_in
+from clinic.security.audit import audit_record
+from clinic.security.roles import Role
+from clinic.webhooks.delivery import webhook_event_emit
 from patients.models import Patient
+from sessions.messages import followup_nudges_schedule
 from sessions.models import (
     Addendum,
     Appointment,
@@ -55,7 +55,7 @@ def _locked_session(session: TreatmentSession) -> TreatmentSession:
 
 
 def _may_write(session: TreatmentSession, actor) -> None:
-    """Writing to a note takes the same access as reading it (`clinic.access`). Callers that
+    """Writing to a note takes the same access as reading it (`clinic.security.access`). Callers that
     show the note (API, admin) checked and audited already; this holds for any other caller.
     No actor: an API key with the clinical scope, or the system (imports, demo data)."""
     if actor is not None and not actor.is_superuser:

@@ -161,7 +161,7 @@ def foreign_ids_in(body: str, ids: set[int]) -> list[int]:
 def filterset_of(endpoint: Endpoint):
     """The FilterSet the project's filter backend builds for the endpoint's view (declared, or
     generated from `filterset_fields`), or None."""
-    from clinic.api import StrictFilterBackend
+    from clinic.api.inputs import StrictFilterBackend
 
     queryset = getattr(endpoint.view_class, "queryset", None)
     return StrictFilterBackend().get_filterset_class(endpoint.view_class(), queryset)

@@ -26,7 +26,7 @@ from tests.sessions.conftest import NOW
 
 pytestmark = pytest.mark.django_db
 ERROR_KEYS = {"type", "title", "status", "detail", "errors"}
-MAX_JSON_DEPTH = 32  # clinic.api.MAX_JSON_DEPTH, as docs/architecture.md states it
+MAX_JSON_DEPTH = 32  # clinic.api.conventions.MAX_JSON_DEPTH, as docs/architecture.md states it
 
 
 def _post(client, url: str, body: str):

@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST (clinic.idempotency), through a viewset that opts in like the
+"""Idempotency-Key on POST (clinic.api.idempotency), through a viewset that opts in like the
 patients, appointments and intake-links viewsets do."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from clinic.idempotency import IDEMPOTENCY_TTL, idempotency_records_delete_expired
+from clinic.api.idempotency import IDEMPOTENCY_TTL, idempotency_records_delete_expired
 from clinic.models import IdempotencyRecord, IdempotencyStatus, Location
 from clinic.services import api_key_create
 from clinic.tasks import delete_expired_idempotency_records

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from clinic.models import ImportJob, ImportJobStatus
-from clinic.tasks import run_import_job
 from patients.models import Patient
+from patients.tasks import run_import_job
 
 pytestmark = pytest.mark.django_db
 

@@ -24,9 +24,9 @@ from django.test.utils import CaptureQueriesContext
 from django_filters import ModelChoiceFilter, ModelMultipleChoiceFilter, NumberFilter
 from rest_framework.test import APIClient
 
-from clinic.authentication import ALL_SCOPES
+from clinic.api.authentication import ALL_SCOPES
 from clinic.models import User
-from clinic.roles import CLINICAL_ROLES, Role
+from clinic.security.roles import CLINICAL_ROLES, Role
 from clinic.services import api_key_create
 from sessions.models import Appointment, AppointmentSeries
 from tests.api.endpoints import (

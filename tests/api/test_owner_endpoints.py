@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from clinic.audit import audit_record
-from clinic.authentication import ALL_SCOPES, api_key_digest
+from clinic.api.authentication import ALL_SCOPES, api_key_digest
 from clinic.models import ApiKey, AuditAction
+from clinic.security.audit import audit_record
 from clinic.services import api_key_create
 from tests.factories import PatientFactory
 

@@ -4,7 +4,7 @@ have in any number or id filter are never a 5xx.
 
 PostgreSQL refuses offsets beyond +-15:59 that ISO 8601 allows (`-22:42`), so a filter that
 passed the value through answered 500; `UtcIsoDateTimeFilter` converts it to UTC first. Dates
-outside 1900-2199 overflowed in slot arithmetic (`clinic.api.EARLIEST_YEAR`, `LATEST_YEAR`).
+outside 1900-2199 overflowed in slot arithmetic (`clinic.api.conventions.EARLIEST_YEAR`, `LATEST_YEAR`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from django_filters import (
 )
 from rest_framework.test import APIClient
 
-from clinic.api import UtcIsoDateTimeFilter
-from clinic.fhir import FhirDateFilter
+from clinic.api.inputs import UtcIsoDateTimeFilter
+from clinic.fhir.base import FhirDateFilter
 from tests.api.endpoints import api_endpoints, filterset_of, make
 
 
@@ -45,7 +45,7 @@ def test_the_lists_have_date_time_filters():
 @pytest.mark.django_db
 @pytest.mark.parametrize(("endpoint", "name", "declared"), DATE_TIME_FILTERS)
 def test_date_time_filters_accept_any_iso_offset(endpoint, name, declared, owner):
-    assert isinstance(declared, UtcIsoDateTimeFilter), f"{endpoint}?{name}: use clinic.api.UtcIsoDateTimeFilter"
+    assert isinstance(declared, UtcIsoDateTimeFilter), f"{endpoint}?{name}: use clinic.api.inputs.UtcIsoDateTimeFilter"
     client = APIClient()
     client.force_authenticate(user=owner)
     assert client.get(endpoint.url(), {name: "2026-01-01T00:00:00-22:42"}).status_code == 200

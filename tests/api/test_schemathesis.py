@@ -17,7 +17,7 @@ from django.db import close_old_connections
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from clinic.authentication import ALL_SCOPES
+from clinic.api.authentication import ALL_SCOPES
 from clinic.services import api_key_create
 from clinic.wsgi import application
 from tests.factories import API_OBJECT_FACTORIES, ClinicFactory

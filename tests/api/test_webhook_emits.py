@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 
 from clinic.models import WebhookDelivery, WebhookEvent, WebhookEventType
-from clinic.webhooks import webhook_endpoint_create
+from clinic.webhooks.delivery import webhook_endpoint_create
 from intake.services import intake_submit
 from patients.models import Patient
 from patients.services import patient_archive, patient_create, patient_merge, patient_unarchive, patient_update

@@ -16,7 +16,7 @@ from django.core import mail
 from django.utils import timezone
 
 from clinic.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEvent
-from clinic.webhooks import (
+from clinic.webhooks.delivery import (
     webhook_deliveries_due,
     webhook_delivery_attempt,
     webhook_endpoint_create,
@@ -49,7 +49,8 @@ def receiver():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the next poll: the default half second, in each of the module's tests.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     received.url = f"http://127.0.0.1:{server.server_port}/hooks"
     yield received
@@ -265,6 +266,7 @@ def test_receptionists_cannot_manage_webhooks(receptionist_api, receiver):
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_delivers_an_emitted_event_from_redis(clinic, receiver):
     import time

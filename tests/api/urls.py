@@ -10,10 +10,11 @@ from django.urls import include, path
 from rest_framework import mixins, viewsets
 from rest_framework.routers import SimpleRouter
 
-from clinic.api import ClinicScopedMixin, StrictModelSerializer
-from clinic.idempotency import IdempotentCreateMixin
+from clinic.api.conventions import ClinicScopedMixin
+from clinic.api.idempotency import IdempotentCreateMixin
+from clinic.api.inputs import StrictModelSerializer
 from clinic.models import Location
-from clinic.roles import CLINICAL_ROLES
+from clinic.security.roles import CLINICAL_ROLES
 from clinic.urls import urlpatterns as project_urlpatterns
 
 

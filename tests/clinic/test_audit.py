@@ -4,8 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from clinic.audit import audit_record, audit_verify
 from clinic.models import AuditAction, AuditEvent
+from clinic.security.audit import audit_record, audit_verify
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,9 +14,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from clinic.audit import _digest, audit_record
 from clinic.celery import app
 from clinic.models import AuditAction, AuditCheckpoint, AuditEvent
+from clinic.security.audit import _digest, audit_record
 from clinic.tasks import checkpoint_audit_chains
 
 pytestmark = pytest.mark.django_db

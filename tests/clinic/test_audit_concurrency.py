@@ -9,8 +9,8 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from clinic.audit import audit_record, audit_verify
 from clinic.models import AuditAction, AuditEvent
+from clinic.security.audit import audit_record, audit_verify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

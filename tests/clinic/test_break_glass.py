@@ -9,9 +9,9 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from clinic.access import BreakGlassRequired, break_glass_open, clinical_access_check
 from clinic.models import AuditAction, AuditEvent, BreakGlassAccess
-from clinic.roles import Role
+from clinic.security.access import BreakGlassRequired, break_glass_open, clinical_access_check
+from clinic.security.roles import Role
 from clinic.services import api_key_create
 from tests.factories import AppointmentFactory, PatientFactory, PractitionerFactory, staff
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from clinic.access import break_glass_open
 from clinic.models import AuditAction, AuditEvent
-from clinic.roles import Role
+from clinic.security.access import break_glass_open
+from clinic.security.roles import Role
 from clinic.services import api_key_create
 from intake.services import intake_submit
 from tests.factories import (

@@ -1,4 +1,4 @@
-"""A care relationship a therapist cannot manufacture alone (see `clinic.access`).
+"""A care relationship a therapist cannot manufacture alone (see `clinic.security.access`).
 
 Theo treats Maya: his note is the record under attack. Cara is a colleague of the same
 clinic who has never seen Maya. Booking Maya with herself (and cancelling, or marking the
@@ -15,9 +15,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
-from clinic.access import BreakGlassRequired, break_glass_open, clinical_access_check, scope_clinical_rows
 from clinic.models import AuditAction, AuditEvent, BreakGlassAccess
-from clinic.roles import Role
+from clinic.security.access import BreakGlassRequired, break_glass_open, clinical_access_check, scope_clinical_rows
+from clinic.security.roles import Role
 from intake.services import intake_submit
 from patients.models import Patient
 from sessions.models import TreatmentSession

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.processes import manage, project_env
 
 PROBE = (
@@ -27,6 +29,7 @@ def test_healthz_is_200_when_database_and_broker_answer(client, db):
     assert body["broker"] == {"ok": True, "detail": "redis"}
 
 
+@pytest.mark.processes
 def test_healthz_is_503_naming_the_broker_when_redis_is_down(django_db_setup, settings):
     test_db = settings.DATABASES["default"]["NAME"]
     result = _probe(DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{test_db}", REDIS_URL="redis://127.0.0.1:1/0")
@@ -35,6 +38,7 @@ def test_healthz_is_503_naming_the_broker_when_redis_is_down(django_db_setup, se
     assert result["body"]["database"]["ok"] is True
 
 
+@pytest.mark.processes
 def test_healthz_is_503_naming_the_database_when_it_is_down():
     result = _probe(DATABASE_URL="postgres://postgres@127.0.0.1:1/nowhere")
     assert result["status"] == 503

@@ -10,12 +10,12 @@ import psycopg
 import pytest
 from django.db import connection
 
-from clinic.audit import audit_checkpoint_record, audit_record, audit_verify
 from clinic.models import AuditAction, AuditEvent
+from clinic.security.audit import audit_checkpoint_record, audit_record, audit_verify
 from tests.factories import AppointmentFactory, PatientFactory
 from tests.processes import ROOT, manage, project_env
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.processes]
 
 TABLES = ["clinic_clinic", "patients_patient", "treatment_sessions_appointment", "clinic_auditevent"]
 

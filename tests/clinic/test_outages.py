@@ -20,7 +20,7 @@ from django.utils import timezone
 from clinic import degrade
 from clinic.models import Clinic, Message, MessageStatus, WebhookDelivery, WebhookDeliveryStatus
 from clinic.services import api_key_create
-from clinic.webhooks import webhook_endpoint_create
+from clinic.webhooks.delivery import webhook_endpoint_create
 from sessions.models import Appointment, AppointmentStatus
 from tests.factories import LocationFactory, PatientFactory, ServiceFactory, WorkingHoursFactory
 from tests.processes import (
@@ -114,6 +114,7 @@ def bookable(clinic, practitioner):
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_booking_and_reads_work_while_redis_is_down_and_rate_limits_resume_after(
     bookable, practitioner, receptionist, clinic, private_dir, settings
@@ -216,7 +217,7 @@ SETUP_SCRIPT = """
 import json
 from django.core.management import call_command
 from django.test import Client
-from clinic.roles import Role
+from clinic.security.roles import Role
 from clinic.services import api_key_create
 from tests.factories import ClinicFactory, RoomFactory, staff
 
@@ -231,6 +232,7 @@ print(json.dumps({"key": key, "session": client.cookies["sessionid"].value}))
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_a_database_outage_is_a_503_in_the_api_error_format_with_retry_after(django_db_setup, settings, private_dir):
     postgres = PrivatePostgres(private_dir)
     postgres.init()

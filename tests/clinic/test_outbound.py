@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from clinic.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
-from clinic.outbound import is_public
-from clinic.webhooks import webhook_delivery_attempt, webhook_endpoint_create, webhook_event_emit
+from clinic.webhooks.delivery import webhook_delivery_attempt, webhook_endpoint_create, webhook_event_emit
+from clinic.webhooks.outbound import is_public
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from clinic.roles import Role
+from clinic.security.roles import Role
 from clinic.services import membership_set
 from tests.factories import UserFactory
 

@@ -12,7 +12,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.models import AuditAction, AuditEvent
-from clinic.roles import Role
+from clinic.security.roles import Role
 from tests.factories import ClinicFactory, staff
 
 pytestmark = pytest.mark.django_db

@@ -66,6 +66,7 @@ def test_redis_url_unset_means_embedded_broker(monkeypatch):
     assert env.env_redis_url("REDIS_URL") == "redis://127.0.0.1:6379/2"
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -86,12 +87,14 @@ def test_bad_variable_stops_start_up_with_one_line_naming_it(variable, value):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.processes
 def test_production_refuses_to_start_without_a_real_secret_key():
     result = manage("check", env=project_env(DJANGO_ENV="production", SECRET_KEY=None, ALLOWED_HOSTS="clinic.example"))
     assert result.returncode == 2
     assert result.stderr.startswith("configuration error: SECRET_KEY")
 
 
+@pytest.mark.processes
 def test_production_settings_pass_the_deploy_check():
     result = manage(
         "check",
@@ -103,6 +106,7 @@ def test_production_settings_pass_the_deploy_check():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.processes
 def test_production_defaults_are_closed():
     result = manage(
         "shell",
@@ -115,6 +119,7 @@ def test_production_defaults_are_closed():
     assert result.stdout.strip().splitlines()[-1] == "False True True True"
 
 
+@pytest.mark.processes
 def test_the_api_schema_is_private_in_production_and_public_elsewhere():
     show = ("shell", "-c", "from django.conf import settings as s; print(s.API_DOCS_PUBLIC)")
     production = project_env(DJANGO_ENV="production", SECRET_KEY=secrets.token_urlsafe(64), ALLOWED_HOSTS="x.example")

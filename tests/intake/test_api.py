@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def submission(clinic, practitioner):
     patient = PatientFactory(clinic=clinic)
-    # The shared therapist is the patient's usual practitioner (see clinic.access).
+    # The shared therapist is the patient's usual practitioner (see clinic.security.access).
     AppointmentFactory(clinic=clinic, patient=patient, practitioner=practitioner)
     answers = clean_intake_answers(
         calf_swollen=True, calf_swollen_side="right", onset_date="2025-01-15", sitting_hours=7.5,

@@ -19,7 +19,7 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run",
 ]  # fmt: skip
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def choose(page, question: str, label: str) -> None:
@@ -40,7 +40,7 @@ def test_a_patient_fills_the_intake_on_a_phone_and_the_therapist_sees_the_flags(
     expect.set_options(timeout=20_000)
 
     patient = PatientFactory(clinic=clinic, given_name="Maya", family_name="Singh")
-    # Booked with the therapist, who is therefore her usual practitioner (clinic.access).
+    # Booked with the therapist, who is therefore her usual practitioner (clinic.security.access).
     AppointmentFactory(clinic=clinic, patient=patient, practitioner=practitioner)
     link = intake_link(patient)
     start_url = live_server.url + f"/intake/{link.token}/"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from clinic.roles import Role
+from clinic.security.roles import Role
 from clinic.services import api_key_create
 from intake.services import intake_submit
 from tests.factories import AppointmentFactory, PatientFactory, clean_intake_answers, intake_link, staff

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from intake.models import IntakeLink, IntakeSubmission
+from intake.pages import MISS_LIMIT
 from intake.services import intake_link_revoke, intake_submit
-from intake.views import MISS_LIMIT
 from tests.factories import PatientFactory, clean_intake_answers, intake_link
 
 pytestmark = pytest.mark.django_db

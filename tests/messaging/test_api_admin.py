@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinic.models import Message, MessageStatus
-from clinic.roles import Role
+from clinic.security.roles import Role
 from clinic.services import api_key_create
 from tests.factories import AppointmentFactory, MessageFactory, staff
 

@@ -13,9 +13,11 @@ from urllib.parse import parse_qs
 import pytest
 from django.utils import timezone
 
-from clinic.channels import OutgoingSms, PermanentSendError, TransientSendError, TwilioSmsBackend
-from clinic.messaging import appointment_messages_sync, message_send, messages_claim_due, unsubscribe_token
+from clinic.messaging.channels import OutgoingSms, PermanentSendError, TransientSendError, TwilioSmsBackend
+from clinic.messaging.outbox import unsubscribe_token
+from clinic.messaging.sending import message_send, messages_claim_due
 from clinic.models import Message, MessageStatus, OptOut
+from sessions.messages import appointment_messages_sync
 from tests.factories import AppointmentFactory, PatientFactory, ReminderPolicyFactory, sms_patient
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +53,7 @@ def twilio(settings):
     server.requests, server.answers = [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    settings.SMS_BACKEND = "clinic.channels.TwilioSmsBackend"
+    settings.SMS_BACKEND = "clinic.messaging.channels.TwilioSmsBackend"
     settings.TWILIO_ACCOUNT_SID = "AC0123"
     settings.TWILIO_AUTH_TOKEN = "secret-token"
     settings.TWILIO_FROM_NUMBER = "+14165550100"

@@ -14,19 +14,18 @@ from django.core import mail
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from clinic.messaging import (
+from clinic.messaging.outbox import message_resend, validity_check_register
+from clinic.messaging.sending import (
     ResultNotRecordedError,
-    appointment_messages_sync,
-    message_resend,
     message_send,
     messages_claim_due,
     messages_dispatch_due,
     messages_send,
-    patient_opt_out,
-    validity_check_register,
 )
 from clinic.models import Message, MessageKind, MessageStatus
 from clinic.tasks import dispatch_due_messages, send_message, send_messages
+from patients.messages import patient_opt_out
+from sessions.messages import appointment_messages_sync
 from sessions.models import AppointmentStatus
 from tests.factories import AppointmentFactory, MessageFactory, PatientFactory, ReminderPolicyFactory, sms_patient
 
@@ -46,7 +45,7 @@ def daytime():
 
 @pytest.fixture
 def sms_files(settings, tmp_path):
-    settings.SMS_BACKEND = "clinic.channels.FileSmsBackend"
+    settings.SMS_BACKEND = "clinic.messaging.channels.FileSmsBackend"
     settings.SMS_FILE_PATH = str(tmp_path / "sms")
     return tmp_path / "sms"
 
@@ -267,7 +266,7 @@ def test_resend_puts_a_failed_message_back_in_the_queue(daytime):
 def test_a_registered_validity_check_cancels_its_kind(daytime):
     patient = PatientFactory()
     about = AppointmentFactory(clinic=patient.clinic, patient=patient)
-    from clinic.messaging import intake_link_message_create
+    from intake.messages import intake_link_message_create
 
     message = intake_link_message_create(patient=patient, about=about, url="https://x.test/i/1")
 
@@ -279,14 +278,14 @@ def test_a_registered_validity_check_cancels_its_kind(daytime):
         type(about).objects.filter(pk=about.pk).update(notes="submitted")
         assert message_send(message_id=message.pk, claim_token=claim_one(message)) == "cancelled"
     finally:
-        from clinic.messaging import _VALIDITY_CHECKS
+        from clinic.messaging.outbox import _VALIDITY_CHECKS
 
         _VALIDITY_CHECKS[MessageKind.INTAKE_LINK].remove(submitted)
     assert Message.objects.get(pk=message.pk).reason == "intake already submitted"
 
 
 def test_followup_nudge_is_cancelled_when_the_patient_has_re_booked(daytime):
-    from clinic.messaging import followup_nudges_schedule
+    from sessions.messages import followup_nudges_schedule
 
     patient = PatientFactory()
     note = AppointmentFactory(clinic=patient.clinic, patient=patient, start=local(2026, 4, 27, 10))
@@ -372,7 +371,7 @@ def test_one_bad_message_in_a_chunk_neither_stops_nor_resends_the_others(daytime
         assert again[first.pk] == again[refused.pk] == again[last.pk] == "stale"
         assert len(mail.outbox) == 2
     finally:
-        from clinic.messaging import _VALIDITY_CHECKS
+        from clinic.messaging.outbox import _VALIDITY_CHECKS
 
         _VALIDITY_CHECKS[MessageKind.APPOINTMENT_REMINDER].remove(check_crashes)
     statuses = dict(Message.objects.values_list("id", "status"))
@@ -475,16 +474,16 @@ def test_with_no_recheck_time_each_message_is_read_right_before_its_send(daytime
 
 
 def test_a_chunk_whose_rows_cannot_be_read_together_reads_them_one_at_a_time(daytime, monkeypatch):
-    from clinic import messaging
+    from clinic.messaging import sending as messaging
 
-    prefetch = messaging._abouts_prefetch
+    prefetch = messaging.messages_about_prefetch
 
     def fails_for_several(messages):
         if len(messages) > 1:
             raise RuntimeError("one row the batch read cannot load")
         prefetch(messages)
 
-    monkeypatch.setattr(messaging, "_abouts_prefetch", fails_for_several)
+    monkeypatch.setattr(messaging, "messages_about_prefetch", fails_for_several)
     MessageFactory.create_batch(3)
     token, ids = messages_claim_due(limit=10)
     assert messages_send(message_ids=ids, claim_token=str(token)) == dict.fromkeys(ids, "sent")

@@ -11,16 +11,10 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinic.messaging import (
-    appointment_messages_sync,
-    followup_nudges_schedule,
-    intake_link_message_create,
-    intake_nudge_schedule,
-    messages_cancel_about,
-    reminder_due,
-    waitlist_offer_message_create,
-)
+from clinic.messaging.outbox import messages_cancel_about, reminder_due
 from clinic.models import Message, MessageKind, MessageStatus, ServiceReminderPolicy
+from intake.messages import intake_link_message_create, intake_nudge_schedule
+from sessions.messages import appointment_messages_sync, followup_nudges_schedule, waitlist_offer_message_create
 from sessions.models import AppointmentStatus
 from tests.factories import AppointmentFactory, PatientFactory, ReminderPolicyFactory, sms_patient
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from django.db import transaction
 
-from clinic.messaging import message_still_applies
+from clinic.messaging.outbox import message_still_applies
 from clinic.models import Message, MessageKind, MessageStatus
 from intake.models import IntakeLink
 from intake.services import intake_link_create, intake_link_resend, intake_link_revoke, intake_submit

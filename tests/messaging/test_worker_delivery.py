@@ -28,7 +28,7 @@ from clinic.tasks import dispatch_due_messages
 from tests.messaging.seed import seed_due_messages
 from tests.processes import broker_to_myself, celery_worker, project_env, stop_process
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 COUNT = 300
 CONCURRENCY = 2
@@ -62,7 +62,7 @@ class Worker:
             DJANGO_ENV="test",
             VAR_DIR=str(var_dir),
             EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-            SMS_BACKEND="clinic.channels.FileSmsBackend",
+            SMS_BACKEND="clinic.messaging.channels.FileSmsBackend",
             LOG_LEVEL="warning",
             **env,
         )

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def flagged(clinic, practitioner):
     patient = PatientFactory(clinic=clinic, given_name="Maya", family_name="Singh")
-    # The shared therapist is her usual practitioner (see clinic.access).
+    # The shared therapist is her usual practitioner (see clinic.security.access).
     AppointmentFactory(clinic=clinic, patient=patient, practitioner=practitioner)
     intake_submit(link=intake_link(patient), answers=clean_intake_answers(fever=True, goals="Run a 10k again."))
     return patient

@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from clinic.access import break_glass_open
 from clinic.models import AuditAction, AuditEvent, BreakGlassAccess, Message, MessageStatus, OptOut
-from clinic.roles import Role
+from clinic.security.access import break_glass_open
+from clinic.security.roles import Role
 from intake.models import IntakeLink, IntakeLinkStatus, IntakeSubmission
 from intake.services import intake_submit
 from patients.models import Patient

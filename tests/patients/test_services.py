@@ -41,6 +41,7 @@ def test_patients_of_two_clinics_cannot_be_merged(clinic, other_clinic):
         patient_merge(source=PatientFactory(clinic=clinic), target=PatientFactory(clinic=other_clinic))
 
 
+@pytest.mark.slow  # 100,000 rows
 def test_search_on_100k_patients_uses_the_trigram_index_not_a_table_scan(clinic):
     with connection.cursor() as cursor:
         cursor.execute(

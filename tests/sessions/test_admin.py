@@ -170,7 +170,7 @@ def test_a_warning_is_saved_with_the_written_reason(as_user, therapist, session)
 def test_a_new_session_is_created_through_the_service(
     as_user, therapist, practitioner, patient, receptionist, catalogs
 ):
-    # The front desk booked the patient with Theo: he may open her record (see clinic.access).
+    # The front desk booked the patient with Theo: he may open her record (see clinic.security.access).
     AppointmentFactory(clinic=practitioner.clinic, patient=patient, practitioner=practitioner, booked_by=receptionist)
     now = timezone.now().astimezone(practitioner.clinic.tz)
     data = form_data(TreatmentSession(), subjective="New complaint: heel pain.") | {

@@ -123,7 +123,7 @@ def test_an_api_key_needs_the_clinical_scope(api, clinic, session):
 def test_a_therapist_opens_a_note_adds_entries_and_signs_it(
     therapist_api, catalogs, patient, practitioner, receptionist
 ):
-    # The front desk booked the patient with Theo: he may open her record (see clinic.access).
+    # The front desk booked the patient with Theo: he may open her record (see clinic.security.access).
     AppointmentFactory(clinic=practitioner.clinic, patient=patient, practitioner=practitioner, booked_by=receptionist)
     created = therapist_api.post(
         "/api/v1/notes/",

@@ -10,9 +10,9 @@ import datetime as dt
 import pytest
 from rest_framework.test import APIClient
 
-from clinic.access import break_glass_open
 from clinic.models import AuditAction, AuditEvent
-from clinic.roles import Role
+from clinic.security.access import break_glass_open
+from clinic.security.roles import Role
 from clinic.services import api_key_create
 from intake.services import intake_submit
 from sessions.services import entry_add, note_sign

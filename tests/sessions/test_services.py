@@ -337,6 +337,7 @@ def test_draft_sessions_of_other_patients_are_unaffected_by_a_signature(signed, 
     assert TreatmentSession.objects.filter(pk=other.pk).update(plan="still editable") == 1
 
 
+@pytest.mark.slow  # two demo seeds
 def test_the_demo_seed_writes_signed_notes_once():
     from io import StringIO
 

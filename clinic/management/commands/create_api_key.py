@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from clinic.authentication import ALL_SCOPES
+from clinic.api.authentication import ALL_SCOPES
 from clinic.models import Clinic
 from clinic.services import api_key_create
 

@@ -4,8 +4,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from clinic.audit import audit_checkpoint_is_signed, audit_checkpoints_from_file, audit_verify
 from clinic.models import AuditCheckpoint, AuditEvent
+from clinic.security.audit import audit_checkpoint_is_signed, audit_checkpoints_from_file, audit_verify
 
 
 class Command(BaseCommand):

@@ -1,10 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from clinic.audit import audit_record
 from clinic.models import AuditAction, Clinic
-from patients.csv_io import appointments_export_csv, patients_export_csv
+from clinic.security.audit import audit_record
 
-EXPORTS = {"patients": patients_export_csv, "appointments": appointments_export_csv}
+# Filled by the apps that export (patients; sessions registers appointments in its ready()).
+from patients.csv_io import CSV_EXPORTS as EXPORTS
 
 
 class Command(BaseCommand):

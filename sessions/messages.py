@@ -1,0 +1,216 @@
+"""Messages about appointments and courses of care: what triggers them, whether they still
+apply when due, and what their templates say about the visit. The outbox engine
+(clinic.messaging) writes and sends them; `register()` plugs these in from SessionsConfig.ready().
+
+- `appointment_messages_sync`: a confirmation and reminders per appointment occurrence
+  (booked/confirmed and ahead), a cancellation notice when the clinic cancels.
+- `followup_nudges_schedule`: re-booking nudges after a signed note.
+- `waitlist_offer_message_create`: a freed slot offered to a waitlisted patient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from clinic.messaging.outbox import (
+    Planned,
+    message_about,
+    message_about_model,
+    message_about_register,
+    messages_reconcile,
+    reminder_due,
+    reminder_policy_for,
+    start_ref,
+    validity_check_register,
+)
+from clinic.messaging.render import context_provider_register, when_text
+from clinic.models import Message, MessageKind, ReminderPolicy, ServiceReminderPolicy
+from patients.models import Patient
+from sessions.models import Appointment, AppointmentStatus
+
+UPCOMING_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)
+
+
+def lead_times_for(appointment: Appointment, policy: ReminderPolicy) -> list[dict]:
+    override = ServiceReminderPolicy.objects.filter(service_id=appointment.service_id).first()
+    return override.lead_times if override else policy.lead_times
+
+
+@transaction.atomic
+def appointment_messages_sync(*, appointment: Appointment, clinic_cancelled: bool = False) -> list[Message]:
+    """(Re)compute the messages of an appointment from its current state. Idempotent.
+
+    Booked or confirmed and ahead: a confirmation now and reminders at the lead times
+    (service override, else the clinic's policy); a new start time moves them (the old
+    ones are cancelled). Cancelled: its open messages are cancelled, and when the
+    clinic cancelled (`clinic_cancelled=True`) the patient gets a cancellation notice.
+    Any other status (arrived, completed, no-show) cancels what is still scheduled.
+    Call it inside the transaction that changes the appointment.
+    """
+    appointment = (
+        Appointment.objects.select_for_update(of=("self",)).select_related("clinic", "patient").get(pk=appointment.pk)
+    )
+    now = timezone.now()
+    clinic, patient = appointment.clinic, appointment.patient
+    policy = reminder_policy_for(clinic)
+    ref = start_ref(appointment.start)
+    context = {"start": ref}
+    planned: list[Planned] = []
+    managed = {MessageKind.APPOINTMENT_CONFIRMATION, MessageKind.APPOINTMENT_REMINDER}
+    if appointment.status in UPCOMING_STATUSES and appointment.start > now:
+        reason = "appointment moved"
+        planned.append(
+            Planned(
+                kind=MessageKind.APPOINTMENT_CONFIRMATION,
+                occurrence=ref,
+                due_at=now,
+                expires_at=appointment.start,
+                immediate=policy.confirmations_immediate,
+                context=context,
+                keep_due=True,
+            )
+        )
+        for lead in lead_times_for(appointment, policy):
+            planned.append(
+                Planned(
+                    kind=MessageKind.APPOINTMENT_REMINDER,
+                    occurrence=f"{lead['hours']}h@{ref}",
+                    wanted_channel=lead["channel"],
+                    due_at=reminder_due(appointment.start, hours=lead["hours"], tz=clinic.tz),
+                    expires_at=appointment.start,
+                    context=context,
+                    only_ahead=True,
+                )
+            )
+        managed.add(MessageKind.APPOINTMENT_CANCELLED)
+    elif appointment.status == AppointmentStatus.CANCELLED:
+        reason = "appointment cancelled"
+        if clinic_cancelled and appointment.start > now:
+            planned.append(
+                Planned(
+                    kind=MessageKind.APPOINTMENT_CANCELLED,
+                    occurrence=ref,
+                    due_at=now,
+                    expires_at=appointment.start,
+                    immediate=policy.confirmations_immediate,
+                    context=context,
+                    keep_due=True,
+                )
+            )
+    else:
+        reason = f"appointment {appointment.get_status_display().lower()}"
+        managed.add(MessageKind.APPOINTMENT_CANCELLED)
+    return messages_reconcile(
+        clinic=clinic, patient=patient, about=appointment, planned=planned, managed_kinds=managed, cancel_reason=reason
+    )
+
+
+@transaction.atomic
+def followup_nudges_schedule(
+    *, patient: Patient, about: models.Model, signed_at: dt.datetime, rebook_within_days: int, booking_url: str = ""
+) -> list[Message]:
+    """Re-booking nudges after a signed note recommended a visit within N days.
+
+    The first is due `rebook_within_days` after signing, a second (only if the clinic
+    sets `followup_second_nudge_days`) that many days later. Each is sent only if the
+    patient has no appointment after `signed_at` by then (checked by the sender).
+    """
+    if rebook_within_days < 1:
+        raise ValidationError({"rebook_within_days": "Must be at least one day."})
+    policy = reminder_policy_for(patient.clinic)
+    first = signed_at + dt.timedelta(days=rebook_within_days)
+    context = {"link": booking_url, "since": signed_at.isoformat()}
+    planned = [Planned(kind=MessageKind.FOLLOWUP_NUDGE, occurrence="1", due_at=first, context=context)]
+    if policy.followup_second_nudge_days:
+        second = first + dt.timedelta(days=policy.followup_second_nudge_days)
+        planned.append(Planned(kind=MessageKind.FOLLOWUP_NUDGE, occurrence="2", due_at=second, context=context))
+    return messages_reconcile(
+        clinic=patient.clinic,
+        patient=patient,
+        about=about,
+        planned=planned,
+        managed_kinds={MessageKind.FOLLOWUP_NUDGE},
+        cancel_reason="no longer applies",
+    )
+
+
+@transaction.atomic
+def waitlist_offer_message_create(
+    *, patient: Patient, about: models.Model, url: str, expires_at: dt.datetime
+) -> Message:
+    """Offer a freed slot; not sent after `expires_at` (quiet hours still apply)."""
+    plan = Planned(
+        kind=MessageKind.WAITLIST_OFFER,
+        occurrence="1",
+        due_at=timezone.now(),
+        expires_at=expires_at,
+        context={"link": url, "expires": expires_at.isoformat()},
+        keep_due=True,
+    )
+    return messages_reconcile(
+        clinic=patient.clinic, patient=patient, about=about, planned=[plan], managed_kinds=set(), cancel_reason=""
+    )[0]
+
+
+def _appointment_upcoming(message: Message, about) -> str:
+    if about is None:
+        return "appointment no longer exists"
+    if about.status not in UPCOMING_STATUSES:
+        return f"appointment {about.get_status_display().lower()}"
+    if start_ref(about.start) != message.context.get("start"):
+        return "appointment moved"
+    return ""
+
+
+def _appointment_still_cancelled(message: Message, about) -> str:
+    if about is None or about.status != AppointmentStatus.CANCELLED:
+        return "appointment no longer cancelled"
+    return ""
+
+
+def _patient_not_rebooked(message: Message, about) -> str:
+    since = dt.datetime.fromisoformat(message.context["since"])
+    booked = Appointment.objects.active().filter(patient_id=message.patient_id, start__gt=since).exists()
+    return "patient has re-booked" if booked else ""
+
+
+def _intake_appointment_upcoming(message: Message, about) -> str:
+    # An intake nudge is about the intake link; the appointment it leads up to is in its context.
+    appointment = Appointment.objects.filter(pk=message.context.get("appointment_id")).first()
+    return _appointment_upcoming(message, appointment)
+
+
+def _appointment_context(message: Message) -> dict:
+    """Template keys of the appointment a message is about (or leads up to, for an intake nudge)."""
+    if message_about_model(message) is Appointment:
+        appointment = message_about(message)
+    elif message.context.get("appointment_id"):
+        appointment = (
+            Appointment.objects.select_related("practitioner").filter(pk=message.context["appointment_id"]).first()
+        )
+    else:
+        return {}
+    if appointment is None:
+        return {}
+    when, date, clock = when_text(appointment.start, message.clinic.tz)
+    return {
+        "practitioner_name": appointment.practitioner.display_name,
+        "appointment_when": when,
+        "appointment_date": date,
+        "appointment_time": clock,
+    }
+
+
+def register() -> None:
+    """Plug the appointment messages into the engine (SessionsConfig.ready)."""
+    message_about_register("appointment", Appointment, select_related=("practitioner",))
+    validity_check_register(MessageKind.APPOINTMENT_CONFIRMATION, _appointment_upcoming)
+    validity_check_register(MessageKind.APPOINTMENT_REMINDER, _appointment_upcoming)
+    validity_check_register(MessageKind.APPOINTMENT_CANCELLED, _appointment_still_cancelled)
+    validity_check_register(MessageKind.INTAKE_NUDGE, _intake_appointment_upcoming)
+    validity_check_register(MessageKind.FOLLOWUP_NUDGE, _patient_not_rebooked)
+    context_provider_register(_appointment_context)

@@ -1,0 +1,42 @@
+"""Models of this app, one module per concern; imported here so Django and the migrations
+(which name `sessions.models.<name>`) find them under `sessions.models`."""
+
+from sessions.models.booking import (  # noqa: F401
+    ACTIVE_Q,
+    ACTIVE_STATUSES,
+    MAX_APPOINTMENT_SPAN,
+    Appointment,
+    AppointmentChange,
+    AppointmentChangeKind,
+    AppointmentQuerySet,
+    AppointmentSeries,
+    AppointmentStatus,
+    AvailabilityException,
+    CalendarFeed,
+    CancelledBy,
+    ExceptionKind,
+    OfferStatus,
+    TsTzRange,
+    WaitlistEntry,
+    WaitlistOffer,
+    WaitlistStatus,
+    WorkingHours,
+)
+from sessions.models.notes import (  # noqa: F401
+    DEEP_PRESSURE,
+    ENTRY_MODELS,
+    PREFETCHED,
+    AcupunctureEntry,
+    Addendum,
+    ArtEntry,
+    EntryKind,
+    HomeCareEntry,
+    MassageEntry,
+    MassageTechnique,
+    NoteEntry,
+    NoteStatus,
+    TreatmentSession,
+    TreatmentSessionQuerySet,
+    _range,
+    related_rows,
+)
