@@ -43,9 +43,15 @@ class IntakeConfig(AppConfig):
         validity_check_register(MessageKind.INTAKE_NUDGE, intake_nudge_still_applies)
 
     def load_catalogs(self, stdout) -> None:
-        from intake.catalogs import load_questionnaires
+        from django.core.management import CommandError
 
-        load_questionnaires(stdout=stdout)
+        from intake.catalogs import load_questionnaires
+        from intake.schema import DefinitionFileError
+
+        try:
+            load_questionnaires(stdout=stdout)
+        except DefinitionFileError as exc:
+            raise CommandError(f"questionnaire file rejected:\n{exc}") from exc
 
     def seed_demo(self, stdout):
         from intake.demo import seed_intake

@@ -196,6 +196,7 @@ def _fields(section: Section, values: dict, errors: dict) -> list[dict]:
 
 
 def _steps(form: Form, answers: dict) -> list[Section]:
+    """The sections asked with these answers: what the start page counts and the progress bar counts."""
     return form.enabled_sections(answers)
 
 
@@ -234,7 +235,7 @@ def start(request, link: IntakeLink):
         "patient_name": link.patient.display_name,
         "next_url": next_url,
         "resuming": bool(link.draft_answers),
-        "steps": _steps(form, link.draft_answers),
+        "total": len(_steps(form, link.draft_answers)),
     }
     return render(request, "intake/start.html", context)
 
@@ -285,7 +286,7 @@ def section(request, link: IntakeLink, code: str):
             for code, msgs in errors.items()
         ],
         "step": position + 1,
-        "total": len(steps) + 1,
+        "total": len(steps),
         "back_url": _section_url(link, steps[position - 1]) if position else reverse("intake:start", args=[link.token]),
     }
     return render(request, "intake/section.html", context, status=400 if errors else 200)
@@ -325,8 +326,8 @@ def review(request, link: IntakeLink):
     context = _base_context(link) | {
         "summary": summary,
         "missing": missing,
-        "step": len(steps) + 1,
-        "total": len(steps) + 1,
+        "step": len(steps),
+        "total": len(steps),
         "back_url": _section_url(link, steps[-1]),
         "required_message": REQUIRED_MESSAGE,
     }

@@ -31,6 +31,7 @@ from intake.models import (
     Questionnaire,
     QuestionnaireStatus,
 )
+from intake.schema import check_definition
 from intake.screening import screen
 from intake.signals import intake_submitted
 from intake.tokens import new_nonce
@@ -55,9 +56,11 @@ def questionnaire_publish(*, definition: dict, clinic: Clinic | None = None) -> 
     """Publish `definition` as the next version of its code, unless the latest version is identical.
 
     Returns (questionnaire, created). Earlier versions are never touched, so every
-    past submission keeps the exact questions it answered.
+    past submission keeps the exact questions it answered. A definition that fails the
+    schema check (intake/schema.py) raises DefinitionError and publishes nothing.
     """
     form = parse_form(definition)
+    check_definition(definition)
     if not form.code:
         raise ValidationError({"definition": ["A questionnaire needs a code."]})
     versions = Questionnaire.objects.select_for_update().filter(code=form.code, clinic=clinic)

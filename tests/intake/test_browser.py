@@ -55,7 +55,7 @@ def test_a_patient_fills_the_intake_on_a_phone_and_the_therapist_sees_the_flags(
         page.get_by_role("link", name="Start").click()
 
         # Where it hurts: leave "worst" blank to get an error, then fix it.
-        expect(page.get_by_text("Step 1 of")).to_be_visible()
+        expect(page.get_by_text("Section 1 of")).to_be_visible()
         page.get_by_label("Calf").select_option("left")
         page.get_by_label("Back of thigh").select_option("left")
         choose(page, "pain_now", "6")

@@ -4,6 +4,7 @@ revoked, tampered, unknown, and the limit on guessing."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -144,3 +145,15 @@ def test_guessing_tokens_is_rate_limited_per_address(client, link, fresh_address
         assert client.get(f"/intake/guess-{attempt}/", REMOTE_ADDR=fresh_address).status_code == 404
     assert client.get(page(link), REMOTE_ADDR=fresh_address).status_code == 429
     assert client.get(page(link)).status_code == 200  # other addresses are not affected
+
+
+def test_the_start_page_promises_as_many_sections_as_the_progress_bar_counts(client, link):
+    form = link.questionnaire.form
+    promised = int(re.search(r"(\d+) short sections", client.get(page(link)).content.decode()).group(1))
+    first = form.enabled_sections({})[0]
+    body = client.get(page(link, f"s/{first.code}/")).content.decode()
+    assert promised == len(form.enabled_sections({}))
+    assert f"Section 1 of {promised}: {first.title}" in body
+    assert f'<progress value="1" max="{promised}"' in body
+    review = client.get(page(link, "review/")).content.decode()
+    assert f"All {promised} sections done" in review
