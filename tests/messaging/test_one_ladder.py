@@ -206,3 +206,24 @@ def test_two_notes_signed_in_parallel_still_leave_one_pending_ladder(clinic, pra
     assert TreatmentSession.objects.filter(pk__in=[first.pk, second.pk], signed_at__isnull=False).count() == 2
     assert pending_ladders(patient) == {second.pk}
     assert pending_nudges(patient).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_rung_that_fails_while_a_newer_ladder_was_scheduled_is_cancelled_not_retried(desk, practitioner, therapist):
+    """A send that fails transiently would go back to scheduled beside the newer note's ladder;
+    the outbox allows one ladder, so the old rung is recorded as superseded instead of raising."""
+    from clinic.messaging.sending import _record_failure, messages_claim_due
+
+    old_note = note_recommending_rebooking(desk.patient, practitioner, therapist)
+    note_sign(session=old_note, actor=therapist)
+    old_rung = pending_nudges(desk.patient).get(occurrence="1")
+    Message.objects.filter(pk=old_rung.pk).update(due_at=old_rung.created_at)
+    token, ids = messages_claim_due(limit=10)
+    assert old_rung.pk in ids
+    new_note = note_recommending_rebooking(desk.patient, practitioner, therapist)
+    note_sign(session=new_note, actor=therapist)  # schedules the newer ladder while the old rung is sending
+    old_rung.refresh_from_db()
+    assert _record_failure(old_rung, str(token), error="timed out", permanent=False) == "cancelled"
+    old_rung.refresh_from_db()
+    assert (old_rung.status, old_rung.reason) == (MessageStatus.CANCELLED, "superseded while being sent")
+    assert pending_ladders(desk.patient) == {new_note.pk}
