@@ -4,7 +4,8 @@ apply when due, and what their templates say about the visit. The outbox engine
 
 - `appointment_messages_sync`: a confirmation and reminders per appointment occurrence
   (booked/confirmed and ahead), a cancellation notice when the clinic cancels.
-- `followup_nudges_schedule`: re-booking nudges after a signed note.
+- `followup_nudges_schedule`: re-booking nudges after a signed note, one ladder per patient
+  (a newer note's ladder supersedes the older one; `followup_nudges_rebooked` cancels it on booking).
 - `waitlist_offer_message_create`: a freed slot offered to a waitlisted patient.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
@@ -28,7 +30,7 @@ from clinic.messaging.outbox import (
     validity_check_register,
 )
 from clinic.messaging.render import context_provider_register, when_text
-from clinic.models import Message, MessageKind, ReminderPolicy, ServiceReminderPolicy
+from clinic.models import Message, MessageKind, MessageStatus, ReminderPolicy, ServiceReminderPolicy
 from patients.models import Patient
 from sessions.models import Appointment, AppointmentStatus
 
@@ -109,6 +111,14 @@ def appointment_messages_sync(*, appointment: Appointment, clinic_cancelled: boo
     )
 
 
+SUPERSEDED = "superseded by a newer note"
+REBOOKED = "patient has re-booked"
+
+
+def _since(message: Message) -> dt.datetime:
+    return dt.datetime.fromisoformat(message.context["since"])
+
+
 @transaction.atomic
 def followup_nudges_schedule(
     *, patient: Patient, about: models.Model, signed_at: dt.datetime, rebook_within_days: int, booking_url: str = ""
@@ -118,23 +128,59 @@ def followup_nudges_schedule(
     The first is due `rebook_within_days` after signing, a second (only if the clinic
     sets `followup_second_nudge_days`) that many days later. Each is sent only if the
     patient has no appointment after `signed_at` by then (checked by the sender).
+
+    The nudges belong to the patient's course of care, not to the note: a patient has at
+    most one pending ladder. The patient's row is locked first, so two signings for one
+    patient queue here; the newest note's ladder (by `signed_at`) stays scheduled and every
+    other scheduled one is cancelled as superseded. `message_one_followup_ladder` refuses a
+    second scheduled rung of the same number whatever path wrote it. Idempotent.
     """
     if rebook_within_days < 1:
         raise ValidationError({"rebook_within_days": "Must be at least one day."})
-    policy = reminder_policy_for(patient.clinic)
-    first = signed_at + dt.timedelta(days=rebook_within_days)
-    context = {"link": booking_url, "since": signed_at.isoformat()}
-    planned = [Planned(kind=MessageKind.FOLLOWUP_NUDGE, occurrence="1", due_at=first, context=context)]
-    if policy.followup_second_nudge_days:
-        second = first + dt.timedelta(days=policy.followup_second_nudge_days)
-        planned.append(Planned(kind=MessageKind.FOLLOWUP_NUDGE, occurrence="2", due_at=second, context=context))
+    list(Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True))
+    others = (
+        Message.objects.select_for_update()
+        .filter(patient_id=patient.pk, kind=MessageKind.FOLLOWUP_NUDGE, status=MessageStatus.SCHEDULED)
+        .exclude(about_type=ContentType.objects.get_for_model(about), about_id=about.pk)
+    )
+    others = list(others)
+    planned: list[Planned] = []
+    if not any(_since(row) > signed_at for row in others):
+        if others:
+            Message.objects.filter(pk__in=[row.pk for row in others], status=MessageStatus.SCHEDULED).update(
+                status=MessageStatus.CANCELLED, reason=SUPERSEDED, updated_at=timezone.now()
+            )
+        policy = reminder_policy_for(patient.clinic)
+        first = signed_at + dt.timedelta(days=rebook_within_days)
+        context = {"link": booking_url, "since": signed_at.isoformat()}
+        planned.append(Planned(kind=MessageKind.FOLLOWUP_NUDGE, occurrence="1", due_at=first, context=context))
+        if policy.followup_second_nudge_days:
+            second = first + dt.timedelta(days=policy.followup_second_nudge_days)
+            planned.append(Planned(kind=MessageKind.FOLLOWUP_NUDGE, occurrence="2", due_at=second, context=context))
     return messages_reconcile(
         clinic=patient.clinic,
         patient=patient,
         about=about,
         planned=planned,
         managed_kinds={MessageKind.FOLLOWUP_NUDGE},
-        cancel_reason="no longer applies",
+        cancel_reason="no longer applies" if planned else SUPERSEDED,
+    )
+
+
+def followup_nudges_rebooked(*, appointment: Appointment) -> int:
+    """Cancel the patient's pending re-booking nudges that a new booking answers (those from
+    notes signed before the visit's start), in the booking's transaction. Locks the patient's
+    row as signing does (last in the booking's lock order), so a signing and a booking of one
+    patient queue. Returns how many were cancelled."""
+    list(Patient.objects.select_for_update().filter(pk=appointment.patient_id).values_list("pk", flat=True))
+    pending = Message.objects.select_for_update().filter(
+        patient_id=appointment.patient_id, kind=MessageKind.FOLLOWUP_NUDGE, status=MessageStatus.SCHEDULED
+    )
+    answered = [row.pk for row in pending if _since(row) < appointment.start]
+    if not answered:
+        return 0
+    return Message.objects.filter(pk__in=answered, status=MessageStatus.SCHEDULED).update(
+        status=MessageStatus.CANCELLED, reason=REBOOKED, updated_at=timezone.now()
     )
 
 
@@ -173,9 +219,8 @@ def _appointment_still_cancelled(message: Message, about) -> str:
 
 
 def _patient_not_rebooked(message: Message, about) -> str:
-    since = dt.datetime.fromisoformat(message.context["since"])
-    booked = Appointment.objects.active().filter(patient_id=message.patient_id, start__gt=since).exists()
-    return "patient has re-booked" if booked else ""
+    booked = Appointment.objects.active().filter(patient_id=message.patient_id, start__gt=_since(message)).exists()
+    return REBOOKED if booked else ""
 
 
 def _intake_appointment_upcoming(message: Message, about) -> str:

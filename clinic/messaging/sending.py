@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.utils import timezone
@@ -324,7 +324,14 @@ def _record_failure(message: Message, claim_token: str, *, error: str, permanent
     else:
         outcome = "retry"
         fields = {"status": MessageStatus.SCHEDULED, "due_at": timezone.now() + _retry_delay(attempts)}
-    released = _release(message, claim_token, attempts=attempts, last_error=error[:2000], **fields, **sent_as)
+    try:
+        with transaction.atomic():
+            released = _release(message, claim_token, attempts=attempts, last_error=error[:2000], **fields, **sent_as)
+    except IntegrityError:
+        # Back to scheduled would make two of a kind the outbox allows once (a newer note's
+        # re-booking ladder took this one's place while it was being sent): it is superseded.
+        outcome, fields = "cancelled", {"status": MessageStatus.CANCELLED, "reason": "superseded while being sent"}
+        released = _release(message, claim_token, attempts=attempts, last_error=error[:2000], **fields, **sent_as)
     return outcome if released else "stale"
 
 

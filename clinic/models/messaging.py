@@ -81,6 +81,13 @@ class Message(ClinicOwned):
             models.UniqueConstraint(
                 fields=["about_type", "about_id", "kind", "channel", "occurrence"], name="message_unique_occurrence"
             ),
+            # One pending re-booking ladder per patient: its rungs "1" and "2" may both be
+            # scheduled, a second ladder's may not (sessions.messages.followup_nudges_schedule).
+            models.UniqueConstraint(
+                fields=["patient", "occurrence"],
+                condition=Q(kind="followup_nudge", status="scheduled"),
+                name="message_one_followup_ladder",
+            ),
             models.CheckConstraint(
                 condition=~Q(status="sending") | (Q(claim_token__isnull=False) & Q(lease_until__isnull=False)),
                 name="message_sending_has_claim",

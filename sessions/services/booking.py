@@ -27,6 +27,7 @@ from clinic.models import Clinic, Practitioner, Room, SeriesConflictMode, Servic
 from intake.messages import intake_nudge_schedule
 from intake.models import IntakeLink, IntakeLinkStatus
 from patients.models import Patient
+from sessions.messages import followup_nudges_rebooked
 from sessions.models import (
     Appointment,
     AppointmentChangeKind,
@@ -122,6 +123,7 @@ def appointment_book(
     save_or_conflict(appointment)
     history_record(appointment, AppointmentChangeKind.BOOKED, booked_by, new_start=start, new_status=appointment.status)
     appointment_announce(appointment, WebhookEventType.APPOINTMENT_CREATED)
+    followup_nudges_rebooked(appointment=appointment)
     return appointment
 
 
