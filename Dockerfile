@@ -11,8 +11,12 @@ RUN useradd --create-home --uid 10001 clinic
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY . .
-# collectstatic needs settings, not secrets or services: give it throwaway values.
-RUN DJANGO_ENV=development SECRET_KEY=build-only python manage.py collectstatic --no-input \
+# collectstatic runs under production settings, so the manifest storage production serves with
+# writes its manifest (hashed names; without it /admin/ and /api/docs/ answer 500). It needs
+# settings, not secrets or services: throwaway values, nothing is connected to.
+RUN DJANGO_ENV=production SECRET_KEY=build-only-collectstatic-not-a-secret-0123456789abcdef \
+    ALLOWED_HOSTS=build.invalid DATABASE_URL=postgres://build@127.0.0.1:1/build REDIS_URL=redis://127.0.0.1:1/0 \
+    python manage.py collectstatic --no-input \
     && mkdir -p /app/var && chown -R clinic:clinic /app/var
 USER clinic
 EXPOSE 8000

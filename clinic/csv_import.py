@@ -7,6 +7,10 @@ written in one transaction (each row in a savepoint, so one refusal doesn't hide
 next), committed only when no row has an error. A dry run does the same and rolls back,
 so it reports what the writes would refuse (duplicates, double bookings) too. A cell our
 exports quoted against formula injection (`'=x`, `'+1416...`) is read back without the quote.
+Dates: ISO 8601 (`1980-04-03`) always; any other spelling only with the file's date format
+given (`DMY`, `MDY`, `YMD` or a strptime format such as `%d.%m.%Y`): the day/month order of
+`03/04/1980` is never guessed, and a date that happens to be unambiguous (`25/12/1980`) is
+refused too without a format, so a file is read by one rule, not row by row.
 `CsvImportCommand` is the matching management command: file, mapping, progress bar,
 errors by line.
 """
@@ -14,7 +18,9 @@ errors by line.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,6 +60,83 @@ def column_mapping_parse(spec: str, columns: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"Bad mapping {part!r}: use field=Column with field one of {', '.join(columns)}.")
         mapping[ours.strip()] = theirs.strip()
     return mapping
+
+
+# --- dates ---------------------------------------------------------------------------
+
+DATE_ORDERS = {"DMY": ("%d", "%m", "%Y"), "MDY": ("%m", "%d", "%Y"), "YMD": ("%Y", "%m", "%d")}
+_SEPARATORS = ("/", "-", ".", " ")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE_FORMAT_HELP = (
+    "The file's date format when dates are not ISO 8601 (YYYY-MM-DD): DMY (25/12/1980), "
+    "MDY (12/25/1980), YMD, or a strptime format such as %d.%m.%Y."
+)
+
+
+def date_format_parse(spec: str | None) -> str:
+    """The date format as given ('' for none), checked; ValueError says what is accepted."""
+    spec = (spec or "").strip()
+    if not spec:
+        return ""
+    if spec.upper() in DATE_ORDERS:
+        return spec.upper()
+    if all(part in spec for part in ("%d", "%m")) and ("%Y" in spec or "%y" in spec):
+        try:
+            dt.datetime.strptime(dt.date(1980, 12, 25).strftime(spec), spec)  # noqa: DTZ007 - a date
+        except ValueError:
+            pass
+        else:
+            return spec
+    raise ValueError(f"Unknown date format {spec!r}. {DATE_FORMAT_HELP}")
+
+
+def _date_formats(date_format: str) -> list[str]:
+    if date_format in DATE_ORDERS:
+        return [sep.join(DATE_ORDERS[date_format]) for sep in _SEPARATORS]
+    return [date_format]
+
+
+def _no_format(raw: str, column: str) -> ValidationError:
+    return ValidationError(
+        f"Column {column!r}: {raw!r} is not an ISO 8601 date (YYYY-MM-DD) and no date format was given, "
+        "so its day/month order is not guessed. Give the file's format: --date-format DMY or MDY "
+        "(or a strptime format such as %d/%m/%Y); the API import takes it as date_format."
+    )
+
+
+def csv_date(raw: str, *, date_format: str, column: str) -> dt.date:
+    """A date cell: ISO 8601 always, otherwise the file's `date_format`; never guessed."""
+    if _ISO_DATE.fullmatch(raw):
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            raise ValidationError(f"Column {column!r}: {raw!r} is not a date.") from None
+    if not date_format:
+        raise _no_format(raw, column)
+    for fmt in _date_formats(date_format):
+        try:
+            return dt.datetime.strptime(raw, fmt).date()  # noqa: DTZ007 - a date, no time zone
+        except ValueError:
+            continue
+    raise ValidationError(f"Column {column!r}: {raw!r} is not a date in the format {date_format}.")
+
+
+def csv_datetime(raw: str, *, date_format: str, column: str) -> dt.datetime:
+    """A date-time cell: ISO 8601 always (offset kept, naive if none), else the file's date
+    format followed by HH:MM[:SS]."""
+    try:
+        return dt.datetime.fromisoformat(raw)
+    except ValueError:
+        pass
+    if not date_format:
+        raise _no_format(raw, column)
+    for fmt in _date_formats(date_format):
+        for time in ("%H:%M", "%H:%M:%S"):
+            try:
+                return dt.datetime.strptime(raw, f"{fmt} {time}")  # noqa: DTZ007 - zoned by the caller
+            except ValueError:
+                continue
+    raise ValidationError(f"Column {column!r}: {raw!r} is not a date-time in the format {date_format} HH:MM.")
 
 
 def _errors_of(exc: ValidationError) -> dict[str, list[str]]:
@@ -117,8 +200,11 @@ class CsvImportCommand(BaseCommand):
             help=f"Column mapping field=Column,... for columns not named like ours ({', '.join(self.columns)}).",
         )
         parser.add_argument("--dry-run", action="store_true", help="Validate and report; write nothing.")
+        parser.add_argument("--date-format", default="", help=DATE_FORMAT_HELP.replace("%", "%%"))
 
-    def run_import(self, *, clinic: str, file: str, spec: str, dry_run: bool, importer, **extra) -> ImportReport:
+    def run_import(
+        self, *, clinic: str, file: str, spec: str, dry_run: bool, importer, date_format: str = "", **extra
+    ) -> ImportReport:
         found = Clinic.objects.filter(slug=clinic).first()
         if found is None:
             raise CommandError(f"No clinic with slug {clinic!r}.")
@@ -126,6 +212,7 @@ class CsvImportCommand(BaseCommand):
             with open(file, encoding="utf-8-sig", newline="") as handle:
                 text = handle.read()
             mapping = column_mapping_parse(spec, self.columns)
+            date_format = date_format_parse(date_format)
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         total = max(sum(1 for _ in csv.reader(io.StringIO(text))) - 1, 0)
@@ -135,6 +222,7 @@ class CsvImportCommand(BaseCommand):
                 lines=io.StringIO(text, newline=""),
                 mapping=mapping,
                 dry_run=dry_run,
+                date_format=date_format,
                 progress=lambda done: self._progress(done, total),
                 **extra,
             )

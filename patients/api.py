@@ -129,6 +129,7 @@ class _ImportSubmit:
             csv_text=data.validated_data["csv"],
             mapping=data.validated_data["mapping"],
             dry_run=data.validated_data["dry_run"],
+            date_format=data.validated_data["date_format"],
             created_by=request.user if request.user.is_authenticated else None,
         )
         # The job, not the upload, is the response (and what Idempotency-Key replays).

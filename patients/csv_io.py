@@ -10,7 +10,6 @@ Used by `manage.py import_patients`.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from collections.abc import Callable, Iterable
 
@@ -19,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.celery import task_named
-from clinic.csv_import import ImportRefused, ImportReport, column_mapping_parse, csv_import_run
+from clinic.csv_import import ImportRefused, ImportReport, column_mapping_parse, csv_date, csv_import_run
 from clinic.csv_safety import SafeCsvWriter
 from clinic.degrade import publish
 from clinic.models import Clinic, ImportJob, ImportJobStatus
@@ -43,7 +42,6 @@ DEFAULT_COLUMNS = {
     "country": "country",
 }
 REQUIRED = ("given_name", "family_name")
-DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y")
 
 
 def parse_mapping(spec: str) -> dict[str, str]:
@@ -51,16 +49,7 @@ def parse_mapping(spec: str) -> dict[str, str]:
     return column_mapping_parse(spec, DEFAULT_COLUMNS)
 
 
-def _date(value: str) -> dt.date:
-    for fmt in DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(value, fmt).date()  # noqa: DTZ007 - a date, no time zone
-        except ValueError:
-            continue
-    raise ValidationError(f"Not a date ({', '.join(DATE_FORMATS)}).")
-
-
-def _patient_from_row(clinic: Clinic, row: dict, mapping: dict[str, str]) -> dict:
+def _patient_from_row(clinic: Clinic, row: dict, mapping: dict[str, str], date_format: str) -> dict:
     """The row's values for `patient_create`, checked as a Patient; ValidationError by field."""
     values = {}
     errors: dict[str, list[str]] = {}
@@ -70,7 +59,7 @@ def _patient_from_row(clinic: Clinic, row: dict, mapping: dict[str, str]) -> dic
             continue
         if ours == "birth_date":
             try:
-                values[ours] = _date(raw)
+                values[ours] = csv_date(raw, date_format=date_format, column=theirs)
             except ValidationError as exc:
                 errors[ours] = exc.messages
         elif ours == "gender":
@@ -95,8 +84,11 @@ def patients_import_csv(
     mapping: dict[str, str] | None = None,
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
+    date_format: str = "",
 ) -> ImportReport:
-    """Validate every row, then create all patients in one transaction, or none (ImportRefused)."""
+    """Validate every row, then create all patients in one transaction, or none (ImportRefused).
+
+    Birth dates are ISO 8601, or in `date_format` (`clinic.csv_import.date_format_parse`)."""
     line_of: dict[int, int] = {}  # patients created from this file -> their line
     mapping = mapping or dict(DEFAULT_COLUMNS)
 
@@ -114,7 +106,7 @@ def patients_import_csv(
         lines=lines,
         mapping=mapping,
         required=REQUIRED,
-        parse_row=lambda row: _patient_from_row(clinic, row, mapping),
+        parse_row=lambda row: _patient_from_row(clinic, row, mapping, date_format),
         write_row=write_row,
         dry_run=dry_run,
         progress=progress,
@@ -150,12 +142,17 @@ def csv_export_register(name: str, export: Callable[..., int]) -> None:
 # --- asynchronous import jobs (API) ------------------------------------------------------
 
 
-def import_job_submit(*, clinic: Clinic, csv_text: str, mapping: dict, dry_run: bool, created_by=None):
+def import_job_submit(
+    *, clinic: Clinic, csv_text: str, mapping: dict, dry_run: bool, created_by=None, date_format: str = ""
+):
     """Store the upload as a queued job and run it on a worker after commit."""
     unknown = sorted(set(mapping) - set(DEFAULT_COLUMNS))
     if unknown:
         raise ValidationError({"mapping": [f"Unknown field(s): {', '.join(unknown)}."]})
-    job = ImportJob(clinic=clinic, csv_text=csv_text, mapping=mapping, dry_run=dry_run, created_by=created_by)
+    job = ImportJob(
+        clinic=clinic, csv_text=csv_text, mapping=mapping, dry_run=dry_run, date_format=date_format,
+        created_by=created_by,
+    )  # fmt: skip
     job.full_clean()
     job.save()
 
@@ -186,6 +183,7 @@ def import_job_run(*, job_id: int) -> None:
             lines=io.StringIO(job.csv_text, newline=""),
             mapping={**DEFAULT_COLUMNS, **job.mapping},
             dry_run=job.dry_run,
+            date_format=job.date_format,
         )
         outcome.update(rows=report.rows, created_count=report.created)
         if job.dry_run:

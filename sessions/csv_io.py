@@ -1,7 +1,8 @@
 """Import appointments from another system's CSV export: every row or none.
 
 Rows name the patient (id or email), the practitioner and service (id or name) and
-the start (ISO 8601 with offset, or a local date-time in the clinic's zone), and
+the start (ISO 8601 with offset, or a local date-time in the clinic's zone: ISO 8601, or
+the file's date format and HH:MM when one is given; the day/month order is never guessed), and
 optionally the room. Each row is booked through `appointment_book`, so working
 hours are recorded as overridden (the old system's history may lie outside today's
 hours) but double bookings are refused like any other booking: a clash is an error
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from clinic.csv_import import ImportReport, column_mapping_parse, csv_import_run
+from clinic.csv_import import ImportReport, column_mapping_parse, csv_datetime, csv_import_run
 from clinic.csv_safety import SafeCsvWriter
 from clinic.models import Clinic, Practitioner, Room, Service
 from patients.models import Patient
@@ -32,7 +33,6 @@ APPOINTMENT_COLUMNS = {
     "notes": "notes",
 }
 REQUIRED_COLUMNS = ("patient", "practitioner", "service", "start")
-LOCAL_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%d/%m/%Y %H:%M")
 
 
 def parse_appointment_mapping(spec: str) -> dict[str, str]:
@@ -40,20 +40,9 @@ def parse_appointment_mapping(spec: str) -> dict[str, str]:
     return column_mapping_parse(spec, APPOINTMENT_COLUMNS)
 
 
-def _start(clinic: Clinic, raw: str) -> dt.datetime:
-    try:
-        parsed = dt.datetime.fromisoformat(raw)
-    except ValueError:
-        parsed = None
-        for fmt in LOCAL_FORMATS:
-            try:
-                parsed = dt.datetime.strptime(raw, fmt)  # noqa: DTZ007 - local time of the clinic, zoned below
-                break
-            except ValueError:
-                continue
-    if parsed is None:
-        raise ValidationError("Not a date-time (ISO 8601, or YYYY-MM-DD HH:MM in the clinic's time zone).")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=clinic.tz)
+def _start(clinic: Clinic, raw: str, date_format: str, column: str) -> dt.datetime:
+    parsed = csv_datetime(raw, date_format=date_format, column=column)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=clinic.tz)  # local time of the clinic
 
 
 def _one(queryset, raw: str, by_name: str, what: str):
@@ -64,7 +53,7 @@ def _one(queryset, raw: str, by_name: str, what: str):
     return found[0]
 
 
-def _row_values(clinic: Clinic, row: dict, mapping: dict[str, str]) -> dict:
+def _row_values(clinic: Clinic, row: dict, mapping: dict[str, str], date_format: str) -> dict:
     raw = {ours: (row.get(theirs) or "").strip() for ours, theirs in mapping.items()}
     values: dict = {"notes": raw.get("notes", "")}
     errors: dict[str, list[str]] = {}
@@ -73,7 +62,7 @@ def _row_values(clinic: Clinic, row: dict, mapping: dict[str, str]) -> dict:
         "practitioner": lambda v: _one(Practitioner.objects.filter(clinic=clinic), v, "display_name", "practitioner"),
         "service": lambda v: _one(Service.objects.filter(clinic=clinic), v, "name", "service"),
         "room": lambda v: _one(Room.objects.filter(clinic=clinic), v, "name", "room"),
-        "start": lambda v: _start(clinic, v),
+        "start": lambda v: _start(clinic, v, date_format, mapping["start"]),
     }
     for name, find in finders.items():
         if not raw.get(name):
@@ -97,6 +86,7 @@ def appointments_import_csv(
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
     imported_by=None,
+    date_format: str = "",
 ) -> ImportReport:
     """Validate every row, then book all of them in one transaction, or none (ImportRefused)."""
     mapping = mapping or dict(APPOINTMENT_COLUMNS)
@@ -116,7 +106,7 @@ def appointments_import_csv(
         lines=lines,
         mapping=mapping,
         required=REQUIRED_COLUMNS,
-        parse_row=lambda row: _row_values(clinic, row, mapping),
+        parse_row=lambda row: _row_values(clinic, row, mapping, date_format),
         write_row=write_row,
         dry_run=dry_run,
         progress=progress,

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from clinic.api.authentication import ALL_SCOPES
 from clinic.api.inputs import StrictModelSerializer, StrictSerializer
+from clinic.csv_import import DATE_FORMAT_HELP, date_format_parse
 from clinic.models import (
     ApiKey,
     AuditEvent,
@@ -163,8 +164,8 @@ class ImportJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportJob
         fields = [
-            "id", "kind", "status", "dry_run", "mapping", "rows", "created_count", "errors", "detail", "created_at",
-            "updated_at", "finished_at",
+            "id", "kind", "status", "dry_run", "date_format", "mapping", "rows", "created_count", "errors", "detail",
+            "created_at", "updated_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -176,3 +177,14 @@ class ImportJobCreateSerializer(StrictSerializer):
         help_text="Our field -> your column header, for columns not named like ours.",
     )  # fmt: skip
     dry_run = serializers.BooleanField(default=False)
+    date_format = serializers.CharField(
+        max_length=40, required=False, default="", allow_blank=True,
+        help_text=DATE_FORMAT_HELP + " Without it a date that is not ISO 8601 is a row error: "
+        "the day/month order is never guessed.",
+    )  # fmt: skip
+
+    def validate_date_format(self, value: str) -> str:
+        try:
+            return date_format_parse(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None

@@ -89,6 +89,9 @@ class ImportJob(ClinicOwned):
     csv_text = models.TextField(help_text="The uploaded file; cleared once the job has run.")
     mapping = models.JSONField(default=dict, blank=True, help_text="Our field -> their column header.")
     dry_run = models.BooleanField(default=False)
+    date_format = models.CharField(
+        max_length=40, blank=True, help_text="Dates that are not ISO 8601: DMY, MDY, YMD or a strptime format."
+    )
     rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=dict, blank=True, help_text="CSV line -> field errors.")

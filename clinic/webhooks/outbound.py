@@ -32,11 +32,39 @@ class PrivateAddressError(OSError):
     """The destination resolves only to addresses that are not public."""
 
 
+# IPv6 forms that carry an IPv4 address inside: the packet may end up at that IPv4 address (a
+# relay, a NAT64 gateway, the host's own dual stack), so the IPv4 inside must be public too.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: last 32 bits
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215 local-use: never public
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d (RFC 4291 2.5.5.1)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo, NAT64, compatible)."""
+    embedded = []
+    if ip.ipv4_mapped is not None:
+        embedded.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        embedded.append(ip.sixtofour)
+    if ip.teredo is not None:
+        embedded.extend(ip.teredo)  # (server, client)
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return embedded
+
+
 def is_public(address: str) -> bool:
+    """Globally routable unicast, and so is every IPv4 address an IPv6 one carries."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone index
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+        ip = ip.ipv4_mapped  # ::ffff:a.b.c.d is that IPv4 address itself
+    if not ip.is_global or ip.is_multicast:
+        return False  # (Teredo, 2001::/32, is not global either: refused whatever it carries)
+    if isinstance(ip, ipaddress.IPv4Address):
+        return True
+    if ip in _NAT64_LOCAL:
+        return False
+    return all(v4.is_global and not v4.is_multicast for v4 in _embedded_ipv4(ip))
 
 
 def url_refusal(url: str) -> str | None:

@@ -32,7 +32,7 @@ def _run(tmp_path, text, *args):
 
 
 def test_a_mapped_export_is_imported_with_a_progress_bar(tmp_path, clinic):
-    out, err = _run(tmp_path, GOOD, "--clinic", clinic.slug, "--map", MAP)
+    out, err = _run(tmp_path, GOOD, "--clinic", clinic.slug, "--map", MAP, "--date-format", "DMY")
     assert "Imported 2 patient(s)" in out
     assert "2/2" in err
     ada = Patient.objects.get(clinic=clinic, given_name="Ada")
@@ -42,7 +42,7 @@ def test_a_mapped_export_is_imported_with_a_progress_bar(tmp_path, clinic):
 
 
 def test_dry_run_validates_and_writes_nothing(tmp_path, clinic):
-    out, _ = _run(tmp_path, GOOD, "--clinic", clinic.slug, "--map", MAP, "--dry-run")
+    out, _ = _run(tmp_path, GOOD, "--clinic", clinic.slug, "--map", MAP, "--date-format", "DMY", "--dry-run")
     assert "2 row(s) valid" in out
     assert not Patient.objects.exists()
 

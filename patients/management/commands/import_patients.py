@@ -10,5 +10,12 @@ class Command(CsvImportCommand):
     columns = DEFAULT_COLUMNS
     noun = "patient"
 
-    def handle(self, *args, file, clinic, map, dry_run, **options):
-        self.run_import(clinic=clinic, file=file, spec=map, dry_run=dry_run, importer=patients_import_csv)
+    def handle(self, *args, file, clinic, map, dry_run, date_format, **options):
+        self.run_import(
+            clinic=clinic,
+            file=file,
+            spec=map,
+            dry_run=dry_run,
+            importer=patients_import_csv,
+            date_format=date_format,
+        )

@@ -19,12 +19,12 @@ class Command(CsvImportCommand):
             "--by", required=True, help="Username of the staff member importing (recorded as booking them)."
         )
 
-    def handle(self, *args, file, clinic, map, by, dry_run, **options):
+    def handle(self, *args, file, clinic, map, by, dry_run, date_format, **options):
         member = Membership.objects.filter(clinic__slug=clinic, user__username=by, is_active=True)
         member = member.select_related("user").first()
         if member is None:
             raise CommandError(f"{by!r} is not a staff member of clinic {clinic!r}.")
         self.run_import(
             clinic=clinic, file=file, spec=map, dry_run=dry_run, importer=appointments_import_csv,
-            imported_by=member.user,
+            imported_by=member.user, date_format=date_format,
         )  # fmt: skip
