@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clinic", "0011_two_factor_every_role"),
+        ("clinic", "0012_message_one_followup_ladder"),
     ]
 
     operations = [
