@@ -13,6 +13,7 @@ from django.test import Client
 from clinic.security.roles import Role
 from clinic.services import membership_set
 from sessions.models import TreatmentSession
+from sessions.services import appointment_book
 from tests.factories import AppointmentFactory, ClinicFactory, PractitionerFactory, TreatmentSessionFactory
 from tests.sessions.test_admin import form_data
 
@@ -119,3 +120,17 @@ def test_a_user_of_two_clinics_sees_each_clinic_rows_in_that_clinic_zone(clinic,
     # Each change page reads and shows the start in its own clinic's zone.
     assert 'value="10:30:00"' in client.get(f"{APPOINTMENTS}{here.pk}/change/").content.decode()
     assert 'value="15:30:00"' in client.get(f"{APPOINTMENTS}{there.pk}/change/").content.decode()
+
+
+def test_an_appointment_page_title_is_in_clinic_time(setup, receptionist):
+    appointment = appointment_book(
+        clinic=setup.clinic,
+        patient=setup.patient,
+        practitioner=setup.practitioner,
+        service=setup.massage,
+        start=dt.datetime(2027, 3, 2, 15, 30, tzinfo=TORONTO),
+        booked_by=receptionist,
+    )
+    page = _client(receptionist).get(f"{APPOINTMENTS}{appointment.pk}/change/").content.decode()
+    assert f"{setup.patient} with Theo Therapist at 2027-03-02 15:30" in page
+    assert "20:30" not in page
