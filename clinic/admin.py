@@ -104,7 +104,7 @@ def _clinic_time_column(name: str, field, zones: dict, name_zone: bool):
 class ClinicScopedAdmin(admin.ModelAdmin):
     """Rows of the user's clinics, times in the clinic's zone (see
     `clinic.security.middleware.ClinicTimeZoneMiddleware`): a change page in the zone of the
-    object's clinic (an add page, of the clinic chosen in the posted form), a list's date-time
+    object's clinic (an add page, of the clinic its form or link names), a list's date-time
     columns each row in its own clinic's zone, named when the user's clinics differ in zone."""
 
     clinic_field = "clinic"
@@ -147,8 +147,9 @@ class ClinicScopedAdmin(admin.ModelAdmin):
                 return rows.values_list("clinic_id", flat=True).first()
             except (ValueError, ValidationError):
                 return None
-        posted = request.POST.get("clinic", "") if request.method == "POST" else ""
-        return int(posted) if posted.isdigit() else None
+        # An add page: the clinic in the posted form, or the one its link prefills (?clinic=<id>).
+        chosen = (request.POST if request.method == "POST" else request.GET).get("clinic", "")
+        return int(chosen) if chosen.isdigit() else None
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         zone = self._clinic_zones(request).get(self._object_clinic_id(request, object_id))

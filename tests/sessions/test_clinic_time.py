@@ -134,3 +134,17 @@ def test_an_appointment_page_title_is_in_clinic_time(setup, receptionist):
     page = _client(receptionist).get(f"{APPOINTMENTS}{appointment.pk}/change/").content.decode()
     assert f"{setup.patient} with Theo Therapist at 2027-03-02 15:30" in page
     assert "20:30" not in page
+
+
+def test_the_today_page_lists_the_day_in_clinic_time(setup, therapist):
+    appointment_book(
+        clinic=setup.clinic,
+        patient=setup.patient,
+        practitioner=setup.practitioner,
+        service=setup.massage,
+        start=dt.datetime(2027, 3, 1, 9, 0, tzinfo=TORONTO),
+    )
+    page = _client(therapist).get(f"{NOTES}today/").content.decode()
+    assert "<td>09:00</td>" in page
+    assert "14:00" not in page
+    assert "America/Toronto" in page
