@@ -6,8 +6,16 @@ limited the same way, so nobody can pick another clinic's patient or room.
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import formats, timezone
 
 from clinic.messaging.outbox import message_resend
 from clinic.models import (
@@ -55,8 +63,103 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class ClinicDateTimeField(forms.SplitDateTimeField):
+    """A date and time typed in the active (clinic's) zone; a wall-clock time the DST change
+    skips or repeats is a field error naming the zone, never a silent shift."""
+
+    def compress(self, data_list):
+        try:
+            return super().compress(data_list)
+        except ValidationError as error:
+            if error.code != "ambiguous_timezone":
+                raise
+            date, time = data_list
+            zone = timezone.get_current_timezone()
+            typed = f"{date:%Y-%m-%d} {time:%H:%M}"
+            naive = dt.datetime.combine(date, time)
+            gap = naive.replace(tzinfo=zone, fold=0).utcoffset() < naive.replace(tzinfo=zone, fold=1).utcoffset()
+            what = "does not exist (the clocks go forward)" if gap else "happens twice (the clocks go back)"
+            raise ValidationError(
+                f"{typed} {what} in {zone.key}; choose a time outside the change.", code="ambiguous_timezone"
+            ) from error
+
+
+def _clinic_time_column(name: str, field, zones: dict, name_zone: bool):
+    """A list column showing a row's date-time in the zone of the row's clinic."""
+
+    def column(obj):
+        value = getattr(obj, name)
+        if value is None:
+            return None
+        local = timezone.localtime(value, zones.get(obj.clinic_id) or timezone.get_current_timezone())
+        shown = formats.localize(timezone.make_naive(local, local.tzinfo))
+        return f"{shown} {local.tzname()}" if name_zone else shown
+
+    column.short_description = field.verbose_name
+    column.admin_order_field = name
+    column.__name__ = name
+    return column
+
+
 class ClinicScopedAdmin(admin.ModelAdmin):
+    """Rows of the user's clinics, times in the clinic's zone (see
+    `clinic.security.middleware.ClinicTimeZoneMiddleware`): a change page in the zone of the
+    object's clinic (an add page, of the clinic its form or link names), a list's date-time
+    columns each row in its own clinic's zone, named when the user's clinics differ in zone."""
+
     clinic_field = "clinic"
+    formfield_overrides = {
+        **admin.ModelAdmin.formfield_overrides,
+        models.DateTimeField: {"form_class": ClinicDateTimeField, "widget": AdminSplitDateTime},
+    }
+
+    def _clinic_zones(self, request) -> dict:
+        if not hasattr(request, "_clinic_zones"):
+            clinics = Clinic.objects.all()
+            if not request.user.is_superuser:
+                clinics = clinics.filter(id__in=user_clinic_ids(request))
+            request._clinic_zones = {c.pk: c.tz for c in clinics.only("id", "time_zone")}
+        return request._clinic_zones
+
+    def get_list_display(self, request):
+        names = super().get_list_display(request)
+        if self.clinic_field != "clinic":
+            return names
+        zones = self._clinic_zones(request)
+        name_zone = len({z.key for z in zones.values()}) > 1
+        fixed_links = self.list_display_links or ()
+        shown = []
+        for name in names:
+            field = (
+                next((f for f in self.model._meta.fields if f.name == name), None) if isinstance(name, str) else None
+            )
+            if isinstance(field, models.DateTimeField) and name not in fixed_links:
+                name = _clinic_time_column(name, field, zones, name_zone)
+            shown.append(name)
+        return shown
+
+    def _object_clinic_id(self, request, object_id):
+        if self.clinic_field != "clinic":
+            return None
+        if object_id is not None:
+            try:
+                rows = self.get_queryset(request).filter(pk=unquote(object_id))
+                return rows.values_list("clinic_id", flat=True).first()
+            except (ValueError, ValidationError):
+                return None
+        # An add page: the clinic in the posted form, or the one its link prefills (?clinic=<id>).
+        chosen = (request.POST if request.method == "POST" else request.GET).get("clinic", "")
+        return int(chosen) if chosen.isdigit() else None
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        zone = self._clinic_zones(request).get(self._object_clinic_id(request, object_id))
+        if zone is None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with timezone.override(zone):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+        return response
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "clinic.security.signin.SessionTimeoutMiddleware",
     "clinic.security.signin.TwoFactorRequiredMiddleware",
+    # After authentication: staff read and type times in their clinic's zone.
+    "clinic.security.middleware.ClinicTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

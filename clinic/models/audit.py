@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from clinic.models.tenancy import Clinic, ClinicOwned, User
 
@@ -62,9 +63,8 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type}#{self.object_id}"
-        )
+        at = timezone.localtime(self.occurred_at)
+        return f"{at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type}#{self.object_id}"
 
 
 class AuditCheckpoint(models.Model):
@@ -126,4 +126,4 @@ class BreakGlassAccess(ClinicOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} → patient {self.patient_id} at {self.opened_at:%Y-%m-%d %H:%M}"
+        return f"{self.user} → patient {self.patient_id} at {timezone.localtime(self.opened_at):%Y-%m-%d %H:%M}"

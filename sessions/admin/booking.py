@@ -135,27 +135,6 @@ class AppointmentAdmin(ClinicScopedAdmin):
         _status_action(services.appointment_cancel, "Cancel (by the clinic)"),
     ]
 
-    def _zone(self, request):
-        clinics = Clinic.objects.order_by("id")
-        if not request.user.is_superuser:
-            clinics = clinics.filter(id__in=user_clinic_ids(request))
-        clinic = clinics.first()
-        return timezone.override(clinic.tz if clinic else None)
-
-    def _in_clinic_zone(self, request, view, *args, **kwargs):
-        # Staff type and read wall-clock times of their clinic; render before leaving the zone.
-        with self._zone(request):
-            response = view(request, *args, **kwargs)
-            if hasattr(response, "render") and not response.is_rendered:
-                response.render()
-        return response
-
-    def changeform_view(self, request, *args, **kwargs):
-        return self._in_clinic_zone(request, super().changeform_view, *args, **kwargs)
-
-    def changelist_view(self, request, *args, **kwargs):
-        return self._in_clinic_zone(request, super().changelist_view, *args, **kwargs)
-
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change=change, **kwargs)
 

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Q
+from django.utils import timezone
 
 from clinic.models import ClinicOwned
 from clinic.models.constraints import PostgresOnlyExclusionConstraint
@@ -95,7 +96,8 @@ class AppointmentSeries(ClinicOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.occurrences} × every {self.interval_days} days from {self.first_start:%Y-%m-%d}"
+        first = timezone.localtime(self.first_start)
+        return f"{self.occurrences} × every {self.interval_days} days from {first:%Y-%m-%d}"
 
 
 class Appointment(ClinicOwned):
@@ -195,7 +197,7 @@ class Appointment(ClinicOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.patient} with {self.practitioner} at {self.start:%Y-%m-%d %H:%M}"
+        return f"{self.patient} with {self.practitioner} at {timezone.localtime(self.start):%Y-%m-%d %H:%M}"
 
     @property
     def is_active(self) -> bool:
@@ -233,7 +235,7 @@ class AppointmentChange(models.Model):
         ordering = ["appointment", "at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} at {timezone.localtime(self.at):%Y-%m-%d %H:%M}"
 
 
 class WorkingHours(ClinicOwned):
@@ -457,4 +459,4 @@ class WaitlistOffer(ClinicOwned):
         ]
 
     def __str__(self) -> str:
-        return f"Offer of {self.start:%Y-%m-%d %H:%M} to {self.entry.patient}"
+        return f"Offer of {timezone.localtime(self.start):%Y-%m-%d %H:%M} to {self.entry.patient}"

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from clinic.models import ClinicOwned
 from sessions.models.booking import Appointment
@@ -122,7 +123,7 @@ class TreatmentSession(ClinicOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.patient} with {self.practitioner} on {self.started_at:%Y-%m-%d}"
+        return f"{self.patient} with {self.practitioner} on {timezone.localtime(self.started_at):%Y-%m-%d}"
 
     @property
     def is_signed(self) -> bool:
@@ -392,4 +393,4 @@ class Addendum(ClinicOwned):
         constraints = [models.CheckConstraint(condition=~Q(text=""), name="addendum_text_not_empty")]
 
     def __str__(self) -> str:
-        return f"Addendum by {self.author} on {self.created_at:%Y-%m-%d %H:%M}"
+        return f"Addendum by {self.author} on {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"
