@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib
 import threading
 import time
-from types import SimpleNamespace
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
@@ -18,14 +17,11 @@ from sessions.messages import followup_nudges_schedule
 from sessions.models import TreatmentSession
 from sessions.services import appointment_book, note_sign, note_update
 from tests.factories import (
-    LocationFactory,
     MessageFactory,
     PatientFactory,
-    RoomFactory,
-    ServiceFactory,
     TreatmentSessionFactory,
 )
-from tests.sessions.conftest import NOW, local, weekday_hours
+from tests.sessions.conftest import local
 
 collapse_migration = importlib.import_module("clinic.migrations.0012_message_one_followup_ladder")
 
@@ -41,21 +37,6 @@ def pending_ladders(patient) -> set[int]:
 def note_recommending_rebooking(patient, practitioner, therapist) -> TreatmentSession:
     note = TreatmentSessionFactory(clinic=patient.clinic, practitioner=practitioner, patient=patient)
     return note_update(session=note, actor=therapist, rebook_within_days=7)
-
-
-@pytest.fixture
-def desk(time_machine, clinic, practitioner):
-    """Monday 1 March 2027, 08:00 in Toronto; Theo works 09:00-17:00 every day."""
-    time_machine.move_to(NOW, tick=True)
-    location = LocationFactory(clinic=clinic, name="Main street")
-    massage = ServiceFactory(clinic=clinic, name="Remedial massage", duration_minutes=60, buffer_minutes=15)
-    room = RoomFactory(clinic=clinic, location=location, name="Room 1")
-    room.services.add(massage)
-    practitioner.services.add(massage)
-    weekday_hours(clinic, practitioner, location)
-    return SimpleNamespace(
-        clinic=clinic, practitioner=practitioner, massage=massage, patient=PatientFactory(clinic=clinic)
-    )
 
 
 @pytest.mark.django_db

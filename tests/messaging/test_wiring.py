@@ -5,7 +5,6 @@ and nudges; the re-booking nudge of a signed note. A change that rolls back leav
 from __future__ import annotations
 
 import datetime as dt
-from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
@@ -29,16 +28,13 @@ from sessions.services import (
     waitlist_offer_link,
 )
 from tests.factories import (
-    LocationFactory,
     PatientFactory,
-    RoomFactory,
-    ServiceFactory,
     TreatmentSessionFactory,
     WaitlistEntryFactory,
     clean_intake_answers,
     default_questionnaire,
 )
-from tests.sessions.conftest import NOW, local, weekday_hours
+from tests.sessions.conftest import local
 
 pytestmark = pytest.mark.django_db
 
@@ -48,21 +44,6 @@ def rolled_back(change):
     with transaction.atomic():
         change()
         transaction.set_rollback(True)
-
-
-@pytest.fixture
-def desk(time_machine, clinic, practitioner):
-    """Monday 1 March 2027, 08:00 in Toronto; Theo works 09:00-17:00 every day."""
-    time_machine.move_to(NOW, tick=True)
-    location = LocationFactory(clinic=clinic, name="Main street")
-    massage = ServiceFactory(clinic=clinic, name="Remedial massage", duration_minutes=60, buffer_minutes=15)
-    room = RoomFactory(clinic=clinic, location=location, name="Room 1")
-    room.services.add(massage)
-    practitioner.services.add(massage)
-    weekday_hours(clinic, practitioner, location)
-    return SimpleNamespace(
-        clinic=clinic, practitioner=practitioner, massage=massage, patient=PatientFactory(clinic=clinic)
-    )
 
 
 def book(desk, start=None, patient=None):
