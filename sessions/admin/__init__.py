@@ -1,3 +1,4 @@
-"""Admin pages of this app: booking (`booking`) and treatment notes (`notes`)."""
+"""Admin pages of this app: booking (`booking`), the front-desk calendar (`calendar`, at
+`/admin/calendar/`) and treatment notes (`notes`)."""
 
-from sessions.admin import booking, notes  # noqa: F401 - registers their ModelAdmins
+from sessions.admin import booking, calendar, notes  # noqa: F401 - registers their ModelAdmins and pages

@@ -1,19 +1,15 @@
 """Front-desk admin: book and move appointments through the booking services (same rules as
-the API), status actions, a day view per practitioner and per room, hours and exceptions."""
+the API), status actions, hours and exceptions. The day and week calendar is `calendar`."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.shortcuts import render
-from django.urls import path
-from django.utils import timezone
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 
-from clinic.admin import ClinicScopedAdmin, user_clinic_ids
-from clinic.models import Clinic, Practitioner, Room
+from clinic.admin import ClinicScopedAdmin
 from sessions import services
 from sessions.models import (
     Appointment,
@@ -159,54 +155,21 @@ class AppointmentAdmin(ClinicScopedAdmin):
         return False
 
     def get_urls(self):
+        # The old plain day view lives on as the calendar's day view.
         day = path("day/", self.admin_site.admin_view(self.day_view), name="treatment_sessions_appointment_day")
         return [day, *super().get_urls()]
 
     def day_view(self, request):
-        """One day's schedule, a column per practitioner and per room, in the clinic's zone."""
-        clinics = (
-            Clinic.objects.all()
-            if request.user.is_superuser
-            else Clinic.objects.filter(id__in=user_clinic_ids(request))
-        )
-        clinic = clinics.filter(slug=request.GET.get("clinic")).first() or clinics.order_by("id").first()
-        if clinic is None:
-            return render(request, "admin/treatment_sessions/day.html", {**self.admin_site.each_context(request)})
-        tz = clinic.tz
-        try:
-            date = dt.date.fromisoformat(request.GET.get("date", ""))
-        except ValueError:
-            date = timezone.now().astimezone(tz).date()
-        start = dt.datetime.combine(date, dt.time(0), tzinfo=tz)
-        end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
-        appointments = list(
-            Appointment.objects.active()
-            .filter(clinic=clinic, start__gte=start, start__lt=end)
-            .select_related("patient", "practitioner", "service", "room")
-            .order_by("start")
-        )
-        by_practitioner = [
-            (p, [a for a in appointments if a.practitioner_id == p.pk])
-            for p in Practitioner.objects.filter(clinic=clinic, is_active=True)
-        ]
-        by_room = [
-            (r, [a for a in appointments if a.room_id == r.pk])
-            for r in Room.objects.filter(clinic=clinic, is_active=True)
-        ]
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{clinic.name}: {date:%A %d %B %Y}",
-            "clinic": clinic,
-            "clinics": clinics,
-            "date": date,
-            "previous": date - dt.timedelta(days=1),
-            "next": date + dt.timedelta(days=1),
-            "tz": clinic.time_zone,
-            "columns": [("Practitioners", by_practitioner), ("Rooms", by_room)],
-            "opts": self.model._meta,
-        }
-        with timezone.override(tz):
-            return render(request, "admin/treatment_sessions/day.html", context)
+        return HttpResponseRedirect(reverse("admin:calendar") + ("?" + request.GET.urlencode() if request.GET else ""))
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        if object_id:
+            extra_context["calendar_url"] = reverse("admin:calendar_appointment", args=[object_id])
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "calendar_url": reverse("admin:calendar")})
 
 
 @admin.register(WorkingHours)

@@ -292,10 +292,11 @@ def appointment_complete(*, appointment: Appointment, by: User | None = None) ->
 
 
 @transaction.atomic
-def appointment_no_show(*, appointment: Appointment, by: User | None = None) -> Appointment:
+def appointment_no_show(*, appointment: Appointment, by: User | None = None, reason: str = "") -> Appointment:
+    """The patient did not come; `reason` (the front desk's note) goes into the history."""
     if appointment.start > timezone.now():
         raise ValidationError({"status": "An appointment that has not started yet cannot be a no-show."})
-    changed = _transition(appointment, to=AppointmentStatus.NO_SHOW, by=by)
+    changed = _transition(appointment, to=AppointmentStatus.NO_SHOW, by=by, reason=reason)
     appointment_announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
     return changed
 

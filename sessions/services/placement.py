@@ -41,10 +41,7 @@ class BookingConflictError(Exception):
 
     def __init__(self, clashes: list[Clash]):
         self.clashes = clashes
-        first = clashes[0]
-        super().__init__(
-            f"The {first.resource} is already booked from {first.start.isoformat()} to {first.end.isoformat()}."
-        )
+        super().__init__(self.message(dt.UTC))
 
     def describe(self, tz) -> list[dict]:
         return [
@@ -58,11 +55,19 @@ class BookingConflictError(Exception):
         ]
 
     def message(self, tz) -> str:
+        """For people (the API's 409 `detail`, the admin's form error): the clashing time on the
+        clinic's wall clock with the zone named, and which appointment holds it."""
         first = self.clashes[0]
+        start, end = first.start.astimezone(tz), first.end.astimezone(tz)
+        until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%H:%M} on {_day(end)}"
         return (
-            f"The {first.resource} is already booked from {first.start.astimezone(tz).isoformat()} "
-            f"to {first.end.astimezone(tz).isoformat()}."
+            f"The {first.resource} is already booked from {start:%H:%M} to {until} on {_day(start)} "
+            f"({getattr(tz, 'key', tz)}), by appointment {first.appointment_id}."
         )
+
+
+def _day(value: dt.datetime) -> str:
+    return f"{value:%A} {value.day} {value:%B %Y}"
 
 
 class InvalidTransitionError(Exception):
