@@ -61,8 +61,9 @@ def _render(request, template: str, context: dict, tz, status: int = 200) -> Tem
         return response.render()
 
 
-def calendar_url(clinic: Clinic, **query) -> str:
-    return reverse("admin:calendar") + "?" + urlencode({"clinic": clinic.slug, **query})
+def calendar_url(clinic: Clinic, keep: dict | None = None, **query) -> str:
+    """The calendar of `clinic` with the query `keep` carries, `query` overriding it."""
+    return reverse("admin:calendar") + "?" + urlencode({"clinic": clinic.slug, **(keep or {}), **query})
 
 
 # --- the calendar ------------------------------------------------------------------------
@@ -121,9 +122,9 @@ def calendar_view(request):
     keep = {k: v for k, v in request.GET.items() if k in ("view", "by", "service", "practitioner", "room")}
     owner_key = "room" if by_room else "practitioner"
     owners = rooms if by_room else practitioners
-    focus_links = [] if week else [("All", calendar_url(clinic, **_without(keep, owner_key), date=date), focus is None)]
+    focus_links = [] if week else [("All", calendar_url(clinic, _without(keep, owner_key), date=date), focus is None)]
     focus_links += [
-        (str(o), calendar_url(clinic, **{**keep, owner_key: o.pk}, date=date), focus is not None and o.pk == focus.pk)
+        (str(o), calendar_url(clinic, keep, **{owner_key: o.pk}, date=date), focus is not None and o.pk == focus.pk)
         for o in owners
     ]
     context = {
@@ -144,13 +145,13 @@ def calendar_view(request):
         "height": height,
         "zone": clinic.time_zone,
         "granularity": clinic.booking_granularity_minutes,
-        "previous_url": calendar_url(clinic, **keep, date=date - step),
-        "next_url": calendar_url(clinic, **keep, date=date + step),
-        "today_url": calendar_url(clinic, **keep),
-        "day_url": calendar_url(clinic, **_without(keep, "view"), date=date),
-        "week_url": calendar_url(clinic, **keep, view="week", date=date),
-        "people_url": calendar_url(clinic, **_without(keep, "by", "room"), date=date),
-        "rooms_url": calendar_url(clinic, **_without(keep, "practitioner"), by="room", date=date),
+        "previous_url": calendar_url(clinic, keep, date=date - step),
+        "next_url": calendar_url(clinic, keep, date=date + step),
+        "today_url": calendar_url(clinic, keep),
+        "day_url": calendar_url(clinic, _without(keep, "view"), date=date),
+        "week_url": calendar_url(clinic, keep, view="week", date=date),
+        "people_url": calendar_url(clinic, _without(keep, "by", "room"), date=date),
+        "rooms_url": calendar_url(clinic, _without(keep, "practitioner"), by="room", date=date),
         "heading": _heading(date, week),
         "can_book": request.user.has_perm(PERM.format("add")),
     }

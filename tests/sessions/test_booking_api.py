@@ -47,9 +47,12 @@ def test_a_taken_time_is_409_with_the_conflicting_time(setup, receptionist_api):
     )
     assert response.status_code == 409
     data = response.json()
+    taken = Appointment.objects.get()
     assert data["detail"] == (
-        "The practitioner is already booked from 2027-03-02T10:00:00-05:00 to 2027-03-02T11:15:00-05:00."
+        "The practitioner is already booked from 10:00 to 11:15 on Tuesday 2 March 2027 (America/Toronto), "
+        f"by appointment {taken.pk}."
     )
+    assert data["errors"]["conflicts"][0]["appointment"] == str(taken.pk)
     assert data["errors"]["conflicts"][0]["start"] == "2027-03-02T10:00:00-05:00"
     assert Appointment.objects.count() == 1
 
