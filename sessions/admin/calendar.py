@@ -370,12 +370,12 @@ def appointment_view(request, pk: int):
         days = free_slots_by_practitioner(
             clinic=clinic, service=appointment.service, date=date, practitioners=visible_practitioners(clinic)
         )
-    block = appointment_blocks([appointment], tz)[appointment.pk]
+    card = appointment_blocks([appointment], tz)[appointment.pk]
     context = {
         "title": f"{appointment.patient}: {appointment.service.name} with {appointment.practitioner}",
         "clinic": clinic,
         "appointment": appointment,
-        "block": block,
+        "card": card,
         "when": when(appointment.start, appointment.end, tz),
         "movable": movable,
         "date": date,

@@ -1,0 +1,154 @@
+"""The receptionist's journey in the booking calendar, in headless Chromium at a laptop's and a
+phone's size: book from a free slot, reschedule to another free slot, cancel with a reason.
+Asserts what the receptionist reads: clinic times with the zone named and the urgent-flag badge.
+
+Drives Debian's Chromium through Playwright's Python package; never `playwright install`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import zoneinfo
+
+import pytest
+from django.utils import timezone
+
+from intake.models import FlagSeverity
+from sessions.models import Appointment, AppointmentStatus
+from sessions.services import appointment_book
+from tests.factories import (
+    LocationFactory,
+    PatientFactory,
+    PatientFlagFactory,
+    PractitionerFactory,
+    RoomFactory,
+    ServiceFactory,
+    WorkingHoursFactory,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+TORONTO = zoneinfo.ZoneInfo("America/Toronto")
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _clinic_setup(clinic, practitioner):
+    location = LocationFactory(clinic=clinic, name="Main street")
+    massage = ServiceFactory(clinic=clinic, name="Remedial massage", duration_minutes=60, buffer_minutes=15)
+    room = RoomFactory(clinic=clinic, location=location, name="Room 1")
+    room.services.add(massage)
+    other = PractitionerFactory(clinic=clinic, display_name="Una Other")
+    for profile in (practitioner, other):
+        profile.services.add(massage)
+        for weekday in range(7):
+            WorkingHoursFactory(
+                clinic=clinic, practitioner=profile, location=location, weekday=weekday,
+                start_time=dt.time(9), end_time=dt.time(17),
+            )  # fmt: skip
+    return massage, room
+
+
+@pytest.mark.parametrize(
+    ("width", "height"), [(1366, 900), (390, 844)], ids=["laptop", "phone"]
+)  # fmt: skip
+def test_the_receptionist_books_moves_and_cancels_from_the_calendar(
+    live_server, clinic, receptionist, practitioner, width, height, tmp_path
+):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"The browser test needs Chromium at {CHROMIUM} (Debian packages 'chromium', 'chromium-driver').")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=20_000)
+    massage, _room = _clinic_setup(clinic, practitioner)
+    maya = PatientFactory(clinic=clinic, given_name="Maya", family_name="Singh")
+    PatientFlagFactory(clinic=clinic, patient=maya, severity=FlagSeverity.URGENT, rule_code="dvt_suspected")
+    # A week ahead in the clinic's zone, so every time shown is still bookable.
+    day = timezone.now().astimezone(TORONTO).date() + dt.timedelta(days=7)
+    busy = PatientFactory(clinic=clinic, given_name="Ben", family_name="Busy")
+    appointment_book(
+        clinic=clinic, patient=busy, practitioner=practitioner, service=massage,
+        start=dt.datetime.combine(day, dt.time(9), tzinfo=TORONTO),
+    )  # fmt: skip
+    long_day = f"{day:%A} {day.day} {day:%B %Y}"
+    calendar = f"{live_server.url}/admin/calendar/?date={day:%Y-%m-%d}&service={massage.pk}"
+    shot = tmp_path / f"cal-{width}"  # screenshots at each step, for a person to look at
+
+    # No ORM calls inside this block: Playwright's sync API keeps an event loop in this thread.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        phone = width < 500
+        page = browser.new_page(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone)
+        page.goto(live_server.url + "/admin/login/?next=/admin/calendar/")
+        page.get_by_label("Username").fill(receptionist.username)
+        page.get_by_label("Password").fill("a-long-test-password")
+        page.get_by_role("button", name="Log in").click()
+        page.goto(calendar)
+        expect(page.get_by_role("heading", name=f"Riverside: {long_day}")).to_be_visible()
+        expect(page.get_by_text("Times in America/Toronto.")).to_be_visible()
+        expect(page.get_by_role("link", name="09:00–10:00 Ben Busy")).to_be_visible()
+        page.screenshot(path=f"{shot}-1-day.png", full_page=True)
+
+        # Book: the 10:00 start is taken by Ben's buffer, so the first free one after it is 10:15.
+        expect(page.get_by_role("link", name="Book Remedial massage with Theo Therapist at 10:00")).to_have_count(0)
+        free = page.get_by_role("link", name="Book Remedial massage with Theo Therapist at 11:00")
+        free.focus()  # from the keyboard
+        page.keyboard.press("Enter")
+        expect(page.locator(".cal-when")).to_have_text(f"{long_day}, 11:00–12:00 (America/Toronto)")
+        page.get_by_label("Find the patient").fill("Singh")
+        page.get_by_role("button", name="Search").click()
+        page.get_by_label("Maya Singh").check()
+        page.screenshot(path=f"{shot}-2-book.png", full_page=True)
+        page.get_by_role("button", name="Book Remedial massage").click()
+        expect(page.locator(".messagelist")).to_contain_text(
+            f"Booked Maya Singh with Theo Therapist for {long_day}, 11:00–12:00 (America/Toronto)."
+        )
+        block = page.get_by_role("link", name="11:00–12:00 Maya Singh")
+        expect(block).to_be_visible()
+        expect(block.locator(".cal-flag")).to_have_text("Urgent flag")
+        expect(block.locator(".cal-flag")).to_be_visible()
+        page.screenshot(path=f"{shot}-3-booked.png", full_page=True)
+
+        # Reschedule: open the appointment and choose another free start.
+        block.click()
+        expect(page.locator(".cal-when")).to_have_text(f"{long_day}, 11:00–12:00 (America/Toronto)")
+        expect(page.locator(".cal-flag")).to_have_text("Urgent flag")
+        page.get_by_role("button", name="Move to 14:00 with Una Other").click()
+        expect(page.locator(".messagelist")).to_contain_text(
+            f"to {long_day}, 14:00–15:00 (America/Toronto) with Una Other."
+        )
+        moved = page.get_by_role("link", name="14:00–15:00 Maya Singh")
+        expect(moved).to_be_visible()
+        page.screenshot(path=f"{shot}-4-moved.png", full_page=True)
+
+        # Cancel: who cancelled and why.
+        moved.click()
+        page.get_by_role("button", name="Cancel the appointment").click()
+        expect(page.get_by_text("Say who cancelled.")).to_be_visible()
+        expect(page.get_by_text("Give the reason.")).to_be_visible()
+        page.get_by_label("The patient cancelled").check()
+        page.get_by_label("Reason").fill("Flu, will call back")
+        page.screenshot(path=f"{shot}-5-cancel.png", full_page=True)
+        page.get_by_role("button", name="Cancel the appointment").click()
+        expect(page.locator(".messagelist")).to_contain_text(
+            f"Cancelled: Maya Singh, {long_day}, 14:00–15:00 (America/Toronto). Reason: Flu, will call back"
+        )
+        expect(page.get_by_role("link", name="14:00–15:00 Maya Singh")).to_have_count(0)
+        # Her time is free again.
+        expect(page.get_by_role("link", name="Book Remedial massage with Una Other at 14:00")).to_be_visible()
+        page.screenshot(path=f"{shot}-6-cancelled.png", full_page=True)
+        browser.close()
+
+    appointment = Appointment.objects.get(patient=maya)
+    assert appointment.status == AppointmentStatus.CANCELLED
+    assert appointment.cancelled_by_party == "patient"
+    assert appointment.cancellation_reason == "Flu, will call back"
+    assert appointment.start == dt.datetime.combine(day, dt.time(14), tzinfo=TORONTO)
+    assert appointment.practitioner.display_name == "Una Other"
+    assert appointment.booked_by == receptionist
+    assert list(appointment.changes.values_list("kind", flat=True).order_by("at", "pk")) == [
+        "booked", "rescheduled", "status",
+    ]  # fmt: skip
