@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import zoneinfo
 
 import pytest
@@ -81,7 +82,8 @@ def test_the_receptionist_books_moves_and_cancels_from_the_calendar(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         phone = width < 500
-        page = browser.new_page(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone)
+        desk = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone)
+        page = desk.new_page()
         page.goto(live_server.url + "/admin/login/?next=/admin/calendar/")
         page.get_by_label("Username").fill(receptionist.username)
         page.get_by_label("Password").fill("a-long-test-password")
@@ -91,6 +93,30 @@ def test_the_receptionist_books_moves_and_cancels_from_the_calendar(
         expect(page.get_by_text("Times in America/Toronto.")).to_be_visible()
         expect(page.get_by_role("link", name="09:00–10:00 Ben Busy")).to_be_visible()
         page.screenshot(path=f"{shot}-1-day.png", full_page=True)
+
+        # Taken meanwhile: this desk opens 12:15 for Maya, another tab books Ben there first.
+        page.get_by_role("link", name="Book Remedial massage with Theo Therapist at 12:15").click()
+        page.get_by_label("Find the patient").fill("Singh")
+        page.get_by_role("button", name="Search").click()
+        page.get_by_label("Maya Singh").check()
+        other_tab = desk.new_page()
+        other_tab.goto(page.url.replace("q=Singh", "q=Busy"))
+        other_tab.get_by_label("Ben Busy").check()
+        other_tab.get_by_role("button", name="Book Remedial massage").click()
+        expect(other_tab.locator(".messagelist")).to_contain_text("Booked Ben Busy")
+        other_tab.close()
+        page.get_by_role("button", name="Book Remedial massage").click()
+        clash = page.get_by_role("alert")
+        expect(clash).to_contain_text("This time was taken meanwhile.")
+        expect(clash).to_contain_text(
+            re.compile(
+                rf"The (practitioner|room) is already booked from 12:15 to 13:30 on {long_day} "
+                r"\(America/Toronto\), by appointment \d+\."
+            )
+        )
+        expect(clash.get_by_role("link", name=re.compile(r"Open appointment \d+"))).to_be_visible()
+        page.screenshot(path=f"{shot}-1b-clash.png", full_page=True)
+        page.goto(calendar)
 
         # Book: the 10:00 start is taken by Ben's buffer, so the first free one after it is 10:15.
         expect(page.get_by_role("link", name="Book Remedial massage with Theo Therapist at 10:00")).to_have_count(0)
@@ -149,6 +175,8 @@ def test_the_receptionist_books_moves_and_cancels_from_the_calendar(
     assert appointment.start == dt.datetime.combine(day, dt.time(14), tzinfo=TORONTO)
     assert appointment.practitioner.display_name == "Una Other"
     assert appointment.booked_by == receptionist
+    taken = Appointment.objects.get(patient=busy, start=dt.datetime.combine(day, dt.time(12, 15), tzinfo=TORONTO))
+    assert taken.booked_by == receptionist
     assert list(appointment.changes.values_list("kind", flat=True).order_by("at", "pk")) == [
         "booked", "rescheduled", "status",
     ]  # fmt: skip
