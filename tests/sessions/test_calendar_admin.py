@@ -5,6 +5,7 @@ queries whatever the number of appointments."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -321,3 +322,18 @@ def test_a_week_costs_the_same_queries_whatever_the_number_of_appointments(
         assert counts["one", index] == counts["twenty", index] <= 18, counts
     with django_assert_max_num_queries(18):
         client.get(CALENDAR, pages[0])
+
+
+def test_a_dst_week_keeps_visits_on_the_wall_clock(setup, receptionist):
+    # Toronto springs forward at 02:00 on Sunday 14 March 2027: 10:00 is 15:00 UTC before, 14:00 after.
+    before = _book(setup, local(2027, 3, 13, 10, 0))
+    after = _book(setup, local(2027, 3, 14, 10, 0))
+    assert after.start.astimezone(dt.UTC).hour - before.start.astimezone(dt.UTC).hour == -1
+    response = _client(receptionist).get(
+        CALENDAR, {"date": "2027-03-14", "view": "week", "practitioner": setup.practitioner.pk, "service": ""}
+    )
+    html = response.content.decode()
+    text = _text(response)
+    assert text.count("10:00–11:00") == 2
+    # Both blocks at the same height of the grid: 10:00 wall clock, whatever the offset.
+    assert html.count('style="top: 144px; height: 72px"') == 2
