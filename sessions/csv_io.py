@@ -100,7 +100,7 @@ def appointments_import_csv(
                 hours_override_reason="imported from CSV", allow_past=True,
             )  # fmt: skip
         except BookingConflictError as exc:
-            raise ValidationError({"start": [str(exc)]}) from None
+            raise ValidationError({"start": [exc.message(clinic.tz)]}) from None
 
     return csv_import_run(
         lines=lines,
