@@ -192,8 +192,12 @@ def free_slots(
     now: dt.datetime,
     practitioner_ids: list[int] | None = None,
     location_id: int | None = None,
+    exclude_appointment_id: int | None = None,
 ) -> list[Slot]:
     """Bookable starts in [start, end): hours, exceptions, appointments, buffers and rooms.
+
+    `exclude_appointment_id` leaves one appointment out, as rescheduling it does: its own time
+    is free for it (a 10:00 visit may move to 10:30).
 
     Five queries whatever the range: practitioners, weekly hours, exceptions, appointments,
     and (for services that need one) rooms with their appointments.
@@ -211,6 +215,8 @@ def free_slots(
     windows = working_windows(clinic=clinic, practitioner_ids=ids, start=start, end=end)
     span = dt.timedelta(seconds=occupied)
     horizon = Appointment.objects.active().overlapping(start - span, end + span)
+    if exclude_appointment_id is not None:
+        horizon = horizon.exclude(pk=exclude_appointment_id)
     busy = _busy_by(horizon.filter(practitioner_id__in=ids), "practitioner_id")
     rooms: list[tuple[int, int | None]] = []
     room_busy: dict[int, list] = {}

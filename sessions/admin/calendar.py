@@ -32,7 +32,7 @@ from sessions.admin.calendar_layout import (
     appointment_blocks,
     bookable_services,
     calendar_columns,
-    free_slots_by_practitioner,
+    free_slots_for_move,
     visible_practitioners,
     visible_rooms,
 )
@@ -367,9 +367,7 @@ def appointment_view(request, pk: int):
     movable = appointment.status in MOVABLE
     days = []
     if movable:
-        days = free_slots_by_practitioner(
-            clinic=clinic, service=appointment.service, date=date, practitioners=visible_practitioners(clinic)
-        )
+        days = free_slots_for_move(appointment=appointment, date=date, practitioners=visible_practitioners(clinic))
     card = appointment_blocks([appointment], tz)[appointment.pk]
     context = {
         "title": f"{appointment.patient}: {appointment.service.name} with {appointment.practitioner}",

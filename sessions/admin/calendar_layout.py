@@ -246,12 +246,21 @@ def bookable_services(clinic: Clinic) -> list[Service]:
     return list(Service.objects.filter(clinic=clinic, is_active=True))
 
 
-def free_slots_by_practitioner(
-    *, clinic: Clinic, service: Service, date: dt.date, practitioners: list[Practitioner]
+def free_slots_for_move(
+    *, appointment: Appointment, date: dt.date, practitioners: list[Practitioner]
 ) -> list[tuple[Practitioner, list[Slot]]]:
-    """One day's free starts of `service` for every practitioner offering it (rescheduling)."""
+    """One day's free starts of the appointment's service for every practitioner offering it;
+    the appointment's own time counts as free, as `appointment_reschedule` sees it."""
+    clinic = appointment.clinic
     start, end = local_day_bounds(date, clinic.tz)
-    slots = free_slots(clinic=clinic, service=service, start=start, end=end, now=timezone.now())
+    slots = free_slots(
+        clinic=clinic,
+        service=appointment.service,
+        start=start,
+        end=end,
+        now=timezone.now(),
+        exclude_appointment_id=appointment.pk,
+    )
     grouped: dict[int, list[Slot]] = defaultdict(list)
     for slot in slots:
         grouped[slot.practitioner_id].append(slot)

@@ -191,6 +191,17 @@ def test_reschedule_by_choosing_another_free_slot(setup, receptionist):
     assert "to Wednesday 3 March 2027, 14:00–15:00 (America/Toronto) with Una Other" in _text(day)
 
 
+def test_a_visit_may_move_into_its_own_time(setup, receptionist):
+    appointment = _book(setup, local(2027, 3, 2, 10, 0))
+    client = _client(receptionist)
+    url = f"/admin/calendar/appointment/{appointment.pk}/"
+    value = f"{setup.practitioner.pk}|{setup.room1.pk}|2027-03-02T10:30:00-05:00"
+    assert f'value="{value}"' in client.get(url).content.decode()
+    assert client.post(url, {"slot": value}).status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.start == local(2027, 3, 2, 10, 30)
+
+
 def test_moving_onto_a_time_taken_meanwhile_is_refused_in_clinic_time(setup, receptionist):
     appointment = _book(setup, local(2027, 3, 2, 10, 0))
     taken = _book(setup, local(2027, 3, 2, 14, 0), patient=setup.patient2)
