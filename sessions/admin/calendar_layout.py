@@ -121,9 +121,12 @@ def flag_badges(patient_ids: set[int]) -> dict[int, tuple[str, str, str]]:
     return {pid: (severity, _BADGE[severity], flag_neutral_text(severity)) for pid, severity in worst.items()}
 
 
-def appointments_between(clinic: Clinic, start: dt.datetime, end: dt.datetime) -> list[Appointment]:
+def appointments_between(
+    clinic: Clinic, start: dt.datetime, end: dt.datetime, *, owner_key: str, owner_ids: list[int]
+) -> list[Appointment]:
+    """The range's appointments of the columns shown (`owner_key` is practitioner_id or room_id)."""
     return list(
-        Appointment.objects.filter(clinic=clinic, start__gte=start, start__lt=end)
+        Appointment.objects.filter(clinic=clinic, start__gte=start, start__lt=end, **{f"{owner_key}__in": owner_ids})
         .exclude(status=AppointmentStatus.CANCELLED)
         .select_related("patient", "practitioner", "service", "room")
         .order_by("start", "pk")
@@ -174,7 +177,7 @@ def calendar_columns(query: CalendarQuery) -> tuple[list[Column], list[dict], in
         owners = [query.focus]
     owner_ids = [o.pk for o in owners]
     key = "room_id" if query.by_room else "practitioner_id"
-    appointments = [a for a in appointments_between(clinic, start, end) if getattr(a, key) in owner_ids]
+    appointments = appointments_between(clinic, start, end, owner_key=key, owner_ids=owner_ids)
     blocks = appointment_blocks(appointments, tz)
     slots: list[Slot] = []
     if query.service is not None and not query.by_room:
