@@ -102,6 +102,9 @@ def calendar_view(request):
     # Free times of the first service until the desk picks one (or none).
     default_service = offered[0] if offered else None
     service = _pick(offered, request.GET["service"]) if "service" in request.GET else default_service
+    can_book = request.user.has_perm(PERM.format("add"))
+    if not can_book:
+        service = None  # free times are links to the booking form
     focus = _pick(rooms, request.GET.get("room")) if by_room else _pick(practitioners, request.GET.get("practitioner"))
     if week and focus is None:
         owners = rooms if by_room else practitioners
@@ -144,7 +147,6 @@ def calendar_view(request):
         "hours": hours,
         "height": height,
         "zone": clinic.time_zone,
-        "granularity": clinic.booking_granularity_minutes,
         "previous_url": calendar_url(clinic, keep, date=date - step),
         "next_url": calendar_url(clinic, keep, date=date + step),
         "today_url": calendar_url(clinic, keep),
@@ -153,7 +155,7 @@ def calendar_view(request):
         "people_url": calendar_url(clinic, _without(keep, "by", "room"), date=date),
         "rooms_url": calendar_url(clinic, _without(keep, "practitioner"), by="room", date=date),
         "heading": _heading(date, week),
-        "can_book": request.user.has_perm(PERM.format("add")),
+        "can_book": can_book,
     }
     return _render(request, "admin/treatment_sessions/calendar.html", context, tz, status=400 if errors else 200)
 
@@ -359,11 +361,13 @@ def appointment_view(request, pk: int):
         conflict, status = outcome
         appointment = _appointment_for(request, pk)
     local_date = appointment.start.astimezone(tz).date()
-    try:
-        date = dt.date.fromisoformat(request.GET.get("date", "")) if request.GET.get("date") else local_date
-    except ValueError:
-        date, status = local_date, 400
-        messages.error(request, "Not a date: choose a day with the date field.")
+    picked = CalendarForm({"date": request.GET.get("date", "")})
+    date = local_date
+    if picked.is_valid():
+        date = picked.cleaned_data["date"] or local_date
+    else:
+        status = 400
+        messages.error(request, f"Date: {' '.join(picked.errors['date'])} Showing the appointment's day.")
     movable = appointment.status in MOVABLE
     days = []
     if movable:

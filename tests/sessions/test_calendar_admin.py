@@ -271,6 +271,11 @@ def test_week_view_has_a_column_per_day_and_room_view_a_column_per_room(setup, r
 
 
 def test_bad_dates_are_a_400_with_the_field_named(setup, receptionist):
+    appointment = _book(setup, local(2027, 3, 2, 10, 0))
+    for bad in ("2027-02-30", "0001-01-01"):
+        response = _client(receptionist).get(f"/admin/calendar/appointment/{appointment.pk}/", {"date": bad})
+        assert response.status_code == 400
+        assert "Date: " in _text(response)
     response = _client(receptionist).get(CALENDAR, {"date": "2027-02-30"})
     assert response.status_code == 400
     assert "Date: Enter a valid date." in _text(response)
