@@ -241,6 +241,11 @@ class PatientFlagAdmin(ClinicScopedAdmin):
         self.message_user(request, f"Acknowledged {queryset.count()} flag(s).", messages.SUCCESS)
 
 
+def _source_html(source: str) -> str:
+    """A question's source for staff (the patient never sees it)."""
+    return format_html('<br><small class="source">Source: {}</small>', source) if source else ""
+
+
 @admin.register(Questionnaire)
 class QuestionnaireAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["title", "code", "version", "status", "published_at", "clinic"]
@@ -263,7 +268,11 @@ class QuestionnaireAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             (
                 (
                     s.title,
-                    format_html_join("", "<li>{} <em>({})</em></li>", ((q.text, q.type.label) for q in s.questions)),
+                    format_html_join(
+                        "",
+                        "<li>{} <em>({})</em>{}</li>",
+                        ((q.text, q.type.label, _source_html(q.source)) for q in s.questions),
+                    ),
                 )
                 for s in form.sections
             ),

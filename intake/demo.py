@@ -11,12 +11,13 @@ from patients.models import Patient
 
 BASE = {
     "pain_regions": [{"region": "knee", "side": "left"}],
-    "pain_now": 4, "pain_worst": 7, "pain_radiates": False, "duration": "6_to_12_weeks", "onset_how": "gradual",
+    "pain_now": 4, "pain_worst": 7, "pain_radiates": False, "numbness_tingling": False,
+    "duration": "6_to_12_weeks", "onset_how": "gradual",
     "aggravating": ["running", "stairs"], "causes": ["overdoing_sport"], "spine_history": ["none"],
     "imaging": ["none"], "surgery": False, "anticoagulants": False, "conditions": ["none"],
     "calf_swollen": False, "saddle_numbness": False, "bladder_bowel": False, "both_legs_weak": False,
     "progressive_weakness": False, "foot_drop": False, "recent_trauma": False, "fever": False,
-    "weight_loss": False, "night_pain": False, "consent_to_treatment": True,
+    "unwell": False, "weight_loss": False, "night_pain": False, "consent_to_treatment": True,
 }  # fmt: skip
 
 DEMO_INTAKES = [
@@ -29,7 +30,7 @@ DEMO_INTAKES = [
     ("Liam", "Brown", {
         "pain_regions": [{"region": "lower_back", "side": "both"}, {"region": "thigh_back", "side": "left"}],
         "pain_radiates": True, "sciatica_side": "left", "sciatica_symptoms": ["numbness", "tingling"],
-        "spine_history": ["disc_problems"], "anticoagulants": True, "goals": "Sit through a work day.",
+        "spine_history": ["lumbar_herniated_disc"], "anticoagulants": True, "goals": "Sit through a work day.",
     }),
     ("Noah", "Tremblay", {"goals": "Get back to soccer."}),
 ]  # fmt: skip
@@ -53,7 +54,7 @@ def seed_intake(stdout) -> int:
         intake_draft_save(
             link=link, section_code="pain", complete=True,
             raw={"pain_regions": [{"region": "foot_heel", "side": "left"}], "pain_now": 3, "pain_worst": 6,
-                 "pain_radiates": False},
+                 "pain_radiates": False, "numbness_tingling": False},
         )  # fmt: skip
         stdout.write(f"intake: open link with a draft for {waiting.full_name}: {link.url}\n")
     stdout.write(f"intake: {IntakeSubmission.objects.filter(clinic=clinic).count()} submissions ({created} new)\n")

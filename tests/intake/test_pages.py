@@ -64,7 +64,13 @@ def test_a_section_with_errors_is_shown_again_with_a_summary_field_errors_and_th
 def test_a_valid_section_is_saved_and_a_yes_leads_to_the_dependent_section(client, link):
     response = client.post(
         page(link, "s/pain/"),
-        {"pain_regions.thigh_back": "left", "pain_now": "5", "pain_worst": "8", "pain_radiates": "yes"},
+        {
+            "pain_regions.thigh_back": "left",
+            "pain_now": "5",
+            "pain_worst": "8",
+            "pain_radiates": "yes",
+            "numbness_tingling": "no",
+        },
     )
     assert response.status_code == 302
     assert response["Location"].endswith("/s/sciatica/")
@@ -74,7 +80,14 @@ def test_a_valid_section_is_saved_and_a_yes_leads_to_the_dependent_section(clien
 
 def test_with_no_radiating_pain_the_sciatica_section_is_skipped(client, link):
     response = client.post(
-        page(link, "s/pain/"), {"pain_regions.knee": "right", "pain_now": "2", "pain_worst": "6", "pain_radiates": "no"}
+        page(link, "s/pain/"),
+        {
+            "pain_regions.knee": "right",
+            "pain_now": "2",
+            "pain_worst": "6",
+            "pain_radiates": "no",
+            "numbness_tingling": "no",
+        },
     )
     assert response["Location"].endswith("/s/onset/")
     assert client.get(page(link, "s/sciatica/"))["Location"].endswith("/s/onset/")
