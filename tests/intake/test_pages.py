@@ -170,3 +170,18 @@ def test_the_start_page_promises_as_many_sections_as_the_progress_bar_counts(cli
     assert f'<progress value="1" max="{promised}"' in body
     review = client.get(page(link, "review/")).content.decode()
     assert f"All {promised} sections done" in review
+
+
+def test_a_follow_up_section_keeps_the_promised_total_and_shares_the_number_of_the_section_before(client, link):
+    promised = int(re.search(r"(\d+) short sections", client.get(page(link)).content.decode()).group(1))
+    assert "some answers add a few follow-up questions" in client.get(page(link)).content.decode()
+    client.post(
+        page(link, "s/pain/"),
+        {"pain_regions.calf": "left", "pain_now": "5", "pain_worst": "8", "pain_radiates": "yes",
+         "numbness_tingling": "no"},
+    )  # fmt: skip
+    follow_up = client.get(page(link, "s/sciatica/")).content.decode()
+    assert f"Section 1 of {promised}, follow-up: Pain travelling down the leg" in follow_up
+    assert f'<progress value="1" max="{promised}"' in follow_up
+    assert f"Section 2 of {promised}: When it started" in client.get(page(link, "s/onset/")).content.decode()
+    assert f"{promised} short sections" in client.get(page(link)).content.decode()
