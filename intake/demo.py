@@ -1,11 +1,12 @@
-"""Demo intake: a few patients with submitted intakes (two with flags) and one open link with a draft."""
+"""Demo intake: a few patients with submitted intakes (two with flags), one upper-body intake and
+one open link with a draft."""
 
 from __future__ import annotations
 
 from django.db import transaction
 
 from clinic.demo import demo_clinic
-from intake.models import IntakeLink, IntakeSubmission
+from intake.models import IntakeChoice, IntakeLink, IntakeSubmission
 from intake.services import intake_draft_save, intake_link_create, intake_submit, questionnaire_current
 from patients.models import Patient
 
@@ -36,6 +37,23 @@ DEMO_INTAKES = [
 ]  # fmt: skip
 
 
+# The upper-body form: tennis elbow from repetitive work, after breast cancer surgery on the left.
+UPPER_BODY_INTAKE = ("Olivia", "Gagnon", {
+    "pain_regions": [{"region": "elbow", "side": "right"}, {"region": "forearm", "side": "right"}],
+    "pain_now": 5, "pain_worst": 7, "pain_radiates": False, "numbness_tingling": False,
+    "duration": "over_3_months", "onset_how": "gradual", "aggravating": ["gripping", "typing_mouse"],
+    "causes": ["repetitive_work", "desk_posture"], "diagnoses": ["tennis_elbow"], "symptoms": ["weak_grip"],
+    "imaging": ["none"], "surgery": True, "surgery_details": "Left breast and armpit lymph nodes, 2021.",
+    "anticoagulants": False, "conditions": ["cancer_history", "lymph_nodes_removed"], "lymph_side": "left",
+    "both_hands_clumsy": False, "unwell": False, "unsteady_walking": False, "neck_shock": False,
+    "bladder_bowel": False, "sudden_headache": False, "head_symptoms": ["none"], "exertion_arm_pain": False,
+    "arm_swollen": False, "arm_weaker": False, "muscle_wasting": False, "fall_on_hand": False,
+    "neck_injury": False, "hot_swollen_joint": False, "fever": False, "weight_loss": False,
+    "night_pain": False, "drooping_eyelid": False, "goals": "Carry my shopping and garden again.",
+    "consent_to_treatment": True,
+})  # fmt: skip
+
+
 @transaction.atomic
 def seed_intake(stdout) -> int:
     clinic = demo_clinic()
@@ -47,6 +65,13 @@ def seed_intake(stdout) -> int:
             continue
         link = intake_link_create(patient=patient, questionnaire=questionnaire)
         intake_submit(link=link, answers={**BASE, "signature_name": patient.full_name, **extra})
+        created += 1
+    given, family, answers = UPPER_BODY_INTAKE
+    patient = Patient.objects.filter(clinic=clinic, given_name=given, family_name=family).first()
+    if patient is not None and not IntakeSubmission.objects.filter(patient=patient).exists():
+        upper = questionnaire_current(clinic=clinic, code=IntakeChoice.UPPER)
+        link = intake_link_create(patient=patient, questionnaire=upper)
+        intake_submit(link=link, answers={**answers, "signature_name": patient.full_name})
         created += 1
     waiting = Patient.objects.filter(clinic=clinic, given_name="Emma", family_name="Roy").first()
     if waiting and not IntakeLink.objects.filter(patient=waiting).exists():

@@ -1,4 +1,5 @@
-"""A clinic chooses which intake its links send, leg or upper body or both (admin and API)."""
+"""A clinic chooses which intake its links send, leg or upper body or both (admin and API); new
+versions leave old submissions on theirs; the upper-body form exports as FHIR."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from clinic.models import Message, MessageKind
-from intake.models import IntakeChoice, IntakeLink, IntakeSettings
-from intake.services import intake_link_create, intake_links_create
-from tests.factories import PatientFactory, default_questionnaire
+from intake.models import IntakeChoice, IntakeLink, IntakeSettings, Questionnaire
+from intake.services import intake_link_create, intake_links_create, intake_submit, questionnaire_publish
+from tests.factories import PatientFactory, clean_intake_answers, default_questionnaire, questionnaire_definition
+from tests.fhir_validation import assert_valid_fhir
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +120,35 @@ def test_the_owner_sets_the_clinics_intake_in_the_admin(client, owner, clinic):
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert IntakeSettings.objects.get(clinic=clinic).intakes == IntakeChoice.BOTH
+
+
+def test_a_submission_on_the_double_barrelled_version_keeps_its_question_after_the_split(clinic):
+    # The version before issue 16 asked fever and feeling unwell in one question; publishing the
+    # split is a new version, and a submission on the old one still reads as it was asked.
+    old = questionnaire_definition("leg_knee_back_pain.yaml")
+    old["code"] = "leg-before-split"
+    safety = next(s for s in old["sections"] if s["code"] == "safety")
+    safety["questions"] = [q for q in safety["questions"] if q["code"] != "unwell"]
+    fever = next(q for q in safety["questions"] if q["code"] == "fever")
+    fever["text"] = "Have you had a fever or felt generally unwell with this pain?"
+    v1 = questionnaire_publish(definition=old)[0]
+    answers = clean_intake_answers(fever=True)
+    answers.pop("unwell")
+    done = intake_submit(link=intake_link_create(patient=PatientFactory(clinic=clinic), questionnaire=v1),
+                         answers=answers)  # fmt: skip
+    split = questionnaire_definition("leg_knee_back_pain.yaml")
+    split["code"] = "leg-before-split"
+    v2, created = questionnaire_publish(definition=split)
+    assert (created, v2.version) == (True, 2)
+    done.refresh_from_db()
+    assert done.questionnaire == v1
+    rows = {row["code"]: row for block in done.questionnaire.form.summary(done.answers) for row in block["answers"]}
+    assert rows["fever"]["question"] == "Have you had a fever or felt generally unwell with this pain?"
+    assert "unwell" not in rows
+
+
+def test_the_upper_body_questionnaire_exports_as_valid_fhir(therapist_api, clinic):
+    upper = Questionnaire.objects.filter(code=UPPER, clinic__isnull=True).latest("version")
+    body = therapist_api.get(f"/api/v1/intake-questionnaires/{upper.pk}/fhir/").json()
+    assert_valid_fhir(body, "Questionnaire")
+    assert body["title"] == "Neck, shoulder, arm and hand pain"
