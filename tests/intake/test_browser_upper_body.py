@@ -119,9 +119,9 @@ def test_the_upper_body_intake_on_a_phone_raises_an_urgent_flag_the_therapist_se
         choose(page, "arm_swollen", "Yes")
         choose(page, "arm_swollen_side", "Left")
         choose(page, "arm_swollen_signs", "Bluish in colour")
-        for question in ("both_hands_clumsy", "unsteady_walking", "neck_shock", "bladder_bowel", "sudden_headache",
-                         "exertion_arm_pain", "arm_weaker", "muscle_wasting", "fall_on_hand", "neck_injury",
-                         "hot_swollen_joint", "fever", "unwell", "weight_loss", "night_pain",
+        for question in ("both_hands_clumsy", "unsteady_walking", "neck_shock", "bladder_bowel", "sudden_neck_pain",
+                         "unusual_headache", "exertion_arm_pain", "arm_weaker", "muscle_wasting", "fall_on_hand",
+                         "neck_injury", "hot_swollen_joint", "fever", "unwell", "weight_loss", "night_pain",
                          "drooping_eyelid"):  # fmt: skip
             choose(page, question, "No")
         choose(page, "head_symptoms", "None of these")

@@ -41,7 +41,8 @@ POSITIVE = [
     ({"unsteady_walking": True}, ("cervical_myelopathy", "urgent", "neck", "")),
     ({"neck_shock": True}, ("cervical_myelopathy", "urgent", "neck", "")),
     ({"bladder_bowel": True}, ("cervical_myelopathy", "urgent", "neck", "")),
-    ({"sudden_headache": True}, ("cervical_artery", "urgent", "neck", "")),
+    ({"sudden_neck_pain": True}, ("cervical_artery", "urgent", "neck", "")),
+    ({"unusual_headache": True}, ("cervical_artery", "urgent", "neck", "")),
     ({"head_symptoms": ["dizziness"]}, ("cervical_artery", "urgent", "neck", "")),
     ({"head_symptoms": ["double_vision"]}, ("cervical_artery", "urgent", "neck", "")),
     ({"head_symptoms": ["speech_swallow"]}, ("cervical_artery", "urgent", "neck", "")),
@@ -130,6 +131,7 @@ def test_each_safety_question_asks_one_thing():
             # "sudden and severe" describes one pain.
             assert " or is " not in question.text, question.code
     assert "unwell" not in FORM.questions["fever"].text
+    assert "headache" not in FORM.questions["sudden_neck_pain"].text
 
 
 def test_the_body_map_has_arm_regions_and_sides_and_the_documents_arm_conditions_are_options():
