@@ -28,8 +28,22 @@ from intake.flag_detail import (
     flag_neutral_text,
     with_flag_detail_for_staff,
 )
-from intake.models import FlagSeverity, IntakeLink, IntakeSettings, IntakeSubmission, PatientFlag, Questionnaire
-from intake.services import flag_acknowledge, intake_link_create, intake_link_resend, intake_link_revoke
+from intake.models import (
+    FlagSeverity,
+    IntakeChoice,
+    IntakeLink,
+    IntakeSettings,
+    IntakeSubmission,
+    PatientFlag,
+    Questionnaire,
+)
+from intake.services import (
+    flag_acknowledge,
+    intake_link_create,
+    intake_link_resend,
+    intake_link_revoke,
+    intake_links_create,
+)
 from patients.admin import PatientAdmin
 from patients.models import Patient
 
@@ -45,6 +59,11 @@ def _summary_html(form, answers) -> str:
 
 
 class IntakeLinkForm(forms.ModelForm):
+    intake = forms.ChoiceField(
+        choices=[("", "The clinic's setting"), *IntakeChoice.choices],
+        required=False,
+        help_text="Which intake to send. With both, the patient gets two links, one for each form.",
+    )
     send = forms.BooleanField(
         required=False, label="Send the link to the patient now (email or SMS, as they prefer and agreed)"
     )
@@ -68,6 +87,8 @@ class IntakeLinkForm(forms.ModelForm):
                 )
             if appointment is not None and appointment.patient_id != patient.pk:
                 self.add_error("appointment", "This appointment is not this patient's.")
+        if cleaned.get("questionnaire") and cleaned.get("intake"):
+            self.add_error("intake", "Choose an intake or a questionnaire version, not both.")
         return cleaned
 
 
@@ -91,9 +112,10 @@ class IntakeLinkAdmin(ClinicScopedAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["clinic", "patient", "appointment", "questionnaire", "send"]
-        return ["patient", "appointment", "questionnaire", "status", "link_url", "expires_at", "send_count",
-                "last_sent_at", "draft_saved_at", "submitted_at", "revoked_at", "created_by", "created_at"]  # fmt: skip
+            return ["clinic", "patient", "appointment", "intake", "questionnaire", "send"]
+        return ["patient", "appointment", "questionnaire", "companion", "status", "link_url", "expires_at",
+                "send_count", "last_sent_at", "draft_saved_at", "submitted_at", "revoked_at", "created_by",
+                "created_at"]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj) if obj else []
@@ -104,7 +126,7 @@ class IntakeLinkAdmin(ClinicScopedAdmin):
                 Q(clinic__isnull=True) | Q(clinic__in=user_clinic_ids(request))
             )
             kwargs["required"] = False
-            kwargs["help_text"] = "Leave empty for the clinic's current intake."
+            kwargs["help_text"] = "A particular version; leave empty to send the intake chosen above."
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="Status")
@@ -117,11 +139,16 @@ class IntakeLinkAdmin(ClinicScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        created = intake_link_create(
-            patient=data["patient"], appointment=data.get("appointment"), questionnaire=data.get("questionnaire"),
-            created_by=request.user, send=data.get("send", False),
-        )  # fmt: skip
-        obj.pk = obj.id = created.pk
+        common = {"patient": data["patient"], "appointment": data.get("appointment"), "created_by": request.user,
+                  "send": data.get("send", False)}  # fmt: skip
+        if data.get("questionnaire"):
+            links = [intake_link_create(questionnaire=data["questionnaire"], **common)]
+        else:
+            links = intake_links_create(intake=data.get("intake") or None, **common)
+        obj.pk = obj.id = links[0].pk
+        if len(links) > 1:
+            titles = ", ".join(str(link.questionnaire) for link in links)
+            self.message_user(request, f"Two links were made, one for each intake: {titles}.")
 
     @admin.action(description="Revoke the selected links")
     def revoke_selected(self, request, queryset):
@@ -241,6 +268,11 @@ class PatientFlagAdmin(ClinicScopedAdmin):
         self.message_user(request, f"Acknowledged {queryset.count()} flag(s).", messages.SUCCESS)
 
 
+def _source_html(source: str) -> str:
+    """A question's source for staff (the patient never sees it)."""
+    return format_html('<br><small class="source">Source: {}</small>', source) if source else ""
+
+
 @admin.register(Questionnaire)
 class QuestionnaireAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["title", "code", "version", "status", "published_at", "clinic"]
@@ -263,16 +295,30 @@ class QuestionnaireAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             (
                 (
                     s.title,
-                    format_html_join("", "<li>{} <em>({})</em></li>", ((q.text, q.type.label) for q in s.questions)),
+                    format_html_join(
+                        "",
+                        "<li>{} <em>({})</em>{}</li>",
+                        ((q.text, q.type.label, _source_html(q.source)) for q in s.questions),
+                    ),
                 )
                 for s in form.sections
             ),
         )
 
 
+class IntakeSettingsForm(forms.ModelForm):
+    # Django 6 reads a typed address without a scheme as https; say so now (and no deprecation warning).
+    logo_url = forms.URLField(required=False, assume_scheme="https", label="Logo URL")
+
+    class Meta:
+        model = IntakeSettings
+        fields = ["clinic", "intakes", "link_valid_days", "brand_color", "logo_url", "welcome_text"]
+
+
 @admin.register(IntakeSettings)
 class IntakeSettingsAdmin(ClinicScopedAdmin):
-    list_display = ["clinic", "link_valid_days", "brand_color"]
+    form = IntakeSettingsForm
+    list_display = ["clinic", "intakes", "link_valid_days", "brand_color"]
 
 
 # --- the patient page, extended ---------------------------------------------------------------

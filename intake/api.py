@@ -28,7 +28,7 @@ from intake.serializers import (
     QuestionnaireSerializer,
     SubmissionSerializer,
 )
-from intake.services import flag_acknowledge, flag_clear, intake_link_create, intake_link_resend, intake_link_revoke
+from intake.services import flag_acknowledge, flag_clear, intake_link_resend, intake_link_revoke, intake_links_create
 from patients.serializers import PatientExtra
 
 
@@ -69,9 +69,10 @@ class IntakeLinkViewSet(
     def perform_create(self, serializer):
         data = serializer.validated_data
         user = self.request.user if self.request.user.is_authenticated else None
-        serializer.instance = intake_link_create(
-            patient=data["patient"], appointment=data.get("appointment"), created_by=user, send=data["send"]
-        )
+        serializer.instance = intake_links_create(
+            patient=data["patient"], appointment=data.get("appointment"), intake=data.get("intake"), created_by=user,
+            send=data["send"],
+        )[0]  # fmt: skip
 
     def _user(self):
         return self.request.user if self.request.user.is_authenticated else None

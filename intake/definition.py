@@ -129,6 +129,9 @@ class Question:
     past_only: bool = False
     must_be_yes: bool = False
     enable_when: tuple[Condition, ...] = ()
+    # Staff-facing: where a list or wording comes from (a book, a source document). Never shown
+    # to the patient, who reads plain words; the admin's outline of the form shows it.
+    source: str = ""
 
     def option_label(self, code: str) -> str:
         return next((o.label for o in self.options if o.code == code), code)
@@ -405,6 +408,7 @@ def _question(raw: dict, seen: dict[str, Question], where: str) -> Question:
         past_only=bool(raw.get("past_only", False)),
         must_be_yes=bool(raw.get("must_be_yes", False)),
         enable_when=conditions,
+        source=str(raw.get("source") or ""),
     )
 
 

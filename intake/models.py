@@ -14,8 +14,21 @@ from intake.tokens import token_for
 from treatments.models import Side
 
 
+class IntakeChoice(models.TextChoices):
+    """Which shared intake a new link sends (the questionnaire codes of `intake/catalog_data/`)."""
+
+    LEG = "leg-knee-back-pain", "Leg, knee and back pain"
+    UPPER = "neck-shoulder-arm-hand-pain", "Neck, shoulder, arm and hand pain"
+    BOTH = "both", "Both: one link for each"
+
+    @classmethod
+    def codes(cls, choice: str) -> list[str]:
+        """The questionnaire codes a choice sends, in the order the links are made."""
+        return [cls.LEG, cls.UPPER] if choice == cls.BOTH else [choice]
+
+
 class IntakeSettings(models.Model):
-    """A clinic's intake preferences: link lifetime and the branding of the patient pages."""
+    """A clinic's intake preferences: which intake links send, link lifetime, page branding."""
 
     clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="intake_settings")
     link_valid_days = models.PositiveSmallIntegerField(
@@ -30,10 +43,17 @@ class IntakeSettings(models.Model):
     )
     logo_url = models.URLField(blank=True)
     welcome_text = models.TextField(blank=True, help_text="Shown on the first page of the intake.")
+    intakes = models.CharField(
+        max_length=40,
+        choices=IntakeChoice.choices,
+        default=IntakeChoice.LEG,
+        help_text="The intake a new link sends when staff don't choose one; with both, each patient gets two links.",
+    )
 
     class Meta:
         verbose_name_plural = "intake settings"
         constraints = [
+            models.CheckConstraint(condition=Q(intakes__in=IntakeChoice.values), name="intake_settings_intakes_known"),
             models.CheckConstraint(
                 condition=Q(link_valid_days__gte=1, link_valid_days__lte=90), name="intake_settings_valid_days_range"
             ),
@@ -132,6 +152,14 @@ class IntakeLink(ClinicOwned):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    companion = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The link of the other intake, made and sent together with this one (a clinic sending both).",
     )
 
     objects = IntakeLinkQuerySet.as_manager()

@@ -196,8 +196,25 @@ def _fields(section: Section, values: dict, errors: dict) -> list[dict]:
 
 
 def _steps(form: Form, answers: dict) -> list[Section]:
-    """The sections asked with these answers: what the start page counts and the progress bar counts."""
+    """The sections asked with these answers, in order (where Continue and Back lead)."""
     return form.enabled_sections(answers)
+
+
+def _numbered(form: Form) -> list[Section]:
+    """The sections asked whatever the answers: what the start page promises and the progress bar counts.
+
+    A section asked only after a particular answer (pain travelling down the leg) is a
+    follow-up of the section before it and shares its number, so the total the patient was
+    promised never changes while they fill the form.
+    """
+    return form.enabled_sections({})
+
+
+def _progress(form: Form, current: Section) -> dict:
+    numbered = _numbered(form)
+    index = form.sections.index(current)
+    step = sum(1 for s in numbered if form.sections.index(s) <= index)
+    return {"step": max(step, 1), "total": len(numbered), "follow_up": current not in numbered}
 
 
 def _first_incomplete(form: Form, answers: dict) -> Section | None:
@@ -235,7 +252,8 @@ def start(request, link: IntakeLink):
         "patient_name": link.patient.display_name,
         "next_url": next_url,
         "resuming": bool(link.draft_answers),
-        "total": len(_steps(form, link.draft_answers)),
+        "total": len(_numbered(form)),
+        "has_follow_ups": len(_numbered(form)) < len(form.sections),
     }
     return render(request, "intake/start.html", context)
 
@@ -285,8 +303,7 @@ def section(request, link: IntakeLink, code: str):
             }
             for code, msgs in errors.items()
         ],
-        "step": position + 1,
-        "total": len(steps),
+        **_progress(form, current),
         "back_url": _section_url(link, steps[position - 1]) if position else reverse("intake:start", args=[link.token]),
     }
     return render(request, "intake/section.html", context, status=400 if errors else 200)
@@ -326,8 +343,8 @@ def review(request, link: IntakeLink):
     context = _base_context(link) | {
         "summary": summary,
         "missing": missing,
-        "step": len(steps),
-        "total": len(steps),
+        "step": len(_numbered(form)),
+        "total": len(_numbered(form)),
         "back_url": _section_url(link, steps[-1]),
         "required_message": REQUIRED_MESSAGE,
     }

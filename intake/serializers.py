@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from clinic.api.inputs import StrictModelSerializer, StrictSerializer
 from intake.flag_detail import flag_redact, flag_shows_detail
-from intake.models import IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
+from intake.models import IntakeChoice, IntakeLink, IntakeSubmission, PatientFlag, Questionnaire
 from patients.models import Patient
 from treatments.models import Side
 
@@ -33,15 +33,27 @@ class IntakeLinkSerializer(StrictModelSerializer):
     send = serializers.BooleanField(
         write_only=True, default=False, help_text="Email the link to the patient now (needs an email address)."
     )
+    intake = serializers.ChoiceField(
+        choices=IntakeChoice.choices,
+        write_only=True,
+        required=False,
+        help_text=(
+            "Which intake to send; default: the clinic's setting. With `both` two links are made (and sent): "
+            "the response is the first, and `companion` is the id of the other."
+        ),
+    )
+    companion = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The link of the other intake made and sent together with this one."
+    )
     has_draft = serializers.SerializerMethodField()
     submission = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = IntakeLink
         fields = [
-            "id", "url", "patient", "appointment", "questionnaire", "questionnaire_version", "status", "expires_at",
-            "send", "send_count", "last_sent_at", "has_draft", "draft_saved_at", "submitted_at", "submission",
-            "revoked_at", "created_at",
+            "id", "url", "patient", "appointment", "intake", "questionnaire", "questionnaire_version", "companion",
+            "status", "expires_at", "send", "send_count", "last_sent_at", "has_draft", "draft_saved_at",
+            "submitted_at", "submission", "revoked_at", "created_at",
         ]  # fmt: skip
         read_only_fields = [
             "id", "url", "status", "expires_at", "send_count", "last_sent_at", "draft_saved_at", "submitted_at",

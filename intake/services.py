@@ -23,6 +23,7 @@ from intake.definition import Form, parse_form
 from intake.messages import intake_link_message_create, intake_nudge_schedule
 from intake.models import (
     FlagSeverity,
+    IntakeChoice,
     IntakeLink,
     IntakeLinkStatus,
     IntakeSettings,
@@ -37,7 +38,7 @@ from intake.signals import intake_submitted
 from intake.tokens import new_nonce
 from patients.models import Patient
 
-DEFAULT_QUESTIONNAIRE = "leg-knee-back-pain"
+DEFAULT_QUESTIONNAIRE = IntakeChoice.LEG.value
 
 
 class LinkUnavailableError(Exception):
@@ -121,7 +122,9 @@ def intake_link_create(
         raise ValidationError({"patient": ["This patient is archived."]})
     if appointment is not None and (appointment.clinic_id != patient.clinic_id or appointment.patient_id != patient.pk):
         raise ValidationError({"appointment": ["This appointment is not this patient's."]})
-    questionnaire = questionnaire or questionnaire_current(clinic=patient.clinic)
+    if questionnaire is None:
+        code = IntakeChoice.codes(intake_settings_for(patient.clinic).intakes)[0]
+        questionnaire = questionnaire_current(clinic=patient.clinic, code=code)
     if questionnaire.clinic_id not in (None, patient.clinic_id) or questionnaire.status != "published":
         raise ValidationError({"questionnaire": ["Choose a published questionnaire of this clinic."]})
     days = intake_settings_for(patient.clinic).link_valid_days
@@ -141,6 +144,38 @@ def intake_link_create(
     if appointment is not None:
         intake_nudge_schedule(patient=patient, about=link, appointment=appointment, url=link.url)
     return link
+
+
+@transaction.atomic
+def intake_links_create(
+    *,
+    patient: Patient,
+    created_by: User | None = None,
+    appointment=None,
+    intake: str | None = None,
+    send: bool = False,
+) -> list[IntakeLink]:
+    """The links of `intake` (an `IntakeChoice`; default: the clinic's setting), one per questionnaire.
+
+    With both intakes the patient gets two links, each its own message, and each names the
+    other as its `companion`, so staff see they went together. All or nothing.
+    """
+    choice = intake or intake_settings_for(patient.clinic).intakes
+    if choice not in IntakeChoice.values:
+        raise ValidationError({"intake": [f"Choose one of: {', '.join(IntakeChoice.values)}."]})
+    questionnaires = [questionnaire_current(clinic=patient.clinic, code=code) for code in IntakeChoice.codes(choice)]
+    links = [
+        intake_link_create(
+            patient=patient, created_by=created_by, appointment=appointment, questionnaire=questionnaire, send=send
+        )
+        for questionnaire in questionnaires
+    ]
+    if len(links) == 2:
+        first, second = links
+        first.companion, second.companion = second, first
+        first.save(update_fields=["companion"])
+        second.save(update_fields=["companion"])
+    return links
 
 
 def _queue_send(link: IntakeLink) -> None:

@@ -96,6 +96,40 @@ CONTRAINDICATIONS: dict[str, Contraindication] = {
     "thigh_injection_history": Contraindication(
         TREATMENT, _any, "History of injections into the thigh: risk of abscess and infection in this region."
     ),
+    # The upper-body intake (intake/catalog_data/neck_shoulder_arm_hand_pain.yaml). Its suspected
+    # arm DVT is `dvt_suspected` on the region `arm`, its systemic, bleeding, pregnancy and device
+    # rules are the leg form's: the same finding means the same limit on treatment.
+    "cervical_myelopathy": Contraindication(
+        TREATMENT, _any, "Possible cervical myelopathy (spinal cord compression): refer now, no neck techniques."
+    ),
+    "cervical_artery": Contraindication(
+        TREATMENT, _any, "Possible cervical artery problem (dissection, vertebrobasilar insufficiency): no neck work."
+    ),
+    "cardiac_arm_pain": Contraindication(
+        TREATMENT, _any, "Arm pain with exertion and chest symptoms: possible heart cause, emergency referral."
+    ),
+    "progressive_weakness_arm": Contraindication(
+        TREATMENT, _any, "Progressive arm weakness or muscle wasting: nerve compromise, refer before treatment."
+    ),
+    "fall_on_hand_possible_fracture": Contraindication(
+        TREATMENT, _any, "Fall on an outstretched hand with wrist pain: possible scaphoid fracture, refer first."
+    ),
+    "neck_injury_possible_fracture": Contraindication(
+        TREATMENT, _any, "Neck injury with pain over the bones: possible cervical fracture, refer first."
+    ),
+    "joint_infection": Contraindication(
+        TREATMENT, _any, "Hot, swollen joint with fever: possible joint infection, refer before treatment."
+    ),
+    "lymphoedema_arm": Contraindication(
+        TREATMENT,
+        _deep_work_or_needling,
+        "Lymph nodes removed or lymphoedema in this arm: deep pressure and needling risk swelling and infection.",
+    ),
+    "upper_neck_instability": Contraindication(
+        HANDS_ON,
+        _deep_work,
+        "Rheumatoid arthritis or Down syndrome: possible upper-neck instability, nothing forceful.",
+    ),
 }
 
 

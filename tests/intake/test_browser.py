@@ -56,15 +56,16 @@ def test_a_patient_fills_the_intake_on_a_phone_and_the_therapist_sees_the_flags(
 
         # Where it hurts: leave "worst" blank to get an error, then fix it.
         expect(page.get_by_text("Section 1 of")).to_be_visible()
-        page.get_by_label("Calf").select_option("left")
-        page.get_by_label("Back of thigh").select_option("left")
+        page.locator("#q-pain_regions").get_by_label("Calf").select_option("left")
+        page.locator("#q-pain_regions").get_by_label("Back of thigh").select_option("left")
         choose(page, "pain_now", "6")
         choose(page, "pain_radiates", "Yes")
+        choose(page, "numbness_tingling", "No")
         page.get_by_role("button", name="Continue").click()
         summary = page.get_by_role("alert")
         expect(summary).to_contain_text("How bad is it at its worst? Please answer this question.")
         expect(page.locator("#q-pain_worst-error")).to_have_text("Please answer this question.")
-        expect(page.get_by_label("Calf")).to_have_value("left")  # answers kept on re-show
+        expect(page.locator("#q-pain_regions").get_by_label("Calf")).to_have_value("left")  # answers kept on re-show
         choose(page, "pain_worst", "8")
         page.get_by_role("button", name="Continue").click()
 
@@ -93,7 +94,7 @@ def test_a_patient_fills_the_intake_on_a_phone_and_the_therapist_sees_the_flags(
         expect(page.locator("#q-calf_swollen_side")).to_be_visible()
         choose(page, "calf_swollen_side", "Left")
         for question in ("saddle_numbness", "bladder_bowel", "both_legs_weak", "progressive_weakness", "foot_drop",
-                         "recent_trauma", "fever", "weight_loss", "night_pain"):  # fmt: skip
+                         "recent_trauma", "fever", "unwell", "weight_loss", "night_pain"):  # fmt: skip
             choose(page, question, "No")
         page.get_by_role("button", name="Continue").click()
 

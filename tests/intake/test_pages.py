@@ -64,7 +64,13 @@ def test_a_section_with_errors_is_shown_again_with_a_summary_field_errors_and_th
 def test_a_valid_section_is_saved_and_a_yes_leads_to_the_dependent_section(client, link):
     response = client.post(
         page(link, "s/pain/"),
-        {"pain_regions.thigh_back": "left", "pain_now": "5", "pain_worst": "8", "pain_radiates": "yes"},
+        {
+            "pain_regions.thigh_back": "left",
+            "pain_now": "5",
+            "pain_worst": "8",
+            "pain_radiates": "yes",
+            "numbness_tingling": "no",
+        },
     )
     assert response.status_code == 302
     assert response["Location"].endswith("/s/sciatica/")
@@ -74,7 +80,14 @@ def test_a_valid_section_is_saved_and_a_yes_leads_to_the_dependent_section(clien
 
 def test_with_no_radiating_pain_the_sciatica_section_is_skipped(client, link):
     response = client.post(
-        page(link, "s/pain/"), {"pain_regions.knee": "right", "pain_now": "2", "pain_worst": "6", "pain_radiates": "no"}
+        page(link, "s/pain/"),
+        {
+            "pain_regions.knee": "right",
+            "pain_now": "2",
+            "pain_worst": "6",
+            "pain_radiates": "no",
+            "numbness_tingling": "no",
+        },
     )
     assert response["Location"].endswith("/s/onset/")
     assert client.get(page(link, "s/sciatica/"))["Location"].endswith("/s/onset/")
@@ -157,3 +170,18 @@ def test_the_start_page_promises_as_many_sections_as_the_progress_bar_counts(cli
     assert f'<progress value="1" max="{promised}"' in body
     review = client.get(page(link, "review/")).content.decode()
     assert f"All {promised} sections done" in review
+
+
+def test_a_follow_up_section_keeps_the_promised_total_and_shares_the_number_of_the_section_before(client, link):
+    promised = int(re.search(r"(\d+) short sections", client.get(page(link)).content.decode()).group(1))
+    assert "some answers add a few follow-up questions" in client.get(page(link)).content.decode()
+    client.post(
+        page(link, "s/pain/"),
+        {"pain_regions.calf": "left", "pain_now": "5", "pain_worst": "8", "pain_radiates": "yes",
+         "numbness_tingling": "no"},
+    )  # fmt: skip
+    follow_up = client.get(page(link, "s/sciatica/")).content.decode()
+    assert f"Section 1 of {promised}, follow-up: Pain travelling down the leg" in follow_up
+    assert f'<progress value="1" max="{promised}"' in follow_up
+    assert f"Section 2 of {promised}: When it started" in client.get(page(link, "s/onset/")).content.decode()
+    assert f"{promised} short sections" in client.get(page(link)).content.decode()

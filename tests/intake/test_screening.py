@@ -6,6 +6,7 @@ The answers go through the form's own cleaning first, as a submission's do.
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from intake.catalogs import read_definition
 from intake.definition import parse_form
@@ -58,7 +59,8 @@ POSITIVE = [
     ({"conditions": ["bleeding_disorder"]}, ("anticoagulant_or_bleeding", "caution", "", "")),
     ({"conditions": ["pregnancy"]}, ("pregnancy", "caution", "", "")),
     ({"conditions": ["implanted_device"], "implant_details": "Pacemaker"}, ("implanted_device", "caution", "", "")),
-    ({"causes": ["thigh_injection"]}, ("thigh_injection_history", "caution", "thigh", "")),
+    ({"causes": ["thigh_injection"], "thigh_injection_side": "right"},
+     ("thigh_injection_history", "caution", "thigh", "right")),
 ]  # fmt: skip
 
 
@@ -82,6 +84,7 @@ NEGATIVE = [
     ("cauda_equina", {"foot_drop": True, "weakness_side": "both"}),
     ("recent_trauma_possible_fracture", {"recent_trauma": True, "trauma_bone_pain": False}),
     ("systemic_red_flags", {"aggravating": ["night"], "sciatica_symptoms": None}),
+    ("systemic_red_flags", {"unwell": True}),
     ("anticoagulant_or_bleeding", {"medications": "Ibuprofen when needed"}),
     ("pregnancy", {"conditions": ["diabetes"], "diabetic_reduced_sensation": False}),
     ("implanted_device", {"conditions": ["none"]}),
@@ -139,16 +142,51 @@ def test_the_default_intake_asks_every_item_of_the_seed_cause_lists():
     causes = {o.code for o in FORM.questions["causes"].options} - {"none"}
     assert len(causes) == 13
     assert {o.code for o in FORM.questions["local_factors"].options} - {"none"} == {
-        "tissue_injury", "knee_joint_dysfunction", "sprains_strains", "varicose_veins", "overuse", "arthritis",
+        "tissue_injury", "knee_joint_dysfunction", "sprains_strains", "varicose_veins", "overuse", "wear_and_tear",
+        "arthritis",
     }  # fmt: skip
     assert len(FORM.questions["sciatica_symptoms"].options) == 6
     assert {o.code for o in FORM.questions["aggravating"].options} == {
         "running", "squatting", "jumping", "hills", "sitting", "standing", "walking", "stairs", "night",
     }  # fmt: skip
     assert {o.code for o in FORM.questions["spine_history"].options} - {"none"} == {
-        "disc_problems", "spinal_stenosis", "piriformis_syndrome", "spondylolisthesis", "ankylosing_spondylitis",
+        "lumbar_herniated_disc", "disc_problems", "pinched_nerve", "spinal_stenosis", "piriformis_syndrome",
+        "spondylolisthesis", "ankylosing_spondylitis",
     }  # fmt: skip
+    assert {o.code for o in FORM.questions["spine_history"].options} >= {"lumbar_herniated_disc", "pinched_nerve"}
+    assert "wear_and_tear" in {o.code for o in FORM.questions["local_factors"].options}
     assert set(FORM.questions["pain_regions"].regions) == {
         "lower_back", "hip_buttock", "thigh_front", "thigh_back", "thigh_inner", "thigh_outer", "knee", "shin",
         "calf", "ankle", "foot_heel",
     }  # fmt: skip
+
+
+def test_fever_and_feeling_unwell_are_two_questions_and_only_fever_is_a_red_flag():
+    fever, unwell = FORM.questions["fever"].text, FORM.questions["unwell"].text
+    assert "unwell" not in fever
+    assert "fever" not in unwell
+    assert hits(fever=True) == [("systemic_red_flags", "urgent", "", "")]
+    assert hits(unwell=True) == []
+    assert hits(fever=True, unwell=True) == [("systemic_red_flags", "urgent", "", "")]
+
+
+def test_numbness_or_tingling_in_the_ankle_foot_or_toes_is_asked_without_pain_travelling_from_the_back():
+    question = FORM.questions["numbness_regions"]
+    assert {"ankle", "foot_heel", "toes"} <= set(question.regions)
+    answers = FORM.clean(
+        clean_intake_answers(
+            pain_radiates=False, numbness_tingling=True, numbness_regions=[{"region": "toes", "side": "left"}]
+        )
+    )
+    assert answers["numbness_regions"] == [{"region": "toes", "side": "left"}]
+    assert question.display(answers["numbness_regions"]) == "Toes (left)"
+    assert "numbness_regions" not in FORM.clean(
+        clean_intake_answers(numbness_tingling=False, numbness_regions=[{"region": "toes", "side": "left"}])
+    )
+
+
+def test_the_injection_site_side_is_asked_only_after_thigh_injections_and_is_required_then():
+    with pytest.raises(ValidationError) as caught:
+        FORM.clean(clean_intake_answers(causes=["thigh_injection"]))
+    assert caught.value.message_dict == {"thigh_injection_side": ["Please answer this question."]}
+    assert "thigh_injection_side" not in FORM.clean(clean_intake_answers(thigh_injection_side="left"))

@@ -95,6 +95,7 @@ def test_draft_keeps_answers_and_a_changed_answer_drops_the_questions_it_switche
         "pain_now": 3,
         "pain_worst": 5,
         "pain_radiates": "yes",
+        "numbness_tingling": "no",
     }
     intake_draft_save(link=link, section_code="pain", raw=pain, complete=True)
     intake_draft_save(link=link, section_code="sciatica", raw={"sciatica_side": "left"}, complete=True)

@@ -38,7 +38,7 @@ def test_a_therapist_sees_flags_on_top_and_the_intake_as_a_readable_summary_and_
     client.force_login(therapist)
     body = client.get(f"/admin/patients/patient/{flagged.pk}/change/").content.decode()
     assert body.index("Possible systemic cause") < body.index("Intake history") < body.index("Run a 10k again.")
-    assert "<dt>Have you had a fever or felt generally unwell with this pain?</dt><dd>Yes</dd>" in body
+    assert "<dt>Have you had a fever (a high temperature) since this pain started?</dt><dd>Yes</dd>" in body
     event = AuditEvent.objects.get(action=AuditAction.VIEW, patient_id=flagged.pk)
     assert event.via == "admin"
 

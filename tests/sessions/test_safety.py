@@ -34,6 +34,26 @@ CASES = [
     ("pregnancy", CAUTION, "", "", lambda s: needle(s, point="GV4", side=""), "warn"),
     ("implanted_device", CAUTION, "", "", lambda s: needle(s, electro_stimulation=True), "block"),
     ("thigh_injection_history", CAUTION, "thigh", "left", lambda s: massage(s, region="thigh_front"), "warn"),
+    # The upper-body intake's flags.
+    ("dvt_suspected", URGENT, "arm", "right", lambda s: massage(s, region="forearm", side="right"), "block"),
+    ("dvt_suspected", URGENT, "arm", "right", lambda s: art(s, structure="wrist_flexors", side="right"), "block"),
+    ("cervical_myelopathy", URGENT, "neck", "", lambda s: massage(s, region="neck", side="", pressure=1), "block"),
+    ("cervical_artery", URGENT, "neck", "", lambda s: massage(s, region="neck", side="both"), "block"),
+    ("cardiac_arm_pain", URGENT, "", "", lambda s: massage(s, region="calf"), "block"),
+    ("progressive_weakness_arm", URGENT, "arm", "left", lambda s: needle(s, point="LI4", side="left"), "block"),
+    (
+        "fall_on_hand_possible_fracture",
+        URGENT,
+        "wrist_hand",
+        "left",
+        lambda s: art(s, structure="median_nerve", side="left"),
+        "block",
+    ),
+    ("neck_injury_possible_fracture", URGENT, "neck", "", lambda s: massage(s, region="neck", side=""), "block"),
+    ("joint_infection", URGENT, "", "", lambda s: needle(s, point="LI11"), "block"),
+    ("lymphoedema_arm", CAUTION, "arm", "left", lambda s: needle(s, point="PC6", side="left"), "warn"),
+    ("lymphoedema_arm", CAUTION, "arm", "left", lambda s: massage(s, region="upper_arm", pressure=4), "warn"),
+    ("upper_neck_instability", CAUTION, "neck", "", lambda s: massage(s, region="neck", side="", pressure=4), "warn"),
 ]
 
 # The same flags do not concern these entries.
@@ -48,6 +68,17 @@ NOT_CAUGHT = [
     ("thigh_injection_history", CAUTION, "thigh", "left", lambda s: massage(s, region="calf")),
     ("recent_trauma_possible_fracture", URGENT, "ankle_foot", "right", lambda s: needle(s, "KI3", "left")),
     ("cauda_equina", URGENT, "", "", lambda s: home_care(s)),
+    # Upper body: the other arm, the legs, light work where only deep work is a caution.
+    ("dvt_suspected", URGENT, "arm", "right", lambda s: massage(s, region="forearm", side="left")),
+    ("dvt_suspected", URGENT, "arm", "right", lambda s: massage(s, region="calf", side="right")),
+    ("cervical_myelopathy", URGENT, "neck", "", lambda s: massage(s, region="calf")),
+    ("cervical_artery", URGENT, "neck", "", lambda s: art(s, structure="wrist_extensors")),
+    ("progressive_weakness_arm", URGENT, "arm", "left", lambda s: needle(s, point="LI4", side="right")),
+    ("fall_on_hand_possible_fracture", URGENT, "wrist_hand", "left", lambda s: massage(s, region="elbow")),
+    ("neck_injury_possible_fracture", URGENT, "neck", "", lambda s: massage(s, region="lower_back", side="")),
+    ("lymphoedema_arm", CAUTION, "arm", "left", lambda s: massage(s, region="forearm", pressure=2)),
+    ("lymphoedema_arm", CAUTION, "arm", "left", lambda s: needle(s, point="PC6", side="right")),
+    ("upper_neck_instability", CAUTION, "neck", "", lambda s: massage(s, region="neck", side="", pressure=2)),
 ]
 
 
