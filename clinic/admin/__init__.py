@@ -17,9 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import formats, timezone
 
-from clinic.messaging.outbox import message_resend
 from clinic.models import (
-    ApiKey,
     AuditEvent,
     BreakGlassAccess,
     Clinic,
@@ -232,17 +230,6 @@ class MembershipAdmin(ClinicScopedAdmin):
         membership_set(clinic=obj.clinic, user=obj.user, role=obj.role, is_active=obj.is_active)
 
 
-@admin.register(ApiKey)
-class ApiKeyAdmin(ClinicScopedAdmin):
-    list_display = ["name", "prefix", "clinic", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "digest", "created_by", "created_at", "last_used_at"]
-    fields = ["clinic", "name", "scopes", "prefix", "digest", "created_by", "created_at", "last_used_at", "revoked_at"]
-
-    def has_add_permission(self, request):
-        # Keys are created with `manage.py create_api_key` or the API, which show the key once.
-        return False
-
-
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     """Owners browse and filter the trail; nobody adds, edits or deletes it from the app."""
@@ -333,65 +320,5 @@ class WebhookDeliveryAdmin(ClinicScopedAdmin):
         return False
 
 
-# --- messaging ------------------------------------------------------------------------
-
-from clinic.models import (  # noqa: E402 - kept with the section it serves
-    Message,
-    MessageStatus,
-    MessageTemplate,
-    ReminderPolicy,
-    ServiceReminderPolicy,
-)
-
-
-@admin.register(Message)
-class MessageAdmin(ClinicScopedAdmin):
-    """The message log. Rows are written by the triggers; staff only look and resend."""
-
-    list_display = ["due_at", "kind", "channel", "patient", "status", "reason", "attempts", "sent_at"]
-    list_filter = ["status", "kind", "channel"]
-    search_fields = ["patient__family_name", "patient__given_name", "recipient", "provider_message_id"]
-    raw_id_fields = ["patient"]
-    date_hierarchy = "due_at"
-    list_select_related = ["patient"]
-    actions = ["resend"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Send the selected failed or skipped messages again", permissions=["change"])
-    def resend(self, request, queryset):
-        from django.contrib import messages as flash
-        from django.core.exceptions import ValidationError
-
-        done = 0
-        for message in queryset.filter(status__in=[MessageStatus.FAILED, MessageStatus.SKIPPED]):
-            try:
-                message_resend(message=message)
-            except ValidationError:
-                continue
-            done += 1
-        skipped = queryset.count() - done
-        self.message_user(request, f"{done} message(s) queued again; {skipped} left as they were.", flash.SUCCESS)
-
-
-@admin.register(ReminderPolicy)
-class ReminderPolicyAdmin(ClinicScopedAdmin):
-    list_display = ["clinic", "lead_times", "quiet_hours_start", "quiet_hours_end", "intake_nudge_hours"]
-
-
-@admin.register(ServiceReminderPolicy)
-class ServiceReminderPolicyAdmin(ClinicScopedAdmin):
-    list_display = ["service", "clinic", "lead_times"]
-
-
-@admin.register(MessageTemplate)
-class MessageTemplateAdmin(ClinicScopedAdmin):
-    list_display = ["kind", "channel", "clinic", "updated_at"]
-    list_filter = ["kind", "channel"]
+# The other admin modules of the core register on import (each imports the base above).
+from clinic.admin import keys, landing, messaging  # noqa: E402, F401 - registers their admins
