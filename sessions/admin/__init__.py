@@ -1,3 +1,4 @@
-"""Admin pages of this app: booking (`booking`) and treatment notes (`notes`)."""
+"""Admin pages of this app: booking (`booking`), treatment notes (`notes`), the Today page and
+the landing panels (`today`)."""
 
-from sessions.admin import booking, notes  # noqa: F401 - registers their ModelAdmins
+from sessions.admin import booking, notes, today  # noqa: F401 - registers their ModelAdmins

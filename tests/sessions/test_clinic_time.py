@@ -145,6 +145,6 @@ def test_the_today_page_lists_the_day_in_clinic_time(setup, therapist):
         start=dt.datetime(2027, 3, 1, 9, 0, tzinfo=TORONTO),
     )
     page = _client(therapist).get(f"{NOTES}today/").content.decode()
-    assert "<td>09:00</td>" in page
+    assert '<td class="today-time">09:00</td>' in page
     assert "14:00" not in page
     assert "America/Toronto" in page
