@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
@@ -99,6 +100,10 @@ def _clinic_time_column(name: str, field, zones: dict, name_zone: bool):
     return column
 
 
+# A web address typed without a scheme is https (Django 6's default; 5.2 warns on the old one).
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
 class ClinicScopedAdmin(admin.ModelAdmin):
     """Rows of the user's clinics, times in the clinic's zone (see
     `clinic.security.middleware.ClinicTimeZoneMiddleware`): a change page in the zone of the
@@ -109,6 +114,7 @@ class ClinicScopedAdmin(admin.ModelAdmin):
     formfield_overrides = {
         **admin.ModelAdmin.formfield_overrides,
         models.DateTimeField: {"form_class": ClinicDateTimeField, "widget": AdminSplitDateTime},
+        **URL_FIELDS,
     }
 
     def _clinic_zones(self, request) -> dict:
@@ -188,6 +194,7 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Clinic)
 class ClinicAdmin(admin.ModelAdmin):
+    formfield_overrides = {**admin.ModelAdmin.formfield_overrides, **URL_FIELDS}
     list_display = ["name", "slug", "time_zone", "is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -322,3 +329,15 @@ class WebhookDeliveryAdmin(ClinicScopedAdmin):
 
 # The other admin modules of the core register on import (each imports the base above).
 from clinic.admin import keys, landing, messaging  # noqa: E402, F401 - registers their admins
+
+
+# django-axes' sign-in records name themselves with the raw UTC datetime ("... @ 2026-12-03
+# 17:30:12+00:00"), which the admin puts in titles, breadcrumbs and labels: name them on the
+# active (clinic's) wall clock instead, like every other time the admin shows.
+def _axes_str(self) -> str:
+    when = timezone.localtime(self.attempt_time)
+    return f"{type(self)._meta.verbose_name.capitalize()}: {self.username} at {when:%Y-%m-%d %H:%M} {when.tzname()}"
+
+
+for _model in (AccessAttempt, AccessFailureLog, AccessLog):
+    _model.__str__ = _axes_str
