@@ -83,6 +83,30 @@ class ClinicDateTimeField(forms.SplitDateTimeField):
             ) from error
 
 
+def _clinic_span_column(name: str, start: str, end: str, label: str, zones: dict, name_zone: bool):
+    """A list column showing a row's start and end ("Dec. 4, 2026, 3:30 p.m.–4:30 p.m.") in
+    the zone of the row's clinic: one column instead of two keeps the list narrow."""
+
+    def column(obj):
+        begins, ends = getattr(obj, start), getattr(obj, end)
+        if begins is None:
+            return None
+        zone = zones.get(obj.clinic_id) or timezone.get_current_timezone()
+        local = timezone.localtime(begins, zone)
+        shown = formats.localize(timezone.make_naive(local, local.tzinfo))
+        if ends is not None:
+            until = timezone.localtime(ends, zone)
+            same_day = until.date() == local.date()
+            naive = timezone.make_naive(until, until.tzinfo)
+            shown += "–" + (formats.time_format(naive) if same_day else formats.localize(naive))
+        return f"{shown} {local.tzname()}" if name_zone else shown
+
+    column.short_description = label
+    column.admin_order_field = start
+    column.__name__ = name
+    return column
+
+
 def _clinic_time_column(name: str, field, zones: dict, name_zone: bool):
     """A list column showing a row's date-time in the zone of the row's clinic."""
 
@@ -111,11 +135,19 @@ class ClinicScopedAdmin(admin.ModelAdmin):
     columns each row in its own clinic's zone, named when the user's clinics differ in zone."""
 
     clinic_field = "clinic"
+    # List columns showing a start and an end together: {"when": ("start", "end", "When")}.
+    list_time_spans: dict[str, tuple[str, str, str]] = {}
     formfield_overrides = {
         **admin.ModelAdmin.formfield_overrides,
         models.DateTimeField: {"form_class": ClinicDateTimeField, "widget": AdminSplitDateTime},
         **URL_FIELDS,
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, (begins, ends, label) in self.list_time_spans.items():
+            # In the active zone; get_list_display swaps in the per-row clinic zone.
+            setattr(self, name, _clinic_span_column(name, begins, ends, label, {}, name_zone=False))
 
     def _clinic_zones(self, request) -> dict:
         if not hasattr(request, "_clinic_zones"):
@@ -139,6 +171,9 @@ class ClinicScopedAdmin(admin.ModelAdmin):
             )
             if isinstance(field, models.DateTimeField) and name not in fixed_links:
                 name = _clinic_time_column(name, field, zones, name_zone)
+            elif isinstance(name, str) and name in self.list_time_spans:
+                begins, ends, label = self.list_time_spans[name]
+                name = _clinic_span_column(name, begins, ends, label, zones, name_zone)
             shown.append(name)
         return shown
 

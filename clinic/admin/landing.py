@@ -104,6 +104,9 @@ admin.site.index = landing_index
 admin.site.index_template = "admin/clinic_index.html"
 # "View site" was a 404: a staff member's other site is the API and its documentation.
 admin.site.site_url = "/api/docs/"
+# The app list fills the home page; as a sidebar on every page it took 300 px of a 1366 px
+# screen and pushed list columns (appointments, patients) off the edge.
+admin.site.enable_nav_sidebar = False
 
 
 # --- the owner's panels that the core can fill ----------------------------------------------

@@ -94,11 +94,7 @@ def _form_times_in_utc(obj, page: str) -> list[str]:
     values = [getattr(obj, f.name) for f in obj._meta.concrete_fields if isinstance(f, models.DateTimeField)]
     values = [v for v in values if v is not None]
     local = {f'value="{v.astimezone(TORONTO):%H:%M:%S}"' for v in values}
-    return [
-        text
-        for v in values
-        if (text := f'value="{v.astimezone(dt.UTC):%H:%M:%S}"') not in local and text in page
-    ]
+    return [text for v in values if (text := f'value="{v.astimezone(dt.UTC):%H:%M:%S}"') not in local and text in page]
 
 
 def _request():
