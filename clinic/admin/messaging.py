@@ -167,7 +167,11 @@ class LeadTimesForm(forms.ModelForm):
                 min_value=1,
                 max_value=720,
                 initial=entry.get("hours"),
-                help_text="1 to 720 (30 days); whole days go out at the same clock time. Empty for none.",
+                help_text=(
+                    "1 to 720 (30 days); whole days go out at the same clock time. Empty for none."
+                    if number == 1
+                    else ""
+                ),
             )
             self.fields[f"lead_{number}_channel"] = forms.ChoiceField(
                 label=f"Reminder {number}: by",
@@ -201,8 +205,9 @@ class LeadTimesForm(forms.ModelForm):
         return data
 
     @classmethod
-    def lead_fieldset(cls) -> list[str]:
-        return [name for i in range(1, LEAD_TIME_ROWS + 1) for name in (f"lead_{i}_hours", f"lead_{i}_channel")]
+    def lead_fieldset(cls) -> list[tuple[str, str]]:
+        # One line per reminder: hours and channel side by side.
+        return [(f"lead_{i}_hours", f"lead_{i}_channel") for i in range(1, LEAD_TIME_ROWS + 1)]
 
 
 def lead_times_preview(clinic: Clinic, policy: ReminderPolicy, lead_times: list[dict]) -> dict:
