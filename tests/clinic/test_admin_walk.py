@@ -18,7 +18,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.core.management import call_command
 from django.db import models
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import formats
 
@@ -98,8 +98,6 @@ def _form_times_in_utc(obj, page: str) -> list[str]:
 
 
 def _request():
-    from django.test import RequestFactory
-
     request = RequestFactory().get("/admin/")
     request.user = User.objects.get(username="root")
     return request
