@@ -213,8 +213,10 @@ EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Clinic <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# Absolute base of links sent to patients (intake links, unsubscribe links).
-PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+# Absolute base of links sent to patients (intake links, unsubscribe links). Outside production
+# it follows PORT, the port `make run` serves on, so printed and e-mailed links reach this server.
+PORT = env_int("PORT", 8000, minimum=1)
+PUBLIC_BASE_URL = (env_str("PUBLIC_BASE_URL", f"http://127.0.0.1:{8000 if PRODUCTION else PORT}") or "").rstrip("/")
 
 # Region assumed for phone numbers typed without a country code (stored as E.164).
 PHONENUMBER_DEFAULT_REGION = env_str("PHONENUMBER_DEFAULT_REGION", "CA")

@@ -5,6 +5,11 @@ Call `audit_record` from the service or view that reads or changes clinical cont
 (notes, intake submissions, a patient's clinical summary), whatever the path: admin
 page, API, FHIR, export. Pass the request when there is one; it supplies the actor,
 address, user agent and request id.
+
+One event per page a person opened: a "view" is recorded once per request, and a form posted
+back to a page (a refused save that shows the page again, or a save that leaves it) does not
+record another view of what the same person opened on that page in the last
+`REPEAT_VIEW_WINDOW`. A page opened again (a reload, a later visit) is a new view.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from django.utils import timezone
 from clinic.models import ApiKey, AuditAction, AuditCheckpoint, AuditEvent, Clinic
 
 logger = logging.getLogger(__name__)
+
+REPEAT_VIEW_WINDOW = dt.timedelta(minutes=30)
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 _HASHED_FIELDS = (
     "clinic_id", "occurred_at", "actor_id", "actor_label", "action", "object_type", "object_id",
@@ -106,6 +114,31 @@ def audit_record(
     if patient_id is None and obj is not None:
         is_patient = obj._meta.label_lower == "patients.patient"
         patient_id = obj.pk if is_patient else getattr(obj, "patient_id", None)
+    object_type = obj._meta.label_lower if obj is not None else ""
+    object_id = str(obj.pk) if obj is not None and obj.pk is not None else ""
+    repeat_key = None
+    if AuditAction(action) == AuditAction.VIEW and django_request is not None:
+        repeat_key = (
+            clinic_id,
+            label,
+            object_type,
+            object_id,
+            patient_id,
+            via,
+            reason,
+            json.dumps(extra or {}, sort_keys=True, default=str),
+        )
+        seen = getattr(django_request, "_audited_views", None)
+        if seen is None:
+            seen = django_request._audited_views = {}
+        if repeat_key in seen:
+            return seen[repeat_key]
+        method = getattr(django_request, "method", None)
+        if method is not None and method not in _SAFE_METHODS:
+            earlier = _recent_view(repeat_key, actor_user)
+            if earlier is not None:
+                seen[repeat_key] = earlier
+                return earlier
     previous = _chain_head(clinic_id)
     meta = getattr(django_request, "META", {}) if django_request is not None else {}
     event = AuditEvent(
@@ -114,8 +147,8 @@ def audit_record(
         actor=actor_user,
         actor_label=label,
         action=AuditAction(action),
-        object_type=obj._meta.label_lower if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        object_type=object_type,
+        object_id=object_id,
         patient_id=patient_id,
         via=via,
         ip_address=meta.get("REMOTE_ADDR") or None,
@@ -127,7 +160,21 @@ def audit_record(
     )
     event.hash = _digest(event)
     event.save()
+    if repeat_key is not None:
+        django_request._audited_views[repeat_key] = event
     return event
+
+
+def _recent_view(key: tuple, actor_user) -> AuditEvent | None:
+    """The same person's identical view in the last REPEAT_VIEW_WINDOW (served by audit_clinic_patient)."""
+    clinic_id, label, object_type, object_id, patient_id, via, reason, _extra = key
+    rows = AuditEvent.objects.filter(
+        clinic_id=clinic_id, patient_id=patient_id, action=AuditAction.VIEW, actor_label=label, actor=actor_user,
+        object_type=object_type, object_id=object_id, via=via, reason=reason,
+        occurred_at__gte=timezone.now() - REPEAT_VIEW_WINDOW,
+    )  # fmt: skip
+    extra = json.loads(_extra)
+    return next((event for event in rows.order_by("-id")[:20] if event.extra == extra), None)
 
 
 @dataclass(frozen=True)

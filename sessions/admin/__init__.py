@@ -1,4 +1,4 @@
 """Admin pages of this app: booking (`booking`), the front-desk calendar (`calendar`, at
-`/admin/calendar/`) and treatment notes (`notes`)."""
+`/admin/calendar/`), treatment notes (`notes`), the Today page and the landing panels (`today`)."""
 
-from sessions.admin import booking, calendar, notes  # noqa: F401 - registers their ModelAdmins and pages
+from sessions.admin import booking, calendar, notes, today  # noqa: F401 - registers their ModelAdmins and pages

@@ -117,8 +117,10 @@ def _status_action(fn, label):
 @admin.register(Appointment)
 class AppointmentAdmin(ClinicScopedAdmin):
     form = AppointmentForm
-    list_display = ["start", "end", "patient", "practitioner", "service", "room", "status", "late_cancellation"]
-    list_filter = ["status", "practitioner", "room"]
+    # Start and end in one column, in clinic time: the list fits a 1366 px screen.
+    list_display = ["when", "patient", "practitioner", "service", "room", "status"]
+    list_time_spans = {"when": ("start", "end", "When")}
+    list_filter = ["status", "practitioner", "room", "late_cancellation"]
     list_select_related = ["patient", "practitioner", "service", "room"]
     date_hierarchy = "start"
     raw_id_fields = ["patient"]

@@ -6,14 +6,11 @@ and so is a refused attempt (receptionists have no permission on these models).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
@@ -29,6 +26,7 @@ from clinic.security.audit import audit_record
 from intake.models import FlagSeverity, PatientFlag
 from patients.models import Patient
 from sessions import selectors, services
+from sessions.admin import today
 from sessions.charts import PainPoint, pain_chart_svg
 from sessions.models import (
     AcupunctureEntry,
@@ -416,45 +414,4 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
         return HttpResponseRedirect(target)
 
     def today_view(self, request):
-        if not self.has_view_permission(request):
-            self._audit_denied(request)
-            raise PermissionDenied
-        profiles = list(
-            Practitioner.objects.filter(user=request.user, clinic__in=user_clinic_ids(request)).select_related("clinic")
-        )
-        days = []
-        for profile in profiles:
-            tz = profile.clinic.tz
-            today = timezone.now().astimezone(tz).date()
-            start = dt.datetime.combine(today, dt.time.min, tzinfo=tz)
-            end = start + dt.timedelta(days=1)
-            sessions = list(
-                TreatmentSession.objects.filter(practitioner=profile, started_at__gte=start, started_at__lt=end)
-                .select_related("patient", "appointment")
-                .order_by("started_at")
-            )
-            with_session = {s.appointment_id for s in sessions if s.appointment_id}
-            appointments = [
-                a
-                for a in Appointment.objects.active()
-                .filter(practitioner=profile, start__gte=start, start__lt=end)
-                .select_related("patient", "service")
-                .order_by("start")
-                if a.pk not in with_session
-            ]
-            days.append({"practitioner": profile, "date": today, "sessions": sessions, "appointments": appointments})
-            audit_record(
-                action=AuditAction.LIST,
-                clinic=profile.clinic,
-                request=request,
-                via="admin",
-                extra={"page": "today", "ids": [s.pk for s in sessions]},
-            )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Today",
-            "days": days,
-            "opts": self.model._meta,
-            "add_url": reverse("admin:treatment_sessions_treatmentsession_add"),
-        }
-        return TemplateResponse(request, "admin/treatment_sessions/today.html", context)
+        return today.today_view(self, request)

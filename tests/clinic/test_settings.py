@@ -128,3 +128,13 @@ def test_the_api_schema_is_private_in_production_and_public_elsewhere():
     assert result.stdout.strip().splitlines()[-1] == "False"
     result = manage(*show, env=project_env(DJANGO_ENV="development"))
     assert result.stdout.strip().splitlines()[-1] == "True"
+
+
+@pytest.mark.processes
+def test_public_links_follow_the_served_port_in_development():
+    show = ("shell", "-c", "from django.conf import settings as s; print(s.PUBLIC_BASE_URL)")
+    result = manage(*show, env=project_env(DJANGO_ENV="development", PORT="8801", PUBLIC_BASE_URL=None))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8801"
+    chosen = project_env(DJANGO_ENV="development", PORT="8801", PUBLIC_BASE_URL="https://clinic.example/")
+    assert manage(*show, env=chosen).stdout.strip().splitlines()[-1] == "https://clinic.example"

@@ -120,13 +120,13 @@ def test_today_lists_my_sessions_and_unstarted_appointments_only(as_user, therap
     )
     response = as_user(therapist).get(f"{BASE}today/")
     assert response.status_code == 200
-    days = response.context["days"]
-    assert [s.pk for s in days[0]["sessions"]] == [session.pk]
-    assert [a.pk for a in days[0]["appointments"]] == [booked.pk]
+    rows = response.context["days"][0]["rows"]
+    assert [r.session.pk for r in rows if r.session] == [session.pk]
+    assert [r.appointment.pk for r in rows if r.appointment] == [booked.pk]
     assert f"appointment={booked.pk}" in response.content.decode()
-    assert yesterday.pk not in [s.pk for s in days[0]["sessions"]]
+    assert yesterday.pk not in [r.session.pk for r in rows if r.session]
     [listed] = events(AuditAction.LIST)
-    assert listed.extra == {"page": "today", "ids": [session.pk]}
+    assert listed.extra == {"page": "today", "ids": [session.pk], "previous": []}
 
 
 # --- writing ------------------------------------------------------------------------------

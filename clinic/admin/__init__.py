@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
@@ -17,9 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import formats, timezone
 
-from clinic.messaging.outbox import message_resend
 from clinic.models import (
-    ApiKey,
     AuditEvent,
     BreakGlassAccess,
     Clinic,
@@ -84,6 +83,30 @@ class ClinicDateTimeField(forms.SplitDateTimeField):
             ) from error
 
 
+def _clinic_span_column(name: str, start: str, end: str, label: str, zones: dict, name_zone: bool):
+    """A list column showing a row's start and end ("Dec. 4, 2026, 3:30 p.m.–4:30 p.m.") in
+    the zone of the row's clinic: one column instead of two keeps the list narrow."""
+
+    def column(obj):
+        begins, ends = getattr(obj, start), getattr(obj, end)
+        if begins is None:
+            return None
+        zone = zones.get(obj.clinic_id) or timezone.get_current_timezone()
+        local = timezone.localtime(begins, zone)
+        shown = formats.localize(timezone.make_naive(local, local.tzinfo))
+        if ends is not None:
+            until = timezone.localtime(ends, zone)
+            same_day = until.date() == local.date()
+            naive = timezone.make_naive(until, until.tzinfo)
+            shown += "–" + (formats.time_format(naive) if same_day else formats.localize(naive))
+        return f"{shown} {local.tzname()}" if name_zone else shown
+
+    column.short_description = label
+    column.admin_order_field = start
+    column.__name__ = name
+    return column
+
+
 def _clinic_time_column(name: str, field, zones: dict, name_zone: bool):
     """A list column showing a row's date-time in the zone of the row's clinic."""
 
@@ -101,6 +124,10 @@ def _clinic_time_column(name: str, field, zones: dict, name_zone: bool):
     return column
 
 
+# A web address typed without a scheme is https (Django 6's default; 5.2 warns on the old one).
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
 class ClinicScopedAdmin(admin.ModelAdmin):
     """Rows of the user's clinics, times in the clinic's zone (see
     `clinic.security.middleware.ClinicTimeZoneMiddleware`): a change page in the zone of the
@@ -108,10 +135,19 @@ class ClinicScopedAdmin(admin.ModelAdmin):
     columns each row in its own clinic's zone, named when the user's clinics differ in zone."""
 
     clinic_field = "clinic"
+    # List columns showing a start and an end together: {"when": ("start", "end", "When")}.
+    list_time_spans: dict[str, tuple[str, str, str]] = {}
     formfield_overrides = {
         **admin.ModelAdmin.formfield_overrides,
         models.DateTimeField: {"form_class": ClinicDateTimeField, "widget": AdminSplitDateTime},
+        **URL_FIELDS,
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, (begins, ends, label) in self.list_time_spans.items():
+            # In the active zone; get_list_display swaps in the per-row clinic zone.
+            setattr(self, name, _clinic_span_column(name, begins, ends, label, {}, name_zone=False))
 
     def _clinic_zones(self, request) -> dict:
         if not hasattr(request, "_clinic_zones"):
@@ -135,6 +171,9 @@ class ClinicScopedAdmin(admin.ModelAdmin):
             )
             if isinstance(field, models.DateTimeField) and name not in fixed_links:
                 name = _clinic_time_column(name, field, zones, name_zone)
+            elif isinstance(name, str) and name in self.list_time_spans:
+                begins, ends, label = self.list_time_spans[name]
+                name = _clinic_span_column(name, begins, ends, label, zones, name_zone)
             shown.append(name)
         return shown
 
@@ -190,6 +229,7 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Clinic)
 class ClinicAdmin(admin.ModelAdmin):
+    formfield_overrides = {**admin.ModelAdmin.formfield_overrides, **URL_FIELDS}
     list_display = ["name", "slug", "time_zone", "is_active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -230,17 +270,6 @@ class MembershipAdmin(ClinicScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         membership_set(clinic=obj.clinic, user=obj.user, role=obj.role, is_active=obj.is_active)
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(ClinicScopedAdmin):
-    list_display = ["name", "prefix", "clinic", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "digest", "created_by", "created_at", "last_used_at"]
-    fields = ["clinic", "name", "scopes", "prefix", "digest", "created_by", "created_at", "last_used_at", "revoked_at"]
-
-    def has_add_permission(self, request):
-        # Keys are created with `manage.py create_api_key` or the API, which show the key once.
-        return False
 
 
 @admin.register(AuditEvent)
@@ -333,65 +362,17 @@ class WebhookDeliveryAdmin(ClinicScopedAdmin):
         return False
 
 
-# --- messaging ------------------------------------------------------------------------
-
-from clinic.models import (  # noqa: E402 - kept with the section it serves
-    Message,
-    MessageStatus,
-    MessageTemplate,
-    ReminderPolicy,
-    ServiceReminderPolicy,
-)
+# The other admin modules of the core register on import (each imports the base above).
+from clinic.admin import keys, landing, messaging  # noqa: E402, F401 - registers their admins
 
 
-@admin.register(Message)
-class MessageAdmin(ClinicScopedAdmin):
-    """The message log. Rows are written by the triggers; staff only look and resend."""
-
-    list_display = ["due_at", "kind", "channel", "patient", "status", "reason", "attempts", "sent_at"]
-    list_filter = ["status", "kind", "channel"]
-    search_fields = ["patient__family_name", "patient__given_name", "recipient", "provider_message_id"]
-    raw_id_fields = ["patient"]
-    date_hierarchy = "due_at"
-    list_select_related = ["patient"]
-    actions = ["resend"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Send the selected failed or skipped messages again", permissions=["change"])
-    def resend(self, request, queryset):
-        from django.contrib import messages as flash
-        from django.core.exceptions import ValidationError
-
-        done = 0
-        for message in queryset.filter(status__in=[MessageStatus.FAILED, MessageStatus.SKIPPED]):
-            try:
-                message_resend(message=message)
-            except ValidationError:
-                continue
-            done += 1
-        skipped = queryset.count() - done
-        self.message_user(request, f"{done} message(s) queued again; {skipped} left as they were.", flash.SUCCESS)
+# django-axes' sign-in records name themselves with the raw UTC datetime ("... @ 2026-12-03
+# 17:30:12+00:00"), which the admin puts in titles, breadcrumbs and labels: name them on the
+# active (clinic's) wall clock instead, like every other time the admin shows.
+def _axes_str(self) -> str:
+    when = timezone.localtime(self.attempt_time)
+    return f"{type(self)._meta.verbose_name.capitalize()}: {self.username} at {when:%Y-%m-%d %H:%M} {when.tzname()}"
 
 
-@admin.register(ReminderPolicy)
-class ReminderPolicyAdmin(ClinicScopedAdmin):
-    list_display = ["clinic", "lead_times", "quiet_hours_start", "quiet_hours_end", "intake_nudge_hours"]
-
-
-@admin.register(ServiceReminderPolicy)
-class ServiceReminderPolicyAdmin(ClinicScopedAdmin):
-    list_display = ["service", "clinic", "lead_times"]
-
-
-@admin.register(MessageTemplate)
-class MessageTemplateAdmin(ClinicScopedAdmin):
-    list_display = ["kind", "channel", "clinic", "updated_at"]
-    list_filter = ["kind", "channel"]
+for _model in (AccessAttempt, AccessFailureLog, AccessLog):
+    _model.__str__ = _axes_str
