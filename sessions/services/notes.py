@@ -271,7 +271,8 @@ def note_sign_problems(session: TreatmentSession) -> dict[str, list[str]]:
                 errors.setdefault("entries", []).append(f"{entry}: Blocked: {problem.message}")
             elif problem.rule_code not in entry.overridden_rules:
                 errors.setdefault("entries", []).append(
-                    f"{entry}: Warning: {problem.message} Edit the entry and give a reason to go ahead."
+                    f"{entry}: Warning: {problem.message} "
+                    "Give a reason for it in the note's safety review to go ahead."
                 )
     return errors
 

@@ -4,35 +4,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('treatments', '0002_catalogs'),
+        ("treatments", "0002_catalogs"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='acupuncturepoint',
-            name='aliases',
-            field=models.CharField(blank=True, help_text='Other names people search by (common, Latin, English or spaced pinyin), separated by commas.', max_length=400),
+            model_name="acupuncturepoint",
+            name="aliases",
+            field=models.CharField(
+                blank=True,
+                help_text="Other names people search by (common, Latin, English or spaced pinyin), separated by commas.",
+                max_length=400,
+            ),
         ),
         migrations.AddField(
-            model_name='artprotocol',
-            name='aliases',
-            field=models.CharField(blank=True, help_text='Other names people search by (common, Latin, English or spaced pinyin), separated by commas.', max_length=400),
+            model_name="artprotocol",
+            name="aliases",
+            field=models.CharField(
+                blank=True,
+                help_text="Other names people search by (common, Latin, English or spaced pinyin), separated by commas.",
+                max_length=400,
+            ),
         ),
         migrations.AddField(
-            model_name='bodyregion',
-            name='aliases',
-            field=models.CharField(blank=True, help_text='Other names people search by (common, Latin, English or spaced pinyin), separated by commas.', max_length=400),
+            model_name="bodyregion",
+            name="aliases",
+            field=models.CharField(
+                blank=True,
+                help_text="Other names people search by (common, Latin, English or spaced pinyin), separated by commas.",
+                max_length=400,
+            ),
         ),
         migrations.AddField(
-            model_name='muscle',
-            name='aliases',
-            field=models.CharField(blank=True, help_text='Other names people search by (common, Latin, English or spaced pinyin), separated by commas.', max_length=400),
+            model_name="muscle",
+            name="aliases",
+            field=models.CharField(
+                blank=True,
+                help_text="Other names people search by (common, Latin, English or spaced pinyin), separated by commas.",
+                max_length=400,
+            ),
         ),
         migrations.AddField(
-            model_name='triggerpoint',
-            name='aliases',
-            field=models.CharField(blank=True, help_text='Other names people search by (common, Latin, English or spaced pinyin), separated by commas.', max_length=400),
+            model_name="triggerpoint",
+            name="aliases",
+            field=models.CharField(
+                blank=True,
+                help_text="Other names people search by (common, Latin, English or spaced pinyin), separated by commas.",
+                max_length=400,
+            ),
         ),
     ]
