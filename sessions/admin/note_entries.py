@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import Q
+from django.utils.text import capfirst
 
 from clinic.admin import user_clinic_ids
 from sessions.models import AcupunctureEntry, ArtEntry, HomeCareEntry, MassageEntry, NoteEntry
@@ -130,7 +132,7 @@ class EntryForm(forms.ModelForm):
 def entry_label(form: forms.ModelForm) -> str:
     """How the review names an entry: its kind, its row number and what it says."""
     number = int(form.prefix.rsplit("-", 1)[-1]) + 1
-    return f"{form.instance._meta.verbose_name.capitalize()} {number}: {form.instance}"
+    return f"{capfirst(form.instance._meta.verbose_name)} {number}: {form.instance}"
 
 
 def safety_review(inline_admin_formsets) -> list[SafetyItem]:
@@ -199,10 +201,14 @@ def protocol_field(queryset) -> forms.ModelChoiceField:
 # --- the inlines ----------------------------------------------------------------------------
 
 
-class _EntryInline(admin.TabularInline):
+class _EntryInline(admin.StackedInline):
+    """Stacked, a few fields to a line: every input keeps its label (a table's header is not
+    one), and the lines wrap to the screen instead of a table stretching a 1366 px page."""
+
     form = EntryForm
     extra = 0
     classes = ["note-entries"]
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})}}
 
     def _editable(self, obj) -> bool:
         return obj is None or not obj.is_signed
@@ -236,7 +242,7 @@ class _EntryInline(admin.TabularInline):
 class ArtEntryInline(_EntryInline):
     model = ArtEntry
     autocomplete_fields = ["structure"]
-    fields = ["structure", "protocol", "side", "passes", "patient_movement", "response"]
+    fields = [("structure", "protocol"), ("side", "passes"), ("patient_movement", "response")]
 
     class Media:
         js = ["sessions/note_entry.js"]
@@ -250,18 +256,18 @@ class ArtEntryInline(_EntryInline):
 class MassageEntryInline(_EntryInline):
     model = MassageEntry
     autocomplete_fields = ["region", "trigger_points"]
-    fields = ["region", "side", "technique", "pressure", "minutes", "trigger_points"]
+    fields = [("region", "side"), ("technique", "pressure", "minutes"), "trigger_points"]
 
 
 class AcupunctureEntryInline(_EntryInline):
     model = AcupunctureEntry
     autocomplete_fields = ["point"]
     fields = [
-        "point", "side", "needles_inserted", "needles_removed", "depth_mm", "retention_minutes",
+        ("point", "side"), ("needles_inserted", "needles_removed"), ("depth_mm", "retention_minutes"),
         "electro_stimulation",
     ]  # fmt: skip
 
 
 class HomeCareInline(_EntryInline):
     model = HomeCareEntry
-    fields = ["exercise", "sets", "reps", "frequency", "instructions"]
+    fields = [("exercise", "frequency"), ("sets", "reps"), "instructions"]

@@ -308,6 +308,7 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
         context["safety_items"] = items
         context["safety_blocked"] = sum(item.blocked for item in items)
         context["safety_missing"] = sum(item.missing for item in items)
+        context["safety_readonly"] = obj is not None and obj.is_signed
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def response_change(self, request, obj):

@@ -44,15 +44,19 @@
     Array.prototype.forEach.call(selects, narrow);
   }
 
-  document.addEventListener("change", onChange);
-  // The structure is an admin autocomplete (select2), which announces its choice through
-  // jQuery's event system only.
-  if (window.django && window.django.jQuery) {
-    window.django.jQuery(document).on("change", "select", onChange);
-  }
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", narrowAll);
-  } else {
+  function start() {
+    document.addEventListener("change", onChange);
+    // The structure is an admin autocomplete (select2), which announces its choice through
+    // jQuery's event system only; the admin's jQuery may load after this file.
+    if (window.django && window.django.jQuery) {
+      window.django.jQuery(document).on("change", "select", onChange);
+    }
     narrowAll();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();
