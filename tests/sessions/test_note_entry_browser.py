@@ -41,6 +41,12 @@ def autocomplete(page, row: str, field: str, typed: str, choice: str) -> None:
     page.locator(".select2-results__option", has_text=choice).first.click()
 
 
+def shot(page, name: str) -> None:
+    """A full-page screenshot into $SCREENSHOT_DIR when set, to look at while working."""
+    if folder := os.environ.get("SCREENSHOT_DIR"):
+        page.screenshot(path=os.path.join(folder, f"note-entry-{name}.png"), full_page=True)
+
+
 def page_width(page) -> int:
     return page.evaluate("() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
 
@@ -62,7 +68,8 @@ def test_a_therapist_answers_three_warnings_in_one_save_signs_and_is_refused_an_
         clinic=clinic, patient=patient, rule_code="anticoagulant_or_bleeding", severity="caution",
         title="Takes warfarin",
     )  # fmt: skip
-    add_url = f"{live_server.url}/admin/treatment_sessions/treatmentsession/add/?patient={patient.pk}&appointment={appointment.pk}"
+    query = urlencode({"patient": patient.pk, "appointment": appointment.pk})
+    add_url = f"{live_server.url}/admin/treatment_sessions/treatmentsession/add/?{query}"
 
     # No ORM calls inside this block: Playwright's sync API keeps an event loop in this thread.
     with sync_playwright() as playwright:
@@ -104,7 +111,7 @@ def test_a_therapist_answers_three_warnings_in_one_save_signs_and_is_refused_an_
         page.locator("#id_acupuncture_entries-0-needles_removed").fill("1")
         page.locator("#id_acupuncture_entries-0-depth_mm").fill("25")
         page.locator("#id_acupuncture_entries-0-retention_minutes").fill("20")
-        page.screenshot(path=f"/tmp/notes-{name}-1-entries.png", full_page=True)
+        shot(page, f"{name}-1-entries")
         if not phone:
             assert page_width(page) <= DESKTOP["width"], "the entry tables stretch the page"
         page.get_by_role("button", name="Save and continue editing").click()
@@ -117,10 +124,7 @@ def test_a_therapist_answers_three_warnings_in_one_save_signs_and_is_refused_an_
         expect(review).to_contain_text("Anticoagulants or a bleeding disorder")
         if not phone:
             assert page_width(page) <= DESKTOP["width"], "the page with the safety review is wider than the screen"
-        page.screenshot(path=f"/tmp/notes-{name}-2-review.png", full_page=True)
-        for group in ("art_entries", "massage_entries", "acupuncture_entries"):  # TEMP
-            page.locator(f"#{group}-group").screenshot(path=f"/tmp/notes-{name}-{group}.png")  # TEMP
-        review.screenshot(path=f"/tmp/notes-{name}-review-only.png")  # TEMP
+        shot(page, f"{name}-2-review")
         for prefix, reason in REASONS.items():
             page.locator(f"#id_{prefix}-override-anticoagulant_or_bleeding").fill(reason)
         page.get_by_role("button", name="Save and continue editing").click()
@@ -141,7 +145,7 @@ def test_a_therapist_answers_three_warnings_in_one_save_signs_and_is_refused_an_
         )
         if not phone:
             assert page_width(page) <= DESKTOP["width"], "the signed note is wider than the screen"
-        page.screenshot(path=f"/tmp/notes-{name}-3-refused.png", full_page=True)
+        shot(page, f"{name}-3-refused")
         browser.close()
 
     session = TreatmentSession.objects.get(patient=patient)
