@@ -23,7 +23,10 @@ _EXTRA_CODE = re.compile(r"^EX[\s._-]*(?P<area>HN|CA|B|UE|LE)[\s._-]*(?P<number>
 def search_words(term: str) -> list[str]:
     """The words of a typed search, without accents or stray punctuation."""
     plain = unicodedata.normalize("NFKD", term)
-    plain = "".join(char for char in plain if not unicodedata.combining(char))
+    # Control characters (a NUL is refused by PostgreSQL) and combining accents are dropped.
+    plain = "".join(
+        char for char in plain if not unicodedata.combining(char) and not unicodedata.category(char).startswith("C")
+    )
     return [word for word in re.split(r"[\s,;/]+", plain.strip()) if word]
 
 

@@ -35,8 +35,9 @@ def test_point_code_reads_the_code_however_it_is_typed(typed, expected):
     assert point_code(typed) == expected
 
 
-def test_search_words_drop_accents_and_punctuation():
+def test_search_words_drop_accents_punctuation_and_control_characters():
     assert search_words("  Yánglíngquán, GB/34 ") == ["Yanglingquan", "GB", "34"]
+    assert search_words("glu\x00teus\u200b") == ["gluteus"]
 
 
 def test_gluteus_finds_the_gluteal_muscles_by_their_latin_names(catalogs):
@@ -81,6 +82,12 @@ def test_the_note_autocomplete_finds_muscles_and_points(client, therapist, pract
     assert autocomplete(client, "point", "GB34", model="acupunctureentry") == ["GB34 Yanglingquan"]
     assert "Calf" in autocomplete(client, "region", "calf", model="massageentry")
     assert "Hip / buttock" in autocomplete(client, "region", "gluteal", model="massageentry")
+
+
+def test_an_odd_search_is_no_error(client, therapist, practitioner, catalogs):
+    client.force_login(therapist)
+    assert autocomplete(client, "structure", "\x00") != []  # nothing left to search by: every row
+    assert autocomplete(client, "point", "%_'\"", model="acupunctureentry") == []
 
 
 def test_the_autocomplete_keeps_another_clinics_additions_out(client, therapist, practitioner, catalogs, other_clinic):
