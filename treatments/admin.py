@@ -10,6 +10,7 @@ from django.db.models import Q
 from clinic.admin import user_clinic_ids
 from clinic.models import Clinic
 from treatments.models import AcupuncturePoint, ArtProtocol, BodyRegion, Modality, Muscle, TriggerPoint
+from treatments.selectors import catalog_search
 
 
 @admin.register(Modality)
@@ -21,7 +22,13 @@ class ModalityAdmin(admin.ModelAdmin):
 class CatalogAdmin(admin.ModelAdmin):
     list_display = ["name", "code", "clinic", "is_active"]
     list_filter = ["is_active"]
-    search_fields = ["name", "code"]
+    # The search box and the note's autocomplete run `catalog_search` (names, codes, aliases);
+    # `search_fields` only switches them on.
+    search_fields = ["name", "code", "aliases"]
+    search_related: tuple[str, ...] = ()
+
+    def get_search_results(self, request, queryset, search_term):
+        return catalog_search(queryset, search_term, related=self.search_related), False
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("clinic")
@@ -66,25 +73,27 @@ class CatalogAdmin(admin.ModelAdmin):
 @admin.register(BodyRegion)
 class BodyRegionAdmin(CatalogAdmin):
     list_display = ["name", "code", "parent", "clinic", "is_active"]
+    search_related = ("parent",)
 
 
 @admin.register(Muscle)
 class MuscleAdmin(CatalogAdmin):
     list_display = ["name", "code", "kind", "region", "clinic", "is_active"]
     list_filter = ["kind", "region", "is_active"]
+    search_related = ("region",)
 
 
 @admin.register(TriggerPoint)
 class TriggerPointAdmin(CatalogAdmin):
     list_display = ["name", "code", "muscle", "clinic", "is_active"]
-    search_fields = ["name", "code", "muscle__name"]
+    search_related = ("muscle",)
     filter_horizontal = ["referral_regions"]
 
 
 @admin.register(ArtProtocol)
 class ArtProtocolAdmin(CatalogAdmin):
     list_display = ["name", "code", "structure", "clinic", "is_active"]
-    search_fields = ["name", "code", "structure__name"]
+    search_related = ("structure",)
 
 
 @admin.register(AcupuncturePoint)

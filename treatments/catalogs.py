@@ -73,6 +73,11 @@ def _sync(model: type[models.Model], rows: list[tuple[str, dict]], existing: dic
     return len(new), len(changed)
 
 
+def aliases(row: dict) -> str:
+    """A row's `aliases` list as the comma-separated text the search reads."""
+    return ", ".join(str(alias).strip() for alias in row.get("aliases", []) if str(alias).strip())
+
+
 def _shared(model: type[models.Model]) -> dict[str, models.Model]:
     return {obj.code: obj for obj in model.objects.filter(clinic__isnull=True)}
 
@@ -95,7 +100,11 @@ def load_catalogs(*, stdout=None) -> dict[str, int]:
     regions = _shared(BodyRegion)
     for row in read_catalog("body_regions.yaml"):
         parent = regions[row["parent"]] if row.get("parent") else None
-        result = _sync(BodyRegion, [(row["code"], {"name": row["name"], "parent": parent})], existing=regions)
+        result = _sync(
+            BodyRegion,
+            [(row["code"], {"name": row["name"], "aliases": aliases(row), "parent": parent})],
+            existing=regions,
+        )
         report["body regions"] = tuple(a + b for a, b in zip(report["body regions"], result, strict=True))
 
     report["muscles"] = _sync(
@@ -105,6 +114,7 @@ def load_catalogs(*, stdout=None) -> dict[str, int]:
                 row["code"],
                 {
                     "name": row["name"],
+                    "aliases": aliases(row),
                     "kind": row.get("kind", StructureKind.MUSCLE),
                     "region": regions[row["region"]],
                     "description": row.get("description", ""),
@@ -161,6 +171,7 @@ def load_catalogs(*, stdout=None) -> dict[str, int]:
                 row["code"],
                 {
                     "name": row["name"],
+                    "aliases": aliases(row),
                     "meridian": meridian_of(row["code"]),
                     "region": regions[row["region"]],
                     "is_midline": row.get("midline", meridian_of(row["code"]) in ("GV", "CV")),

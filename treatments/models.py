@@ -106,6 +106,11 @@ class CatalogRow(models.Model):
     )
     code = models.SlugField(max_length=60)
     name = models.CharField(max_length=160)
+    aliases = models.CharField(
+        max_length=400,
+        blank=True,
+        help_text="Other names people search by (common, Latin, English or spaced pinyin), separated by commas.",
+    )
     is_active = models.BooleanField(default=True)
 
     objects = CatalogQuerySet.as_manager()

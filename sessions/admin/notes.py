@@ -9,7 +9,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -27,94 +26,15 @@ from intake.models import FlagSeverity, PatientFlag
 from patients.models import Patient
 from sessions import selectors, services
 from sessions.admin import today
-from sessions.charts import PainPoint, pain_chart_svg
-from sessions.models import (
-    AcupunctureEntry,
-    Addendum,
-    Appointment,
-    ArtEntry,
-    HomeCareEntry,
-    MassageEntry,
-    TreatmentSession,
+from sessions.admin.note_entries import (
+    AcupunctureEntryInline,
+    ArtEntryInline,
+    HomeCareInline,
+    MassageEntryInline,
+    safety_review,
 )
-from sessions.safety import entry_check
-
-
-class EntryForm(forms.ModelForm):
-    """Runs the safety rules while the form is validated, so a problem shows on its entry."""
-
-    def _post_clean(self):
-        super()._post_clean()
-        if self.errors or not self.has_changed() or self.cleaned_data.get("DELETE"):
-            return
-        session = getattr(self.instance, "session", None)
-        if session is None or session.patient_id is None:
-            return
-        try:
-            entry_check(self.instance)
-        except ValidationError as error:
-            self._update_errors(error)
-
-
-class _EntryInline(admin.TabularInline):
-    form = EntryForm
-    extra = 0
-    readonly_fields = ["overridden_rules"]
-
-    def _editable(self, obj) -> bool:
-        return obj is None or not obj.is_signed
-
-    def _catalog_rows(self, request, model):
-        # Shared catalog rows and the user's clinics' additions, never another clinic's.
-        if request.user.is_superuser:
-            return model.objects.all()
-        return model.objects.filter(Q(clinic__isnull=True) | Q(clinic__in=user_clinic_ids(request)))
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if hasattr(db_field.related_model.objects, "for_clinic"):
-            kwargs["queryset"] = self._catalog_rows(request, db_field.related_model)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if hasattr(db_field.related_model.objects, "for_clinic"):
-            kwargs["queryset"] = self._catalog_rows(request, db_field.related_model)
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
-
-    def has_add_permission(self, request, obj=None):
-        return self._editable(obj) and super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return self._editable(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._editable(obj) and super().has_delete_permission(request, obj)
-
-
-class ArtEntryInline(_EntryInline):
-    model = ArtEntry
-    autocomplete_fields = ["structure", "protocol"]
-    fields = ["structure", "protocol", "side", "passes", "patient_movement", "response", "override_reason"]
-    readonly_fields = ["overridden_rules"]
-
-
-class MassageEntryInline(_EntryInline):
-    model = MassageEntry
-    autocomplete_fields = ["region", "trigger_points"]
-    fields = ["region", "side", "technique", "pressure", "minutes", "trigger_points", "override_reason"]
-
-
-class AcupunctureEntryInline(_EntryInline):
-    model = AcupunctureEntry
-    autocomplete_fields = ["point"]
-    fields = [
-        "point", "side", "needles_inserted", "needles_removed", "depth_mm", "retention_minutes",
-        "electro_stimulation", "override_reason",
-    ]  # fmt: skip
-
-
-class HomeCareInline(_EntryInline):
-    model = HomeCareEntry
-    fields = ["exercise", "sets", "reps", "frequency", "instructions"]
+from sessions.charts import PainPoint, pain_chart_svg
+from sessions.models import Addendum, Appointment, TreatmentSession
 
 
 class AddendumInline(admin.StackedInline):
@@ -161,6 +81,8 @@ SEVERITY_ORDER = {FlagSeverity.URGENT: 0, FlagSeverity.CAUTION: 1, FlagSeverity.
 NOTE_FORM_FIELDS = ["subjective", "objective", "assessment", "plan", "pain_before", "pain_after"]
 FOLLOW_UP_FIELDS = ["rebook_within_days", "course_sessions", "needle_incident"]
 SIGNATURE_FIELDS = ["status", "signed_at", "signed_by", "content_hash"]
+NOTE_LOCKED_REFUSAL = "This note is signed and locked: nothing was changed. Add an addendum to correct it."
+NOTE_ADDENDUM_ADDED = "Addendum added. The signed note itself is unchanged."
 
 
 @admin.register(TreatmentSession)
@@ -175,6 +97,9 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
     raw_id_fields = ["appointment"]
     inlines = [ArtEntryInline, MassageEntryInline, AcupunctureEntryInline, HomeCareInline, AddendumInline]
     form = NoteStartForm
+
+    class Media:
+        css = {"all": ["sessions/note_entry.css"]}
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -335,11 +260,7 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
             obj._state.db = created._state.db
             return
         if obj.is_signed:
-            if not request.POST.get("addenda-0-text", "").strip():
-                messages.warning(
-                    request, "This note is signed and locked: nothing was changed. Add an addendum to correct it."
-                )
-            return
+            return  # every field is read-only; `response_change` says what happened, once
         changed = {name: form.cleaned_data[name] for name in form.changed_data if name in services.NOTE_FIELDS}
         if changed:
             services.note_update(session=obj, actor=request.user, request=request, via="admin", **changed)
@@ -356,6 +277,7 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
             for entry_form in formset.forms:
                 text = entry_form.cleaned_data.get("text", "") if entry_form.has_changed() else ""
                 if entry_form.instance.pk is None and text.strip():
+                    request.note_addenda_added = True
                     formset.new_objects.append(
                         services.note_addendum_add(
                             session=session, text=text, actor=request.user, request=request, via="admin"
@@ -378,6 +300,25 @@ class TreatmentSessionAdmin(ClinicScopedAdmin):
                 formset.new_objects.append(entry)
             else:
                 formset.changed_objects.append((entry, entry_form.changed_data))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        items = safety_review(context.get("inline_admin_formsets", []))
+        context["safety_items"] = items
+        context["safety_blocked"] = sum(item.blocked for item in items)
+        context["safety_missing"] = sum(item.missing for item in items)
+        context["safety_readonly"] = obj is not None and obj.is_signed
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def response_change(self, request, obj):
+        # A signed note takes only addenda: one message saying which happened, instead of the
+        # admin's "was changed successfully" next to a refusal.
+        if not obj.is_signed:
+            return super().response_change(request, obj)
+        if getattr(request, "note_addenda_added", False):
+            messages.success(request, NOTE_ADDENDUM_ADDED)
+        else:
+            messages.error(request, NOTE_LOCKED_REFUSAL)
+        return HttpResponseRedirect(request.path)
 
     # --- sign, and the therapist's Today page ---
 

@@ -44,6 +44,7 @@ NOTE_FIELDS = (
     "rebook_within_days", "course_sessions", "needle_incident",
 )  # fmt: skip
 SOAP_FIELDS = ("subjective", "objective", "assessment", "plan")
+UNANSWERED_WARNING = "Give a reason for it in the note's safety review to go ahead."
 
 
 def _locked_session(session: TreatmentSession) -> TreatmentSession:
@@ -270,9 +271,7 @@ def note_sign_problems(session: TreatmentSession) -> dict[str, list[str]]:
             if problem.effect == Effect.BLOCK:
                 errors.setdefault("entries", []).append(f"{entry}: Blocked: {problem.message}")
             elif problem.rule_code not in entry.overridden_rules:
-                errors.setdefault("entries", []).append(
-                    f"{entry}: Warning: {problem.message} Edit the entry and give a reason to go ahead."
-                )
+                errors.setdefault("entries", []).append(f"{entry}: Warning: {problem.message} {UNANSWERED_WARNING}")
     return errors
 
 

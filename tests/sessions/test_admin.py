@@ -153,11 +153,13 @@ def test_a_warning_is_saved_with_the_written_reason(as_user, therapist, session)
     calf = BodyRegion.objects.get(code="calf")
     client = as_user(therapist)
     warned = client.post(f"{BASE}{session.pk}/change/", form_data(session) | massage_row(calf.pk, pressure="5"))
-    assert "Write a reason to go ahead" in warned.content.decode()
+    assert "Give a reason for this warning in the safety review" in warned.content.decode()
     reason = "INR checked today and in range; lighter pressure over bony areas."
     saved = client.post(
         f"{BASE}{session.pk}/change/",
-        form_data(session, plan="Pressure kept moderate.") | massage_row(calf.pk, pressure="5", override_reason=reason),
+        form_data(session, plan="Pressure kept moderate.")
+        | massage_row(calf.pk, pressure="5")
+        | {"massage_entries-0-override-anticoagulant_or_bleeding": reason},
     )
     assert saved.status_code == 302
     entry = MassageEntry.objects.get()
