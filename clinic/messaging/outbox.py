@@ -252,10 +252,12 @@ def messages_reconcile(
 
 @transaction.atomic
 def staff_alerts_create(
-    *, clinic: Clinic, patient, about: models.Model, kind: str, users: list, link: str, ref: str = "1"
+    *, clinic: Clinic, patient, about: models.Model, kind: str, users: list, target: str, ref: str = "1"
 ) -> list[Message]:
     """One email per staff member in `users` about `about` (e.g. an intake link whose answers
-    need review), due now and sent even in quiet hours. Call it in the transaction of the
+    need review), due now and sent even in quiet hours. The email carries only a link to
+    `clinic.messaging.alerts.staff_alert_open`, which audits the opening and sends the signed-in
+    staff member on to `target` (a staff page that applies its own access rules). Call it in the transaction of the
     change that causes it: the alert exists exactly when the change commits (never lost).
 
     The unique key (about, kind, channel, occurrence = "<ref>:user-<id>") makes a second
@@ -275,7 +277,7 @@ def staff_alerts_create(
             about_type=about_type,
             about_id=about.pk,
             occurrence=f"{ref}:user-{user.pk}"[:80],
-            context={"link": link},
+            context={"target": target},
             due_at=now,
             immediate=True,
             status=MessageStatus.SCHEDULED if user.email else MessageStatus.SKIPPED,

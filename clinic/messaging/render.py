@@ -31,7 +31,9 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
+from django.conf import settings
 from django.template import Context, Template
+from django.urls import reverse
 
 from clinic.messaging.channels import Attachment
 from clinic.messaging.outbox import unsubscribe_url
@@ -65,6 +67,10 @@ def context_provider_register(provider: ContextProvider) -> None:
     `provider(message)` returns the keys it fills, {} when the message is not its concern."""
     if provider not in _CONTEXT_PROVIDERS:
         _CONTEXT_PROVIDERS.append(provider)
+
+
+def staff_alert_url(message: Message) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("staff-alert-open", args=[message.pk])
 
 
 def message_unsubscribe_url(message: Message) -> str:
@@ -115,6 +121,10 @@ def message_context(message: Message) -> dict:
         "sms_reply_hint": "",
         "unsubscribe_url": message_unsubscribe_url(message),
     }
+    if message.to_user_id:
+        # A staff alert: its own link only, no domain keys (nothing about the patient's visit).
+        context["link"] = staff_alert_url(message)
+        return context
     for provider in _CONTEXT_PROVIDERS:
         context.update(provider(message))
     return context
