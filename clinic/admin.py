@@ -16,8 +16,10 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import formats, timezone
+from django.utils.html import format_html
 
 from clinic.messaging.outbox import message_resend
+from clinic.messaging.preview import message_explained, message_preview
 from clinic.models import (
     ApiKey,
     AuditEvent,
@@ -348,16 +350,33 @@ from clinic.models import (  # noqa: E402 - kept with the section it serves
 class MessageAdmin(ClinicScopedAdmin):
     """The message log. Rows are written by the triggers; staff only look and resend."""
 
-    list_display = ["due_at", "kind", "channel", "patient", "status", "reason", "attempts", "sent_at"]
+    list_display = ["due_at", "kind", "channel", "patient", "to_user", "status", "why", "attempts", "sent_at"]
     list_filter = ["status", "kind", "channel"]
     search_fields = ["patient__family_name", "patient__given_name", "recipient", "provider_message_id"]
     raw_id_fields = ["patient"]
     date_hierarchy = "due_at"
-    list_select_related = ["patient"]
+    list_select_related = ["patient", "to_user", "clinic"]
     actions = ["resend"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return ["why", "preview", *[f.name for f in self.model._meta.fields]]
+
+    def get_fields(self, request, obj=None):
+        return ["why", "preview", *[f.name for f in self.model._meta.fields if f.name not in ("subject", "body")]]
+
+    @admin.display(description="Why")
+    def why(self, obj):
+        return message_explained(obj)
+
+    @admin.display(description="What the recipient gets")
+    def preview(self, obj):
+        subject, body, attachments = message_preview(obj)
+        return format_html(
+            '<div class="message-preview">{}<pre style="white-space: pre-wrap; max-width: 60em">{}</pre>{}</div>',
+            format_html("<p><strong>Subject:</strong> {}</p>", subject) if subject else "",
+            body,
+            format_html("<p><strong>Attached:</strong> {}</p>", ", ".join(attachments)) if attachments else "",
+        )
 
     def has_add_permission(self, request):
         return False
