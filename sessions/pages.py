@@ -72,7 +72,10 @@ def waitlist_offer_page(request, token: str):
 
 
 def _patient_page(request, template: str, context: dict, status: int = 200):
-    response = render(request, template, context, status=status)
+    # Times in the clinic's zone: the date and time filters convert to the active zone.
+    clinic = context.get("clinic")
+    with timezone.override(clinic.tz if clinic else timezone.get_default_timezone()):
+        response = render(request, template, context, status=status)
     response["X-Robots-Tag"] = "noindex"
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
