@@ -78,7 +78,9 @@ def _patient_page(request, template: str, context: dict, status: int = 200):
         response = render(request, template, context, status=status)
     response["X-Robots-Tag"] = "noindex"
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    # Keeps the token in the URL from leaking to other sites; "no-referrer" would make the
+    # browser send "Origin: null" with the form, which CSRF checking refuses.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
