@@ -176,3 +176,18 @@ def test_two_alert_writers_at_once_still_leave_one_alert_each(desk, owner, thera
 
     assert _in_parallel(write, times=3) == ["written"] * 3
     assert sorted(alerts().values_list("to_user_id", flat=True)) == sorted([owner.pk, therapist.pk])
+
+
+@pytest.mark.django_db
+def test_the_admin_landing_page_lists_the_alert_until_it_is_opened(client, desk, owner, receptionist):
+    intake_submit(link=_booked_link(desk), answers=clean_intake_answers(**URGENT))
+    alert = alerts().get(to_user=owner)
+    client.force_login(owner)
+    landing = client.get("/admin/").content.decode()
+    assert "Needs review now" in landing
+    assert f'href="/staff/alerts/{alert.pk}/">Urgent intake answer needs review</a>' in landing
+    assert desk.patient.family_name not in landing
+    client.get(f"/staff/alerts/{alert.pk}/")
+    assert "Needs review now" not in client.get("/admin/").content.decode()
+    client.force_login(receptionist)
+    assert "Needs review now" not in client.get("/admin/").content.decode()
