@@ -116,7 +116,7 @@ _CALL_NOW = "If you feel very unwell, call emergency services now."
 URGENT_ADVICE = {
     "dvt_suspected": (
         "You told us about a swollen, warm, red or painful calf, or a recent operation, cast or long rest. "
-        "This can be a sign of a blood clot. Please call your doctor today, before your massage. "
+        "This can be a sign of a blood clot. Please call your doctor today, before your treatment. "
         "If you suddenly get short of breath or have chest pain, call emergency services now."
     ),
     "cauda_equina": (

@@ -10,10 +10,18 @@ import os
 
 import pytest
 
+from intake.services import intake_submit
 from sessions import services
 from sessions.messages import appointment_reply_token
 from sessions.models import Appointment, AppointmentStatus, ConfirmedVia
-from tests.factories import LocationFactory, PatientFactory, RoomFactory, ServiceFactory
+from tests.factories import (
+    LocationFactory,
+    PatientFactory,
+    RoomFactory,
+    ServiceFactory,
+    clean_intake_answers,
+    intake_link,
+)
 from tests.intake.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sessions.conftest import local, weekday_hours
 
@@ -90,3 +98,25 @@ def test_a_patient_confirms_on_a_phone_and_the_desk_sees_it_confirmed(live_serve
 
     confirmed = Appointment.objects.get(pk=visit.pk)
     assert (confirmed.status, confirmed.confirmed_via) == (AppointmentStatus.CONFIRMED, ConfirmedVia.EMAIL_LINK)
+
+
+def test_a_patient_with_an_urgent_answer_reads_what_to_do_on_a_phone(live_server, visit, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=20_000)
+    link = intake_link(visit.patient, appointment=visit)
+    intake_submit(link=link, answers=clean_intake_answers(calf_swollen=True, calf_swollen_side="left"))
+    thanks_url = f"{live_server.url}/intake/{link.token}/thanks/"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        phone.goto(thanks_url)
+        advice = phone.get_by_role("alert")
+        expect(advice.get_by_role("heading", name="Please read this now")).to_be_visible()
+        expect(advice).to_contain_text("Please call your doctor today, before your treatment.")
+        expect(advice).to_contain_text("call emergency services now")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        phone.screenshot(path=tmp_path / "msg-urgent-thanks.png", full_page=True)
+        if os.environ.get("SCREENSHOT_DIR"):
+            phone.screenshot(path=os.path.join(os.environ["SCREENSHOT_DIR"], "msg-urgent-thanks.png"), full_page=True)
+        browser.close()

@@ -103,7 +103,7 @@ def test_the_thank_you_page_tells_the_patient_what_to_do(client, desk):
     page = client.get(f"/intake/{link.token}/thanks/")
     text = page.content.decode()
     assert "Please read this now" in text
-    assert "Please call your doctor today, before your massage." in text
+    assert "Please call your doctor today, before your treatment." in text
     assert "call emergency services now" in text
 
 
