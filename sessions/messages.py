@@ -35,6 +35,7 @@ from clinic.messaging.outbox import (
 )
 from clinic.messaging.render import attachment_provider_register, context_provider_register, when_text
 from clinic.models import (
+    Location,
     Message,
     MessageChannel,
     MessageKind,
@@ -275,8 +276,7 @@ def _only_location(clinic):
     """The clinic's single active location (None when it has none or several), read once
     per clinic object: a sender's chunk shares one clinic across its messages."""
     if not hasattr(clinic, "_only_location"):
-        model = Appointment._meta.get_field("location").related_model
-        places = list(model.objects.filter(clinic_id=clinic.pk, is_active=True)[:2])
+        places = list(Location.objects.filter(clinic_id=clinic.pk, is_active=True)[:2])
         clinic._only_location = places[0] if len(places) == 1 else None
     return clinic._only_location
 
