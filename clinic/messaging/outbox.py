@@ -283,7 +283,10 @@ def staff_alerts_create(
             status=MessageStatus.SCHEDULED if user.email else MessageStatus.SKIPPED,
             reason="" if user.email else "staff member has no email address",
         )
-        row.full_clean(exclude=["clinic", "patient", "about_type", "to_user"], validate_unique=False)
+        # The database enforces the keys: a row it already holds is skipped below, not refused here.
+        row.full_clean(
+            exclude=["clinic", "patient", "about_type", "to_user"], validate_unique=False, validate_constraints=False
+        )
         rows.append(row)
     # ON CONFLICT DO NOTHING: rows the unique key already holds are not written again.
     Message.objects.bulk_create(rows, ignore_conflicts=True)

@@ -59,6 +59,16 @@ def test_an_urgent_answer_alerts_the_next_practitioner_and_the_owners_once(desk,
 
 
 @pytest.mark.django_db
+def test_writing_the_alerts_again_changes_nothing(desk, owner, therapist):
+    link = _booked_link(desk)
+    submission = intake_submit(link=link, answers=clean_intake_answers(**URGENT))
+    first = list(alerts().values_list("pk", flat=True))
+    again = urgent_intake_alert_create(link=link, submission=submission, flags=list(submission.flags.all()))
+    assert sorted(row.pk for row in again) == sorted(first)
+    assert alerts().count() == 2
+
+
+@pytest.mark.django_db
 def test_answers_with_no_urgent_flag_alert_nobody(desk, owner):
     intake_submit(link=_booked_link(desk), answers=clean_intake_answers(anticoagulants=True))
     assert not alerts().exists()
