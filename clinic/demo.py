@@ -54,7 +54,13 @@ def seed_clinic(stdout) -> Clinic:
     location, _ = Location.objects.get_or_create(
         clinic=clinic,
         name="Main street",
-        defaults={"address_line1": "100 Main St", "city": "Toronto", "region": "ON", "postal_code": "M5V 1A1"},
+        defaults={
+            "address_line1": "100 Main St",
+            "city": "Toronto",
+            "region": "ON",
+            "postal_code": "M5V 1A1",
+            "directions": "Second floor, the door beside the pharmacy; the lift is at the back of the lobby.",
+        },
     )
     services = {}
     for name, code, minutes, buffer, price in SERVICES:

@@ -21,7 +21,8 @@ from django.views.decorators.http import require_http_methods
 from clinic import degrade
 from clinic.security.middleware import client_ip
 from intake.definition import REQUIRED_MESSAGE, Form, Question, QuestionType, Section, body_regions
-from intake.models import IntakeLink, IntakeLinkStatus
+from intake.messages import urgent_advice
+from intake.models import FlagSeverity, IntakeLink, IntakeLinkStatus, PatientFlag
 from intake.services import (
     LinkUnavailableError,
     intake_draft_save,
@@ -365,4 +366,8 @@ def _section_of(form: Form, code: str) -> Section:
 def thanks(request, link: IntakeLink):
     if link.status != IntakeLinkStatus.SUBMITTED:
         return redirect("intake:start", token=link.token)
-    return render(request, "intake/thanks.html", _base_context(link))
+    # What to do for each urgent flag still in force (this intake's, or one the clinic has
+    # not cleared yet): the patient's own answers, in plain words, no rule names.
+    codes = PatientFlag.objects.active().filter(patient_id=link.patient_id, severity=FlagSeverity.URGENT)
+    advice = list(dict.fromkeys(urgent_advice(code) for code in codes.values_list("rule_code", flat=True)))
+    return render(request, "intake/thanks.html", _base_context(link) | {"urgent_advice": advice})

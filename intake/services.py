@@ -20,7 +20,7 @@ from clinic.messaging.outbox import channel_choose, messages_cancel_about
 from clinic.models import Clinic, MessageKind, User, WebhookEventType
 from clinic.webhooks.delivery import webhook_event_emit
 from intake.definition import Form, parse_form
-from intake.messages import intake_link_message_create, intake_nudge_schedule
+from intake.messages import intake_link_message_create, intake_nudge_schedule, urgent_intake_alert_create
 from intake.models import (
     FlagSeverity,
     IntakeChoice,
@@ -307,7 +307,8 @@ def intake_submit(
     locked.submitted_at = now
     locked.draft_answers = {}
     locked.save(update_fields=["status", "submitted_at", "draft_answers"])
-    flags_raise(submission=submission)
+    flags = flags_raise(submission=submission)
+    urgent_intake_alert_create(link=locked, submission=submission, flags=flags)
     messages_cancel_about(about=locked, kinds=[MessageKind.INTAKE_NUDGE], reason="intake submitted")
     webhook_event_emit(
         clinic=locked.clinic,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse, HttpResponseForbidden, HttpResponseNotFound
 from django.shortcuts import render
+from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -22,9 +23,12 @@ def sms_inbound(request):
         inbound = sms_backend().parse_inbound(request)
     except InboundRejectedError as exc:
         return HttpResponseForbidden(str(exc), content_type="text/plain")
-    sms_reply_handle(from_number=inbound.from_number, body=inbound.body)
-    # Empty TwiML: no reply of our own (the provider confirms STOP itself).
-    return HttpResponse('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', content_type="text/xml")
+    answer = sms_reply_handle(from_number=inbound.from_number, body=inbound.body)
+    # TwiML: our answer as the reply message; empty for a number we do not know.
+    message = f"<Message>{escape(answer)}</Message>" if answer else ""
+    return HttpResponse(
+        f'<?xml version="1.0" encoding="UTF-8"?><Response>{message}</Response>', content_type="text/xml"
+    )
 
 
 @csrf_exempt  # one-click unsubscribe (RFC 8058) posts from the mail client, without a CSRF token

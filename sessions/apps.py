@@ -49,6 +49,7 @@ class SessionsConfig(AppConfig):
     }
 
     def ready(self) -> None:
+        from clinic.messaging.inbound import sms_reply_handler_register
         from clinic.messaging.outbox import validity_check_register
         from clinic.models import MessageKind
         from clinic.security.access import care_relationship_register
@@ -56,6 +57,7 @@ class SessionsConfig(AppConfig):
         from patients.privacy import record_part_register
         from sessions import messages, privacy, selectors
         from sessions.csv_io import appointments_export_csv
+        from sessions.services.confirmation import sms_appointment_reply
         from sessions.services.waitlist import waitlist_offer_still_open
 
         messages.register()
@@ -63,6 +65,7 @@ class SessionsConfig(AppConfig):
         record_part_register(privacy.PART)
         csv_export_register("appointments", appointments_export_csv)
         validity_check_register(MessageKind.WAITLIST_OFFER, waitlist_offer_still_open)
+        sms_reply_handler_register(sms_appointment_reply)
 
     def seed_demo(self, stdout):
         from sessions.demo import seed_appointments

@@ -11,6 +11,7 @@ calendars remove them instead of keeping a stale event.
 from __future__ import annotations
 
 import datetime as dt
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 import icalendar
@@ -76,4 +77,40 @@ def calendar_render(feed: CalendarFeed) -> bytes:
             event.add("location", ", ".join(where))
         event.add("transp", "TRANSPARENT" if appointment.status == AppointmentStatus.CANCELLED else "OPAQUE")
         calendar.add_component(event)
+    return calendar.to_ical()
+
+
+def appointment_invite(appointment: Appointment, *, location, cancel: bool, to_email: str) -> bytes:
+    """The .ics attached to a patient's booking confirmation (METHOD:REQUEST) or cancellation
+    notice (METHOD:CANCEL). The UID is the appointment's, stable across moves; SEQUENCE is its
+    `sequence`, bumped on every move and status change, so a calendar app replaces the event
+    it holds instead of adding a second one. No service name or anything clinical: the
+    summary names the clinic and the practitioner only."""
+    clinic = appointment.clinic
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Clinic back end//Booking//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "CANCEL" if cancel else "REQUEST")
+    event = icalendar.Event()
+    event.add("uid", appointment_uid(appointment.pk))
+    event.add("dtstamp", timezone.now())
+    event.add("dtstart", appointment.start.astimezone(dt.UTC))
+    event.add("dtend", appointment.end.astimezone(dt.UTC))
+    event.add("sequence", appointment.sequence)
+    event.add("status", "CANCELLED" if cancel else "CONFIRMED")
+    event.add("summary", f"Appointment at {clinic.name} with {appointment.practitioner.display_name}")
+    if location is not None:
+        event.add("location", ", ".join(part for part in (location.name, location.address_text) if part))
+    phone = f"Phone: {clinic.phone}" if clinic.phone else ""
+    details = [part for part in (getattr(location, "directions", ""), phone) if part]
+    if details:
+        event.add("description", "\n".join(details))
+    organizer = icalendar.vCalAddress(f"mailto:{clinic.email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]}")
+    organizer.params["cn"] = icalendar.vText(clinic.name)
+    event.add("organizer", organizer)
+    if to_email:
+        attendee = icalendar.vCalAddress(f"mailto:{to_email}")
+        attendee.params["role"] = icalendar.vText("REQ-PARTICIPANT")
+        event.add("attendee", attendee)
+    calendar.add_component(event)
     return calendar.to_ical()

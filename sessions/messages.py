@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from clinic.messaging.channels import Attachment
 from clinic.messaging.outbox import (
     Planned,
     message_about,
@@ -29,10 +33,19 @@ from clinic.messaging.outbox import (
     start_ref,
     validity_check_register,
 )
-from clinic.messaging.render import context_provider_register, when_text
-from clinic.models import Message, MessageKind, MessageStatus, ReminderPolicy, ServiceReminderPolicy
+from clinic.messaging.render import attachment_provider_register, context_provider_register, when_text
+from clinic.models import (
+    Location,
+    Message,
+    MessageChannel,
+    MessageKind,
+    MessageStatus,
+    ReminderPolicy,
+    ServiceReminderPolicy,
+)
 from patients.models import Patient
-from sessions.models import Appointment, AppointmentStatus
+from sessions.calendar import appointment_invite
+from sessions.models import Appointment, AppointmentStatus, WaitlistOffer
 
 UPCOMING_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)
 
@@ -65,6 +78,8 @@ def appointment_messages_sync(*, appointment: Appointment, clinic_cancelled: boo
     managed = {MessageKind.APPOINTMENT_CONFIRMATION, MessageKind.APPOINTMENT_REMINDER}
     if appointment.status in UPCOMING_STATUSES and appointment.start > now:
         reason = "appointment moved"
+        if _reminders_stopped(appointment, policy):
+            reason = REMINDERS_STOPPED
         planned.append(
             Planned(
                 kind=MessageKind.APPOINTMENT_CONFIRMATION,
@@ -76,7 +91,7 @@ def appointment_messages_sync(*, appointment: Appointment, clinic_cancelled: boo
                 keep_due=True,
             )
         )
-        for lead in lead_times_for(appointment, policy):
+        for lead in [] if _reminders_stopped(appointment, policy) else lead_times_for(appointment, policy):
             planned.append(
                 Planned(
                     kind=MessageKind.APPOINTMENT_REMINDER,
@@ -109,6 +124,13 @@ def appointment_messages_sync(*, appointment: Appointment, clinic_cancelled: boo
     return messages_reconcile(
         clinic=clinic, patient=patient, about=appointment, planned=planned, managed_kinds=managed, cancel_reason=reason
     )
+
+
+REMINDERS_STOPPED = "appointment confirmed; the clinic sends no more reminders"
+
+
+def _reminders_stopped(appointment: Appointment, policy: ReminderPolicy) -> bool:
+    return appointment.status == AppointmentStatus.CONFIRMED and policy.stop_reminders_when_confirmed
 
 
 SUPERSEDED = "superseded by a newer note"
@@ -212,6 +234,18 @@ def _appointment_upcoming(message: Message, about) -> str:
     return ""
 
 
+def _reminder_not_stopped(message: Message, about) -> str:
+    # The clinic's policy may say a confirmed visit needs no more reminders; read from the
+    # clinic setup the sender holds (select_related), so no query per message.
+    if about is None or about.status != AppointmentStatus.CONFIRMED:
+        return ""
+    try:
+        policy = message.clinic.reminder_policy
+    except ReminderPolicy.DoesNotExist:
+        return ""
+    return REMINDERS_STOPPED if policy.stop_reminders_when_confirmed else ""
+
+
 def _appointment_still_cancelled(message: Message, about) -> str:
     if about is None or about.status != AppointmentStatus.CANCELLED:
         return "appointment no longer cancelled"
@@ -229,33 +263,142 @@ def _intake_appointment_upcoming(message: Message, about) -> str:
     return _appointment_upcoming(message, appointment)
 
 
-def _appointment_context(message: Message) -> dict:
-    """Template keys of the appointment a message is about (or leads up to, for an intake nudge)."""
-    if message_about_model(message) is Appointment:
-        appointment = message_about(message)
-    elif message.context.get("appointment_id"):
-        appointment = (
-            Appointment.objects.select_related("practitioner").filter(pk=message.context["appointment_id"]).first()
-        )
-    else:
-        return {}
-    if appointment is None:
-        return {}
-    when, date, clock = when_text(appointment.start, message.clinic.tz)
+def appointment_location(appointment: Appointment):
+    """Where the visit is: its location, else its room's, else the clinic's only active one."""
+    if appointment.location_id:
+        return appointment.location
+    if appointment.room_id and appointment.room.location_id:
+        return appointment.room.location
+    return _only_location(appointment.clinic)
+
+
+def _only_location(clinic):
+    """The clinic's single active location (None when it has none or several), read once
+    per clinic object: a sender's chunk shares one clinic across its messages."""
+    if not hasattr(clinic, "_only_location"):
+        places = list(Location.objects.filter(clinic_id=clinic.pk, is_active=True)[:2])
+        clinic._only_location = places[0] if len(places) == 1 else None
+    return clinic._only_location
+
+
+def _place_keys(location, clinic) -> dict:
+    if location is None:
+        # Never an empty "at": the clinic's name is the place when it has no location on file.
+        return {"location_name": clinic.name, "location_address": "", "location_directions": ""}
     return {
-        "practitioner_name": appointment.practitioner.display_name,
+        "location_name": location.name,
+        "location_address": location.address_text,
+        "location_directions": location.directions,
+    }
+
+
+def _when_keys(start: dt.datetime, tz) -> dict:
+    when, date, clock = when_text(start, tz)
+    return {
         "appointment_when": when,
         "appointment_date": date,
         "appointment_time": clock,
+        "appointment_zone": start.astimezone(tz).tzname() or "",
     }
+
+
+def _appointment_of(message: Message) -> Appointment | None:
+    if message_about_model(message) is Appointment:
+        return message_about(message)
+    if message.context.get("appointment_id"):
+        return (
+            Appointment.objects.select_related("practitioner", "location", "room__location")
+            .filter(pk=message.context["appointment_id"])
+            .first()
+        )
+    return None
+
+
+def _appointment_context(message: Message) -> dict:
+    """Template keys of the appointment a message is about (or leads up to, for an intake
+    nudge; or the slot a waitlist offer holds): who, when (clinic time and zone), where, and
+    for the confirmation and reminders the patient's confirm and "I can't come" links."""
+    clinic = message.clinic
+    if message.kind == MessageKind.WAITLIST_OFFER:
+        offer = message_about(message)
+        if offer is None:
+            return {}
+        location = offer.room.location if offer.room_id and offer.room.location_id else _only_location(clinic)
+        return {
+            "practitioner_name": offer.practitioner.display_name,
+            **_when_keys(offer.start, clinic.tz),
+            **_place_keys(location, clinic),
+        }
+    appointment = _appointment_of(message)
+    if appointment is None:
+        return {}
+    appointment.clinic = clinic
+    context = {
+        "practitioner_name": appointment.practitioner.display_name,
+        **_when_keys(appointment.start, clinic.tz),
+        **_place_keys(appointment_location(appointment), clinic),
+    }
+    if message.kind in ANSWERABLE and appointment.status in UPCOMING_STATUSES:
+        if message.channel == MessageChannel.EMAIL:
+            token = appointment_reply_token(appointment)
+            if appointment.status == AppointmentStatus.BOOKED:
+                context["confirm_url"] = settings.PUBLIC_BASE_URL + reverse("appointment-reply", args=[token])
+            context["decline_url"] = settings.PUBLIC_BASE_URL + reverse("appointment-decline", args=[token])
+        elif appointment.status == AppointmentStatus.BOOKED:
+            context["sms_reply_hint"] = "Reply Y to confirm or N if you can't come."
+        else:
+            context["sms_reply_hint"] = "Reply N if you can't come."
+    return context
+
+
+# --- the patient's confirm and "I can't come" links ---------------------------------------
+
+ANSWERABLE = (MessageKind.APPOINTMENT_CONFIRMATION, MessageKind.APPOINTMENT_REMINDER)
+_REPLY_SALT = "sessions.appointment.reply"
+
+
+def appointment_reply_token(appointment: Appointment) -> str:
+    """The signed token of the patient's links: the appointment and its start, so a link
+    from before a move does not answer for the new time."""
+    return signing.dumps([appointment.pk, start_ref(appointment.start)], salt=_REPLY_SALT, compress=True)
+
+
+def appointment_reply_token_read(token: str) -> tuple[int, str] | None:
+    """(appointment id, start ref) of a genuine token, else None (tampered or not ours)."""
+    try:
+        value = signing.loads(token, salt=_REPLY_SALT)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and isinstance(value[1], str)):
+        return None
+    return value[0], value[1]
+
+
+def _booking_invite(message: Message) -> list[Attachment]:
+    """The .ics of a booking confirmation (METHOD:REQUEST) or a cancellation notice (METHOD:CANCEL)."""
+    if message.kind not in (MessageKind.APPOINTMENT_CONFIRMATION, MessageKind.APPOINTMENT_CANCELLED):
+        return []
+    appointment = message_about(message)
+    if appointment is None:
+        return []
+    appointment.clinic = message.clinic
+    cancel = message.kind == MessageKind.APPOINTMENT_CANCELLED
+    content = appointment_invite(
+        appointment, location=appointment_location(appointment), cancel=cancel, to_email=message.patient.email
+    )
+    method = "CANCEL" if cancel else "REQUEST"
+    return [Attachment("appointment.ics", content, f"text/calendar; charset=utf-8; method={method}")]
 
 
 def register() -> None:
     """Plug the appointment messages into the engine (SessionsConfig.ready)."""
-    message_about_register("appointment", Appointment, select_related=("practitioner",))
+    message_about_register("appointment", Appointment, select_related=("practitioner", "location", "room__location"))
+    message_about_register("waitlist_offer", WaitlistOffer, select_related=("practitioner", "room__location"))
     validity_check_register(MessageKind.APPOINTMENT_CONFIRMATION, _appointment_upcoming)
     validity_check_register(MessageKind.APPOINTMENT_REMINDER, _appointment_upcoming)
+    validity_check_register(MessageKind.APPOINTMENT_REMINDER, _reminder_not_stopped)
     validity_check_register(MessageKind.APPOINTMENT_CANCELLED, _appointment_still_cancelled)
     validity_check_register(MessageKind.INTAKE_NUDGE, _intake_appointment_upcoming)
     validity_check_register(MessageKind.FOLLOWUP_NUDGE, _patient_not_rebooked)
     context_provider_register(_appointment_context)
+    attachment_provider_register(_booking_invite)

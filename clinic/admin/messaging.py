@@ -12,9 +12,12 @@ from django.contrib import messages as flash
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
+from django.utils.html import format_html
 
 from clinic.admin import ClinicScopedAdmin
 from clinic.messaging.outbox import message_resend, quiet_hours_adjust, reminder_due
+from clinic.messaging.preview import message_explained
+from clinic.messaging.preview import message_preview as outgoing_preview
 from clinic.messaging.render import DEFAULT_TEMPLATES, when_text
 from clinic.models import (
     Clinic,
@@ -38,16 +41,33 @@ PREVIEW_ONLY = "preview_only"
 class MessageAdmin(ClinicScopedAdmin):
     """The message log. Rows are written by the triggers; staff only look and resend."""
 
-    list_display = ["due_at", "kind", "channel", "patient", "status", "reason", "attempts", "sent_at"]
+    list_display = ["due_at", "kind", "channel", "patient", "to_user", "status", "why", "attempts", "sent_at"]
     list_filter = ["status", "kind", "channel"]
     search_fields = ["patient__family_name", "patient__given_name", "recipient", "provider_message_id"]
     raw_id_fields = ["patient"]
     date_hierarchy = "due_at"
-    list_select_related = ["patient"]
+    list_select_related = ["patient", "to_user", "clinic"]
     actions = ["resend"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return ["why", "preview", *[f.name for f in self.model._meta.fields]]
+
+    def get_fields(self, request, obj=None):
+        return ["why", "preview", *[f.name for f in self.model._meta.fields if f.name not in ("subject", "body")]]
+
+    @admin.display(description="Why")
+    def why(self, obj):
+        return message_explained(obj)
+
+    @admin.display(description="What the recipient gets")
+    def preview(self, obj):
+        subject, body, attachments = outgoing_preview(obj)
+        return format_html(
+            '<div class="message-preview">{}<pre style="white-space: pre-wrap; max-width: 60em">{}</pre>{}</div>',
+            format_html("<p><strong>Subject:</strong> {}</p>", subject) if subject else "",
+            body,
+            format_html("<p><strong>Attached:</strong> {}</p>", ", ".join(attachments)) if attachments else "",
+        )
 
     def has_add_permission(self, request):
         return False

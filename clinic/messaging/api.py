@@ -18,7 +18,8 @@ class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = [
-            "id", "kind", "channel", "status", "reason", "patient", "about_type", "about_id", "due_at",
+            "id", "kind", "channel", "status", "reason", "patient", "to_user", "opened_at", "about_type", "about_id",
+            "due_at",
             "expires_at", "attempts", "last_error", "sent_at", "provider_message_id", "recipient", "subject",
             "body", "created_at", "updated_at",
         ]  # fmt: skip

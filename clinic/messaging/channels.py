@@ -44,12 +44,20 @@ class PermanentSendError(SendError):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mimetype: str
+
+
+@dataclass(frozen=True)
 class OutgoingEmail:
     to: str
     subject: str
     body: str
     idempotency_key: str
-    unsubscribe_url: str
+    unsubscribe_url: str  # '' for staff email (no consent to withdraw)
+    attachments: tuple[Attachment, ...] = ()
 
 
 def email_send(email: OutgoingEmail) -> str:
@@ -59,9 +67,10 @@ def email_send(email: OutgoingEmail) -> str:
         "Message-ID": message_id,
         # Lets the delivery tests and anyone reading a log find the outbox row.
         "X-Clinic-Message-Key": email.idempotency_key,
-        "List-Unsubscribe": f"<{email.unsubscribe_url}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+    if email.unsubscribe_url:
+        headers["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message = EmailMessage(
         subject=email.subject,
         body=email.body,
@@ -70,6 +79,8 @@ def email_send(email: OutgoingEmail) -> str:
         headers=headers,
         connection=get_connection(fail_silently=False),
     )
+    for attachment in email.attachments:
+        message.attach(attachment.filename, attachment.content, attachment.mimetype)
     try:
         message.send()
     except smtplib.SMTPRecipientsRefused as exc:

@@ -251,6 +251,51 @@ def messages_reconcile(
 
 
 @transaction.atomic
+def staff_alerts_create(
+    *, clinic: Clinic, patient, about: models.Model, kind: str, users: list, target: str, ref: str = "1"
+) -> list[Message]:
+    """One email per staff member in `users` about `about` (e.g. an intake link whose answers
+    need review), due now and sent even in quiet hours. The email carries only a link to
+    `clinic.messaging.alerts.staff_alert_open`, which audits the opening and sends the signed-in
+    staff member on to `target` (a staff page that applies its own access rules). Call it in the transaction of the
+    change that causes it: the alert exists exactly when the change commits (never lost).
+
+    The unique key (about, kind, channel, occurrence = "<ref>:user-<id>") makes a second
+    alert to the same person about the same thing impossible whatever path writes it; a
+    second call changes nothing. Returns every alert of `kind` about `about`.
+    """
+    about_type = ContentType.objects.get_for_model(about)
+    now = timezone.now()
+    rows = []
+    for user in {user.pk: user for user in users}.values():
+        row = Message(
+            clinic=clinic,
+            kind=kind,
+            patient=patient,
+            to_user=user,
+            channel=MessageChannel.EMAIL,
+            about_type=about_type,
+            about_id=about.pk,
+            occurrence=f"{ref}:user-{user.pk}"[:80],
+            context={"target": target},
+            due_at=now,
+            immediate=True,
+            status=MessageStatus.SCHEDULED if user.email else MessageStatus.SKIPPED,
+            reason="" if user.email else "staff member has no email address",
+        )
+        # The database enforces the keys: a row it already holds is skipped below, not refused here.
+        row.full_clean(
+            exclude=["clinic", "patient", "about_type", "to_user"], validate_unique=False, validate_constraints=False
+        )
+        rows.append(row)
+    # ON CONFLICT DO NOTHING: rows the unique key already holds are not written again.
+    Message.objects.bulk_create(rows, ignore_conflicts=True)
+    if rows:
+        transaction.on_commit(_kick_sweeper)
+    return list(Message.objects.filter(about_type=about_type, about_id=about.pk, kind=kind).order_by("id"))
+
+
+@transaction.atomic
 def messages_cancel_about(*, about: models.Model, kinds: list[str], reason: str) -> int:
     """Cancel the still-scheduled messages of `kinds` about `about` (e.g. intake submitted)."""
     return Message.objects.filter(

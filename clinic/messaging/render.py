@@ -9,11 +9,19 @@ no service, no treatment, no note content.
     practitioner_name  appointment kinds and the intake nudge
     appointment_when   e.g. "Tuesday 5 May at 2:00 PM" in the clinic's time zone
     appointment_date, appointment_time
-    link               intake, waitlist offer or booking link
+    appointment_zone   the zone's short name at that time, e.g. "EDT"
+    location_name, location_address, location_directions
+                       where the visit is (appointment kinds, intake nudge, waitlist offer)
+    confirm_url, decline_url
+                       the patient's signed "confirm" and "I can't come" links (appointment
+                       confirmation and reminders, email; empty once confirmed for confirm_url)
+    sms_reply_hint     SMS reminders: "Reply Y to confirm or N if you can't come."
+    link               intake, waitlist offer or booking link; a staff alert's review link
     expires_when       when a link or offer runs out (clinic time)
-    unsubscribe_url    email only
+    unsubscribe_url    email to patients only
 
-The appointment keys come from the providers domains register (`context_provider_register`).
+The appointment keys come from the providers domains register (`context_provider_register`);
+email attachments (the booking's .ics) from `attachment_provider_register`.
 """
 
 from __future__ import annotations
@@ -23,8 +31,11 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
+from django.conf import settings
 from django.template import Context, Template
+from django.urls import reverse
 
+from clinic.messaging.channels import Attachment
 from clinic.messaging.outbox import unsubscribe_url
 from clinic.models import (
     Message,
@@ -58,6 +69,34 @@ def context_provider_register(provider: ContextProvider) -> None:
         _CONTEXT_PROVIDERS.append(provider)
 
 
+def staff_alert_url(message: Message) -> str:
+    return settings.PUBLIC_BASE_URL + reverse("staff-alert-open", args=[message.pk])
+
+
+def message_unsubscribe_url(message: Message) -> str:
+    """The patient's unsubscribe link of an email; '' for SMS and for staff alerts."""
+    if message.channel != MessageChannel.EMAIL or message.to_user_id:
+        return ""
+    return unsubscribe_url(patient_id=message.patient_id)
+
+
+AttachmentProvider = Callable[[Message], list[Attachment]]
+_ATTACHMENT_PROVIDERS: list[AttachmentProvider] = []
+
+
+def attachment_provider_register(provider: AttachmentProvider) -> None:
+    """Add email attachments from a domain (e.g. a booking's .ics): `provider(message)`
+    returns the files for that message, [] when it is not its concern."""
+    if provider not in _ATTACHMENT_PROVIDERS:
+        _ATTACHMENT_PROVIDERS.append(provider)
+
+
+def message_attachments(message: Message) -> tuple[Attachment, ...]:
+    if message.channel != MessageChannel.EMAIL:
+        return ()
+    return tuple(item for provider in _ATTACHMENT_PROVIDERS for item in provider(message))
+
+
 def message_context(message: Message) -> dict:
     clinic, patient = message.clinic, message.patient
     tz = clinic.tz
@@ -73,8 +112,19 @@ def message_context(message: Message) -> dict:
         "appointment_time": "",
         "link": message.context.get("link", ""),
         "expires_when": when_text(dt.datetime.fromisoformat(expires), tz)[0] if expires else "",
-        "unsubscribe_url": unsubscribe_url(patient_id=patient.pk) if message.channel == MessageChannel.EMAIL else "",
+        "appointment_zone": "",
+        "location_name": "",
+        "location_address": "",
+        "location_directions": "",
+        "confirm_url": "",
+        "decline_url": "",
+        "sms_reply_hint": "",
+        "unsubscribe_url": message_unsubscribe_url(message),
     }
+    if message.to_user_id:
+        # A staff alert: its own link only, no domain keys (nothing about the patient's visit).
+        context["link"] = staff_alert_url(message)
+        return context
     for provider in _CONTEXT_PROVIDERS:
         context.update(provider(message))
     return context
@@ -103,7 +153,8 @@ def _clinic_template(message: Message) -> tuple[str, str] | None:
 def message_render(message: Message) -> tuple[str, str]:
     """(subject, body) from the clinic's template, else the default in templates/messages/."""
     context = Context(message_context(message), autoescape=False)
-    custom = _clinic_template(message)
+    # A staff alert's wording is fixed: it must carry no clinical detail, whatever a clinic writes.
+    custom = None if message.to_user_id else _clinic_template(message)
     if custom:
         subject = _clinic_template_compile(custom[0]).render(context) if custom[0] else ""
         body = _clinic_template_compile(custom[1]).render(context)
@@ -113,6 +164,3 @@ def message_render(message: Message) -> tuple[str, str]:
         if message.channel == MessageChannel.EMAIL:
             subject = _default_template(f"{message.kind}.subject.txt").render(context)
     return " ".join(subject.split())[:200], body.strip() + "\n"
-
-
-# --- the sweeper ----------------------------------------------------------------------

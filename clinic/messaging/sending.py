@@ -35,9 +35,8 @@ from clinic.messaging.outbox import (
     message_still_applies,
     messages_about_prefetch,
     quiet_window,
-    unsubscribe_url,
 )
-from clinic.messaging.render import message_render
+from clinic.messaging.render import message_attachments, message_render, message_unsubscribe_url
 from clinic.models import (
     Clinic,
     Message,
@@ -196,7 +195,7 @@ def _messages_fetch(message_ids: list[int], claim_token: str, clinics: dict[int,
     (read once per chunk: `clinics`)."""
     found = list(
         Message.objects.filter(pk__in=message_ids, status=MessageStatus.SENDING, claim_token=claim_token)
-        .select_related("patient")
+        .select_related("patient", "to_user")
         .order_by()
     )
     for message in found:
@@ -211,6 +210,24 @@ def _messages_fetch(message_ids: list[int], claim_token: str, clinics: dict[int,
     return {message.pk: message for message in found}
 
 
+def recipient_problem(message: Message) -> str:
+    """Why the message cannot reach its recipient ('' when it can): the patient's consent and
+    address, or for a staff alert the staff member's account and address."""
+    user = message.to_user
+    if user is None:
+        return channel_problem(message.patient, message.channel)
+    if not user.is_active:
+        return "staff account is inactive"
+    return "" if user.email else "staff member has no email address"
+
+
+def message_recipient(message: Message) -> str:
+    if message.to_user is not None:
+        return message.to_user.email
+    patient = message.patient
+    return patient.email if message.channel == MessageChannel.EMAIL else str(patient.mobile_phone)
+
+
 def _held_back(message: Message, policy: ReminderPolicy, now: dt.datetime) -> tuple[str, dict] | None:
     """(outcome, fields to record) when the message must not go out now, else None: it no
     longer applies, is past its cut-off, the channel lost its consent, or quiet hours."""
@@ -219,7 +236,7 @@ def _held_back(message: Message, policy: ReminderPolicy, now: dt.datetime) -> tu
         return "cancelled", {"status": MessageStatus.CANCELLED, "reason": reason[:200]}
     if message.expires_at and now >= message.expires_at:
         return "skipped", {"status": MessageStatus.SKIPPED, "reason": "past its cut-off time"}
-    problem = channel_problem(message.patient, message.channel)
+    problem = recipient_problem(message)
     if problem:
         return "skipped", {"status": MessageStatus.SKIPPED, "reason": problem}
     window = None if message.immediate else quiet_window(now, policy=policy, tz=message.clinic.tz)
@@ -257,6 +274,7 @@ def _message_deliver(
         return outcome if _release(message, claim_token, **fields) else "stale"
     try:
         subject, body = message_render(message)
+        attachments = message_attachments(message)
     except (TemplateSyntaxError, TemplateDoesNotExist, ValueError, KeyError, TypeError) as exc:
         # A broken clinic template must not leave the row to be re-claimed forever.
         released = _release(
@@ -270,8 +288,7 @@ def _message_deliver(
     if not _lease_keep(message, claim_token, later, now):
         return "stale"
 
-    patient = message.patient
-    recipient = patient.email if message.channel == MessageChannel.EMAIL else str(patient.mobile_phone)
+    recipient = message_recipient(message)
     key = f"msg-{message.pk}"
     try:
         if message.channel == MessageChannel.EMAIL:
@@ -281,7 +298,8 @@ def _message_deliver(
                     subject=subject,
                     body=body,
                     idempotency_key=key,
-                    unsubscribe_url=unsubscribe_url(patient_id=patient.pk),
+                    unsubscribe_url=message_unsubscribe_url(message),
+                    attachments=attachments,
                 )
             )
         else:

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.template import Engine, Template, TemplateSyntaxError
 
-from clinic.models.tenancy import Clinic, ClinicOwned, Service
+from clinic.models.tenancy import Clinic, ClinicOwned, Service, User
 
 
 class MessageKind(models.TextChoices):
@@ -21,6 +21,16 @@ class MessageKind(models.TextChoices):
     INTAKE_NUDGE = "intake_nudge", "Intake not yet completed"
     FOLLOWUP_NUDGE = "followup_nudge", "Follow-up re-booking nudge"
     WAITLIST_OFFER = "waitlist_offer", "Waitlist offer"
+    # To staff, not to the patient: `Message.to_user` is set (see Message).
+    URGENT_INTAKE_ALERT = "urgent_intake_alert", "Urgent intake answer (staff alert)"
+
+
+# Kinds about an appointment: each names the visit's place and time (clinic/templates/messages/).
+APPOINTMENT_KINDS = (
+    MessageKind.APPOINTMENT_CONFIRMATION,
+    MessageKind.APPOINTMENT_REMINDER,
+    MessageKind.APPOINTMENT_CANCELLED,
+)
 
 
 class MessageChannel(models.TextChoices):
@@ -45,10 +55,22 @@ class Message(ClinicOwned):
     `due_at`; the beat sweeper claims due rows (status `sending` with a claim token and
     a lease) and queues one send task per chunk of rows. The unique key per (object, kind,
     channel, occurrence) makes the same reminder impossible to create twice.
+
+    A staff alert (`to_user` set) goes to that staff member's email instead of the patient;
+    `patient` is then whom it concerns, and the patient's consent does not apply.
     """
 
     kind = models.CharField(max_length=30, choices=MessageKind.choices)
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="messages")
+    to_user = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Staff alerts only: the staff member it goes to.",
+    )
+    opened_at = models.DateTimeField(null=True, blank=True, help_text="Staff alerts: when its link was first opened.")
     channel = models.CharField(max_length=10, choices=MessageChannel.choices)
     # What the message is about (appointment, intake link, note, waitlist offer).
     about_type = models.ForeignKey("contenttypes.ContentType", on_delete=models.PROTECT, related_name="+")
@@ -91,6 +113,12 @@ class Message(ClinicOwned):
             models.CheckConstraint(
                 condition=~Q(status="sending") | (Q(claim_token__isnull=False) & Q(lease_until__isnull=False)),
                 name="message_sending_has_claim",
+            ),
+            # A staff alert names its recipient, a patient message never has one.
+            models.CheckConstraint(
+                condition=Q(kind="urgent_intake_alert", to_user__isnull=False, channel="email")
+                | (~Q(kind="urgent_intake_alert") & Q(to_user__isnull=True)),
+                name="message_staff_alert_has_user",
             ),
         ]
         indexes = [
@@ -147,6 +175,10 @@ class ReminderPolicy(ClinicOwned):
     )
     followup_second_nudge_days = models.PositiveSmallIntegerField(
         null=True, blank=True, default=7, help_text="Days after the first follow-up nudge; empty for only one."
+    )
+    stop_reminders_when_confirmed = models.BooleanField(
+        default=False,
+        help_text="Once the patient (or the desk) confirms an appointment, its later reminders are not sent.",
     )
 
     class Meta:

@@ -115,6 +115,12 @@ class Location(ClinicOwned):
     postal_code = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=2, default="CA")
     phone = models.CharField(max_length=32, blank=True)
+    directions = models.TextField(
+        blank=True,
+        max_length=500,
+        help_text="How to find the door, in words (no map): e.g. 'Second floor, entrance beside the pharmacy'. "
+        "Shown in every appointment message.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -125,6 +131,12 @@ class Location(ClinicOwned):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def address_text(self) -> str:
+        """The address on one line, e.g. '12 Main Street, Unit 3, Toronto ON M5V 2T6'."""
+        town = " ".join(part for part in (self.city, self.region, self.postal_code) if part)
+        return ", ".join(part for part in (self.address_line1, self.address_line2, town) if part)
 
 
 class Service(ClinicOwned):

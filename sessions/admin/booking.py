@@ -118,7 +118,7 @@ def _status_action(fn, label):
 class AppointmentAdmin(ClinicScopedAdmin):
     form = AppointmentForm
     # Start and end in one column, in clinic time: the list fits a 1366 px screen.
-    list_display = ["when", "patient", "practitioner", "service", "room", "status"]
+    list_display = ["when", "patient", "practitioner", "service", "room", "status", "confirmation"]
     list_time_spans = {"when": ("start", "end", "When")}
     list_filter = ["status", "practitioner", "room", "late_cancellation"]
     list_select_related = ["patient", "practitioner", "service", "room"]
@@ -143,10 +143,23 @@ class AppointmentAdmin(ClinicScopedAdmin):
         return RequestForm
 
     def get_fields(self, request, obj=None):
-        return ["clinic", "patient", "practitioner", "service", "room", "start", "notes"] + [
+        shown = ["status_line", "confirmation"] if obj is not None else []
+        return [*shown, "clinic", "patient", "practitioner", "service", "room", "start", "notes"] + [
             "hours_override",
             "hours_override_reason",
         ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["status_line", "confirmation"] if obj is not None else []
+
+    @admin.display(description="Status")
+    def status_line(self, obj):
+        return obj.get_status_display()
+
+    @admin.display(description="Confirmation")
+    def confirmation(self, obj):
+        # Who confirmed and how (desk, email link, SMS reply), in the clinic's time.
+        return obj.confirmation_text or "Not confirmed"
 
     def save_model(self, request, obj, form, change):
         # Saved by the booking service in the form's clean().

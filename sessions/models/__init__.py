@@ -14,6 +14,7 @@ from sessions.models.booking import (  # noqa: F401
     AvailabilityException,
     CalendarFeed,
     CancelledBy,
+    ConfirmedVia,
     ExceptionKind,
     OfferStatus,
     TsTzRange,

@@ -42,6 +42,12 @@ ACTIVE_STATUSES = (
 ACTIVE_Q = Q(status__in=[s.value for s in ACTIVE_STATUSES])
 
 
+class ConfirmedVia(models.TextChoices):
+    STAFF = "staff", "By staff"
+    EMAIL_LINK = "email_link", "Patient, by the link in an email"
+    SMS_REPLY = "sms_reply", "Patient, by SMS reply"
+
+
 class CancelledBy(models.TextChoices):
     PATIENT = "patient", "Patient"
     CLINIC = "clinic", "Clinic"
@@ -145,6 +151,9 @@ class Appointment(ClinicOwned):
     cancelled_by_party = models.CharField(max_length=10, choices=CancelledBy.choices, blank=True)
     cancellation_reason = models.CharField(max_length=200, blank=True)
     late_cancellation = models.BooleanField(default=False)
+    # Who confirmed it and how (sessions.services.confirmation); kept once set.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_via = models.CharField(max_length=12, choices=ConfirmedVia.choices, blank=True)
     # iCalendar SEQUENCE: bumped on every change a calendar should pick up.
     sequence = models.PositiveIntegerField(default=0)
 
@@ -202,6 +211,19 @@ class Appointment(ClinicOwned):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def confirmation_text(self) -> str:
+        """For staff screens (calendar, admin): 'Confirmed by SMS reply, 2 Mar 09:14' or ''.
+        The time is in the active zone (the clinic's on staff pages)."""
+        if self.confirmed_at is None:
+            return ""
+        how = {
+            ConfirmedVia.STAFF: "by staff",
+            ConfirmedVia.EMAIL_LINK: "by the patient (email link)",
+            ConfirmedVia.SMS_REPLY: "by the patient (SMS reply)",
+        }.get(self.confirmed_via, "")
+        return f"Confirmed {how}, {timezone.localtime(self.confirmed_at):%d %b %H:%M}".replace(" ,", ",")
 
 
 class AppointmentChangeKind(models.TextChoices):

@@ -17,6 +17,7 @@ from sessions.models import (
     AppointmentStatus,
     CalendarFeed,
     CancelledBy,
+    ConfirmedVia,
     WaitlistEntry,
     WaitlistOffer,
 )
@@ -53,11 +54,14 @@ class AppointmentSerializer(serializers.ModelSerializer):
     start = AwareDateTimeField(read_only=True)
     end = AwareDateTimeField(read_only=True)
     cancelled_by_party = serializers.ChoiceField(choices=CancelledBy.choices, allow_blank=True, read_only=True)
+    confirmed_at = AwareDateTimeField(read_only=True, allow_null=True)
+    confirmed_via = serializers.ChoiceField(choices=ConfirmedVia.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Appointment
         fields = [
             "id", "patient", "practitioner", "service", "room", "location", "start", "end", "status",
+            "confirmed_at", "confirmed_via",
             "notes", "series", "cancelled_at", "cancelled_by_party", "cancellation_reason",
             "late_cancellation", "hours_override_reason", "sequence", "created_at", "updated_at",
         ]  # fmt: skip

@@ -34,6 +34,7 @@ from sessions.models import (
     AppointmentSeries,
     AppointmentStatus,
     CancelledBy,
+    ConfirmedVia,
     OfferStatus,
     WaitlistEntry,
     WaitlistOffer,
@@ -271,8 +272,12 @@ def _transition(
 
 
 @transaction.atomic
-def appointment_confirm(*, appointment: Appointment, by: User | None = None) -> Appointment:
-    changed = _transition(appointment, to=AppointmentStatus.CONFIRMED, by=by)
+def appointment_confirm(
+    *, appointment: Appointment, by: User | None = None, via: ConfirmedVia | str = ConfirmedVia.STAFF
+) -> Appointment:
+    reason = "" if via == ConfirmedVia.STAFF else ConfirmedVia(via).label
+    fields = {"confirmed_at": timezone.now(), "confirmed_via": ConfirmedVia(via)}
+    changed = _transition(appointment, to=AppointmentStatus.CONFIRMED, by=by, reason=reason, **fields)
     appointment_announce(changed, WebhookEventType.APPOINTMENT_UPDATED)
     return changed
 

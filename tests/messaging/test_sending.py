@@ -173,7 +173,7 @@ def test_an_immediate_message_goes_out_in_quiet_hours(clinic):
         appointment = AppointmentFactory(clinic=clinic, start=local(2026, 5, 6, 14))
         [confirmation, *_] = appointment_messages_sync(appointment=appointment)
         assert message_send(message_id=confirmation.pk, claim_token=claim_one(confirmation)) == "sent"
-    assert "is booked for Wednesday 6 May at 2:00 PM" in mail.outbox[0].body
+    assert "When:  Wednesday 6 May at 2:00 PM EDT" in mail.outbox[0].body
 
 
 def test_smtp_down_retries_with_backoff_then_fails_visibly(daytime, settings):
@@ -494,7 +494,8 @@ def test_a_chunk_reads_its_rows_together_and_writes_one_update_per_message(dayti
     ReminderPolicyFactory(clinic=clinic)
     messages = [MessageFactory(appointment=AppointmentFactory(clinic=clinic)) for _ in range(4)]
     token, ids = messages_claim_due(limit=10)
-    # Once: the rows with their patients, the appointments with their practitioners, the
-    # clinic with its policy, its templates. Then one UPDATE (its own commit) per message.
-    with django_assert_num_queries(4 + len(messages)):
+    # Once: the rows with their patients, the appointments with their practitioners and
+    # places, the clinic with its policy, its templates, its only location (the place of
+    # visits booked without one). Then one UPDATE (its own commit) per message.
+    with django_assert_num_queries(5 + len(messages)):
         assert messages_send(message_ids=ids, claim_token=str(token)) == dict.fromkeys(ids, "sent")
