@@ -82,7 +82,7 @@ def test_preview_shows_when_reminders_go_out_and_the_rendered_text_without_savin
     # The example visit is a Tuesday at 10:00; 12 h before is 22:00, inside quiet hours (21-08).
     assert "SMS reminder 12 h before:" in page
     assert "(moved out of quiet hours)" in page
-    assert "reminder of your appointment with Theo Therapist at Riverside on Tuesday" in page
+    assert "Riverside: reminder of your appointment with Theo Therapist on Tuesday" in page
     assert "{{" not in page.split('id="message-preview"')[1]
 
 

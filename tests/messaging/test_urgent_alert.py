@@ -196,7 +196,11 @@ def test_the_admin_landing_page_lists_the_alert_until_it_is_opened(client, desk,
     landing = client.get("/admin/").content.decode()
     assert "Needs review now" in landing
     assert f'href="/staff/alerts/{alert.pk}/">Urgent intake answer needs review</a>' in landing
-    assert desk.patient.family_name not in landing
+    # The alert itself names no patient and no condition (the owner's flags panel, elsewhere on
+    # the page, is where clinical detail belongs).
+    alert_box = landing.split('class="module staff-alerts"')[1].split("</div>")[0]
+    assert desk.patient.family_name not in alert_box
+    assert "thrombosis" not in alert_box.lower()
     client.get(f"/staff/alerts/{alert.pk}/")
     assert "Needs review now" not in client.get("/admin/").content.decode()
     client.force_login(receptionist)
