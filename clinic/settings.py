@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "patients",
     "intake",
     "sessions.apps.SessionsConfig",
+    "outcomes",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

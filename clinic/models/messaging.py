@@ -21,6 +21,7 @@ class MessageKind(models.TextChoices):
     INTAKE_NUDGE = "intake_nudge", "Intake not yet completed"
     FOLLOWUP_NUDGE = "followup_nudge", "Follow-up re-booking nudge"
     WAITLIST_OFFER = "waitlist_offer", "Waitlist offer"
+    OUTCOME_LINK = "outcome_link", "Outcome measure link"
 
 
 class MessageChannel(models.TextChoices):
