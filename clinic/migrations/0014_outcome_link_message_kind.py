@@ -4,20 +4,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clinic', '0013_import_job_date_format'),
+        ("clinic", "0013_import_job_date_format"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='message',
-            name='kind',
-            field=models.CharField(choices=[('appointment_confirmation', 'Booking confirmation'), ('appointment_reminder', 'Appointment reminder'), ('appointment_cancelled', 'Cancellation notice'), ('intake_link', 'Intake link'), ('intake_nudge', 'Intake not yet completed'), ('followup_nudge', 'Follow-up re-booking nudge'), ('waitlist_offer', 'Waitlist offer'), ('outcome_link', 'Outcome measure link')], max_length=30),
+            model_name="message",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("appointment_confirmation", "Booking confirmation"),
+                    ("appointment_reminder", "Appointment reminder"),
+                    ("appointment_cancelled", "Cancellation notice"),
+                    ("intake_link", "Intake link"),
+                    ("intake_nudge", "Intake not yet completed"),
+                    ("followup_nudge", "Follow-up re-booking nudge"),
+                    ("waitlist_offer", "Waitlist offer"),
+                    ("outcome_link", "Outcome measure link"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.AlterField(
-            model_name='messagetemplate',
-            name='kind',
-            field=models.CharField(choices=[('appointment_confirmation', 'Booking confirmation'), ('appointment_reminder', 'Appointment reminder'), ('appointment_cancelled', 'Cancellation notice'), ('intake_link', 'Intake link'), ('intake_nudge', 'Intake not yet completed'), ('followup_nudge', 'Follow-up re-booking nudge'), ('waitlist_offer', 'Waitlist offer'), ('outcome_link', 'Outcome measure link')], max_length=30),
+            model_name="messagetemplate",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("appointment_confirmation", "Booking confirmation"),
+                    ("appointment_reminder", "Appointment reminder"),
+                    ("appointment_cancelled", "Cancellation notice"),
+                    ("intake_link", "Intake link"),
+                    ("intake_nudge", "Intake not yet completed"),
+                    ("followup_nudge", "Follow-up re-booking nudge"),
+                    ("waitlist_offer", "Waitlist offer"),
+                    ("outcome_link", "Outcome measure link"),
+                ],
+                max_length=30,
+            ),
         ),
     ]
