@@ -63,7 +63,9 @@ def test_nprs_mcid_is_two_points_down():
 
 
 def test_psfs_total_is_the_mean_of_the_activity_scores():
-    answers = {"activities": [{"name": "Kneel", "rating": 3}, {"name": "Run", "rating": 5}, {"name": "Stairs", "rating": 7}]}
+    answers = {
+        "activities": [{"name": "Kneel", "rating": 3}, {"name": "Run", "rating": 5}, {"name": "Stairs", "rating": 7}]
+    }
     assert scored("psfs", answers).score == Decimal("5.00")  # (3 + 5 + 7) / 3
     two = {"activities": [{"name": "Kneel", "rating": 4}, {"name": "Run", "rating": 5}, {"name": "Lift", "rating": 7}]}
     assert scored("psfs", two).score == Decimal("5.33")  # 16 / 3, two places
