@@ -22,7 +22,8 @@ def scored(code: str, answers: dict):
 def test_every_definition_file_records_licence_source_and_mcid():
     assert set(measures()) == {"nprs", "psfs", "lefs", "odi", "quickdash"}
     for measure in measures().values():
-        assert len(measure.licence) > 40 and len(measure.source) > 40, measure.code
+        assert len(measure.licence) > 40, measure.code
+        assert len(measure.source) > 40, measure.code
         assert measure.mcid > 0
 
 
@@ -31,7 +32,8 @@ def test_licensed_measures_ship_no_item_text():
     for code in ("odi", "quickdash"):
         measure = measure_named(code)
         assert not measure.text_redistributable
-        assert not measure.options and not measure.instructions
+        assert not measure.options
+        assert not measure.instructions
         assert all(item.text.startswith(("Section", "Item")) for item in measure.items)
 
 
@@ -102,7 +104,8 @@ def test_lefs_with_a_blank_item_is_incomplete_never_a_lower_sum():
 
 def test_lefs_mcid_is_nine_points_up():
     lefs = measure_named("lefs")
-    assert lefs.reached_mcid(Decimal(38), Decimal(47)) and not lefs.reached_mcid(Decimal(38), Decimal(46))
+    assert lefs.reached_mcid(Decimal(38), Decimal(47))
+    assert not lefs.reached_mcid(Decimal(38), Decimal(46))
 
 
 # --- ODI 2.1a: Fairbank & Pynsent, Spine 2000;25:2940-52, scoring instructions --------------------
@@ -121,7 +124,9 @@ def test_odi_published_example_one_section_missed():
     answers = ODI_16 | {"s8": None, "s1": 5}  # still 16 over the nine sections answered
     assert sum(v for v in answers.values() if v) == 16
     result = scored("odi", answers)
-    assert result.complete and result.score == Decimal("35.56") and result.missing == ["s8"]
+    assert result.complete
+    assert result.score == Decimal("35.56")
+    assert result.missing == ["s8"]
 
 
 def test_odi_with_two_sections_missed_is_not_scored():
@@ -145,7 +150,9 @@ def test_quickdash_formula():
 def test_quickdash_one_missing_item_is_scored_over_the_rest_two_are_not():
     answers = {f"q{n}": 3 for n in range(1, 12)} | {"q4": None}
     result = scored("quickdash", answers)
-    assert result.complete and result.score == Decimal("50.00") and result.missing == ["q4"]
+    assert result.complete
+    assert result.score == Decimal("50.00")
+    assert result.missing == ["q4"]
     assert not scored("quickdash", answers | {"q5": None}).complete
 
 

@@ -11,8 +11,8 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from clinic.models import Message, MessageKind, MessageStatus
 from clinic.messaging.outbox import message_still_applies
+from clinic.models import Message, MessageKind, MessageStatus
 from intake.services import intake_submit
 from outcomes.models import MeasureText, OutcomeCourse, OutcomeLink, OutcomeResponse, ResponseStatus
 from outcomes.selectors import mcid_report, patient_series
@@ -33,11 +33,14 @@ pytestmark = pytest.mark.django_db
 def test_a_sent_link_is_an_outbox_message_that_stops_once_answered(patient):
     link = outcome_link_create(patient=patient, measure="lefs", send=True)
     message = Message.objects.get(kind=MessageKind.OUTCOME_LINK, about_id=link.pk)
-    assert message.status == MessageStatus.SCHEDULED and message.context["link"] == link.url
-    assert link.url.startswith("http") and f"/outcomes/{link.token}/" in link.url
+    assert message.status == MessageStatus.SCHEDULED
+    assert message.context["link"] == link.url
+    assert link.url.startswith("http")
+    assert f"/outcomes/{link.token}/" in link.url
     outcome_submit(link=link, answers=lefs(40))
     message.refresh_from_db()
-    assert message.status == MessageStatus.CANCELLED and message.reason == "measure answered"
+    assert message.status == MessageStatus.CANCELLED
+    assert message.reason == "measure answered"
 
 
 def test_a_complete_response_is_scored_and_an_incomplete_one_is_stored_without_a_score(patient):
@@ -47,7 +50,8 @@ def test_a_complete_response_is_scored_and_an_incomplete_one_is_stored_without_a
         link=outcome_link_create(patient=patient, measure="lefs"), answers=lefs(47) | {"q3": None, "q9": None}
     )
     assert (partial.status, partial.score, partial.missing) == (ResponseStatus.INCOMPLETE, None, ["q3", "q9"])
-    assert partial.answers["q3"] is None and partial.answers["q1"] == 4
+    assert partial.answers["q3"] is None
+    assert partial.answers["q1"] == 4
     assert partial.course == done.course  # both in the patient's one open LEFS course
 
 
@@ -57,7 +61,8 @@ def test_out_of_range_answers_store_nothing_and_keep_the_link_open(patient):
         outcome_submit(link=link, answers={"pain": 12})
     assert "pain" in refused.value.message_dict
     link.refresh_from_db()
-    assert link.status == "open" and not OutcomeResponse.objects.exists()
+    assert link.status == "open"
+    assert not OutcomeResponse.objects.exists()
 
 
 def test_a_link_answers_once(patient):
@@ -103,7 +108,8 @@ def test_repeats_follow_the_weeks_rhythm_and_a_second_run_sends_nothing(patient,
     assert outcome_repeats_send() == 1
     assert outcome_repeats_send() == 0  # the open link waits for the patient
     repeat = OutcomeLink.objects.filter(course=first.course).order_by("-created_at").first()
-    assert repeat.reason == "repeat" and repeat.status == "open"
+    assert repeat.reason == "repeat"
+    assert repeat.status == "open"
     assert Message.objects.filter(kind=MessageKind.OUTCOME_LINK, about_id=repeat.pk).count() == 1
 
 
@@ -126,7 +132,8 @@ def test_a_finished_course_gets_no_repeats_and_its_open_link_is_revoked(patient,
     link = outcome_link_create(patient=patient, measure="nprs", now=timezone.now() - dt.timedelta(weeks=5))
     course = outcome_course_finish(course=link.course, by=owner)
     link.refresh_from_db()
-    assert course.finished_at is not None and link.status == "revoked"
+    assert course.finished_at is not None
+    assert link.status == "revoked"
     assert outcome_repeats_send() == 0
 
 
@@ -140,10 +147,12 @@ def test_the_validity_check_stops_a_message_for_a_revoked_link(patient, owner):
 def test_staff_can_type_in_a_paper_form_but_not_for_a_future_date(patient, owner):
     today = timezone.localdate(timezone.now(), patient.clinic.tz)
     response = outcome_record(patient=patient, measure="nprs", answers={"pain": 5}, recorded_on=today, by=owner)
-    assert response.entered_by == owner and response.score == 5
+    assert response.entered_by == owner
+    assert response.score == 5
     with pytest.raises(ValidationError) as refused:
-        outcome_record(patient=patient, measure="nprs", answers={"pain": 5}, recorded_on=today + dt.timedelta(days=1),
-                       by=owner)  # fmt: skip
+        outcome_record(
+            patient=patient, measure="nprs", answers={"pain": 5}, recorded_on=today + dt.timedelta(days=1), by=owner
+        )
     assert "recorded_on" in refused.value.message_dict
 
 
@@ -154,11 +163,13 @@ def test_the_series_and_the_mcid_report(clinic, patient, owner):
     )
     today = timezone.localdate(timezone.now(), clinic.tz)
     for total, days in ((38, 40), (49, 20), (61, 0)):
-        outcome_record(patient=patient, measure="lefs", answers=lefs(total), recorded_on=today - dt.timedelta(days=days),
-                       by=owner)  # fmt: skip
+        outcome_record(
+            patient=patient, measure="lefs", answers=lefs(total), recorded_on=today - dt.timedelta(days=days), by=owner
+        )
     series = patient_series(patient_id=patient.pk)
     assert [s.measure.code for s in series] == ["lefs"]
-    assert [r.score for r in series[0].scored] == [38, 49, 61] and series[0].reached_mcid
+    assert [r.score for r in series[0].scored] == [38, 49, 61]
+    assert series[0].reached_mcid
     course = OutcomeCourse.objects.get(patient=patient)
     course.practitioner = ava
     course.save()
@@ -166,8 +177,13 @@ def test_the_series_and_the_mcid_report(clinic, patient, owner):
     others = [PatientFactory(clinic=clinic) for _ in range(2)]
     for other, (first, last) in zip(others, ((40, 45), (30, 50)), strict=True):
         for score, days in ((first, 30), (last, 1)):
-            outcome_record(patient=other, measure="lefs", answers=lefs(score), recorded_on=today - dt.timedelta(days=days),
-                           by=owner)  # fmt: skip
+            outcome_record(
+                patient=other,
+                measure="lefs",
+                answers=lefs(score),
+                recorded_on=today - dt.timedelta(days=days),
+                by=owner,
+            )
         other_course = OutcomeCourse.objects.get(patient=other)
         other_course.practitioner = ben
         other_course.save()
