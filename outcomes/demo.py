@@ -17,8 +17,8 @@ from patients.models import Patient
 
 # (given, family, practitioner username, measure, [(weeks ago, score)], finished)
 COURSES = [
-    ("Noah", "Tremblay", "ava", "lefs", [(6, 38), (3, 49), (0, 61)], False),
-    ("Noah", "Tremblay", "ava", "nprs", [(6, 6), (3, 4), (0, 2)], False),
+    ("Noah", "Tremblay", "chen", "lefs", [(6, 38), (3, 49), (0, 61)], False),
+    ("Noah", "Tremblay", "chen", "nprs", [(6, 6), (3, 4), (0, 2)], False),
     ("Maya", "Singh", "ava", "lefs", [(10, 44), (5, 57)], True),
     ("Liam", "Brown", "ben", "nprs", [(9, 7), (4, 6)], True),
 ]
