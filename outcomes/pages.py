@@ -57,17 +57,22 @@ def _raw_from_post(measure, post) -> dict:
     return {item.code: post.get(item.code, "") for item in measure.items}
 
 
+def _text(value) -> str:
+    """A stored answer as the form's string: 0 is an answer ("0"), only None is blank."""
+    return "" if value is None else str(value)
+
+
 def _context(link: OutcomeLink, values: dict, errors: dict) -> dict:
     measure = measure_named(link.measure)
     instructions, items = measure_form(clinic=link.clinic, measure=measure)
     fields = [
-        {"item": item, "id": f"q-{item.code}", "value": str(values.get(item.code) or ""),
+        {"item": item, "id": f"q-{item.code}", "value": _text(values.get(item.code)),
          "errors": errors.get(item.code, []), "scale": measure.scoring == "single"}
         for item in items
     ]  # fmt: skip
     activities = (values.get("activities") or []) + [{}] * PSFS_ROWS
     rows = [
-        {"n": i, "name": activities[i - 1].get("name") or "", "rating": str(activities[i - 1].get("rating") or ""),
+        {"n": i, "name": activities[i - 1].get("name") or "", "rating": _text(activities[i - 1].get("rating")),
          "errors": errors.get(f"activity_{i}", []) + errors.get(f"rating_{i}", [])}
         for i in range(1, PSFS_ROWS + 1)
     ]  # fmt: skip

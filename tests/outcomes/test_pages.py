@@ -71,3 +71,10 @@ def test_a_tampered_or_intake_token_is_a_404(client, patient):
     link = outcome_link_create(patient=patient, measure="nprs")
     assert client.get(f"/outcomes/{link.token[:-1]}x/").status_code == 404
     assert client.get(f"/outcomes/{link.nonce}/").status_code == 404
+
+
+def test_answers_of_zero_are_kept_when_the_page_is_shown_again(client, patient):
+    link = outcome_link_create(patient=patient, measure="lefs")
+    answers = {f"q{n}": 0 for n in range(1, 21)} | {"q5": ""}
+    body = client.post(f"/outcomes/{link.token}/", answers).content.decode()
+    assert body.count('value="0" checked') == 19
