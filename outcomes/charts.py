@@ -39,9 +39,9 @@ def trend_svg(series: Series) -> SafeString:
     scored = series.scored
     label = f"{measure.short} trend: " + (", ".join(_number(r.score) for r in scored) or "no scores yet")
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
         f'role="img" aria-label="{escape(label)}" class="outcome-chart" data-measure="{escape(measure.code)}" '
-        'font-size="10" font-family="sans-serif">'
+        'font-size="11" font-family="sans-serif">'
     ]
     for step in range(5):
         value = low + (high - low) * step / 4

@@ -84,6 +84,20 @@ def _context(link: OutcomeLink, values: dict, errors: dict) -> dict:
     }  # fmt: skip
 
 
+def _missing_links(measure, missing: list[str]) -> list[dict]:
+    """Blank items as links to their questions on the page."""
+    texts = {item.code: item.text for item in measure.items}
+    links = []
+    for code in missing:
+        if code.startswith(("rating_", "activity_")):
+            number = code.rsplit("_", 1)[1]
+            links.append({"id": f"q-activity_{number}", "text": f"Activity {number}"})
+        else:
+            position = measure.item_codes.index(code) + 1
+            links.append({"id": f"q-{code}", "text": f"Question {position}" if len(texts) > 1 else texts[code]})
+    return links
+
+
 @require_http_methods(["GET", "POST"])
 def fill(request, token: str):
     link, refusal = _link_or_page(request, token)
@@ -93,6 +107,7 @@ def fill(request, token: str):
     values: dict = {}
     errors: dict = {}
     blanks = 0
+    missing: list[str] = []
     if request.method == "POST":
         raw = _raw_from_post(measure, request.POST)
         try:
@@ -110,7 +125,8 @@ def fill(request, token: str):
                     return _unavailable(request, 410, title, message, clinic=link.clinic)
                 return redirect("outcomes:thanks", token=token)
             blanks = len(result.missing)
-    context = _context(link, values, errors) | {"blanks": blanks}
+            missing = result.missing
+    context = _context(link, values, errors) | {"blanks": blanks, "missing": _missing_links(measure, missing)}
     status = 400 if errors or blanks else 200
     return _private(render(request, "outcomes/fill.html", context, status=status))
 
