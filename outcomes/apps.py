@@ -34,7 +34,10 @@ class OutcomesConfig(AppConfig):
         from outcomes import receivers
         from outcomes.messages import outcome_link_still_applies
         from outcomes.models import OutcomeLink
+        from outcomes.privacy import PART
+        from patients.privacy import record_part_register
 
+        record_part_register(PART)
         validity_check_register(MessageKind.OUTCOME_LINK, outcome_link_still_applies)
         message_about_register("outcome_link", OutcomeLink, select_related=("clinic", "patient"))
         intake_submitted.connect(receivers.baseline_after_intake, dispatch_uid="outcomes.baseline_after_intake")
