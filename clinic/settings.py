@@ -323,6 +323,9 @@ SPECTACULAR_SETTINGS = {
         "NoteStatusEnum": "sessions.models.NoteStatus",
         # Patients' preferred channel and a message's channel are the same two choices.
         "ChannelEnum": "patients.models.Channel",
+        # Intake and outcome links share their three states (open, submitted, revoked).
+        "LinkStatusEnum": "outcomes.models.OutcomeLinkStatus",
+        "OutcomeResponseStatusEnum": "outcomes.models.ResponseStatus",
     },
     # Error responses (one shape, every operation) are added in one place.
     "POSTPROCESSING_HOOKS": [

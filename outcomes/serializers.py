@@ -9,8 +9,12 @@ from patients.models import Patient
 class ClinicPatientField(serializers.PrimaryKeyRelatedField):
     """A patient of the caller's clinic; another clinic's id reads as "does not exist"."""
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("queryset", Patient.objects.all())
+        super().__init__(**kwargs)
+
     def get_queryset(self):
-        return Patient.objects.filter(clinic=self.context["request"].clinic)
+        return super().get_queryset().filter(clinic=self.context["request"].clinic)
 
 
 class OutcomeLinkSerializer(StrictModelSerializer):
