@@ -30,7 +30,13 @@ from outcomes.charts import trend_svg
 from outcomes.measures import measure_named
 from outcomes.models import MeasureText, OutcomeCourse, OutcomeLink, OutcomeSettings
 from outcomes.selectors import mcid_report, patient_series
-from outcomes.services import measure_text_check, outcome_course_finish, outcome_link_create, outcome_link_revoke
+from outcomes.services import (
+    measure_form,
+    measure_text_check,
+    outcome_course_finish,
+    outcome_link_create,
+    outcome_link_revoke,
+)
 from patients.models import Patient
 from sessions.admin.notes import TreatmentSessionAdmin
 from sessions.models import TreatmentSession
@@ -87,12 +93,15 @@ admin.site.unregister(Patient)
 class PatientWithOutcomesAdmin(PatientWithIntakeAdmin):
     change_form_template = "admin/outcomes/patient_change_form.html"
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        patient = self.get_object(request, object_id) if str(object_id).isdigit() else None
-        if patient is not None:
-            extra_context.update(outcome_panel(request, patient))
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Intake's part of this page already asked the clinical access rule (and audited a
+        # refusal); its answer is reused, so a refusal is audited once.
+        if obj is not None and change:
+            if context.get("clinical_locked"):
+                context.update({"outcomes_shown": False, "outcomes_locked": ADMIN_BREAK_GLASS_MESSAGE})
+            else:
+                context.update(outcome_panel(request, obj, access_checked=bool(context.get("can_read_intake"))))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 admin.site.unregister(TreatmentSession)
@@ -157,6 +166,11 @@ class OutcomeLinkForm(forms.ModelForm):
         patient, clinic = cleaned.get("patient"), cleaned.get("clinic")
         if patient is not None and clinic is not None and patient.clinic_id != clinic.pk:
             raise ValidationError({"patient": "This patient belongs to another clinic."})
+        if clinic is not None and cleaned.get("measure"):
+            try:
+                measure_form(clinic=clinic, measure=measure_named(cleaned["measure"]))
+            except ValidationError as exc:
+                raise ValidationError({"measure": exc.messages}) from exc
         return cleaned
 
 
@@ -183,12 +197,9 @@ class OutcomeLinkAdmin(ClinicScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        try:
-            created = outcome_link_create(
-                patient=data["patient"], measure=data["measure"], created_by=request.user, send=data.get("send", False)
-            )
-        except ValidationError as exc:
-            raise PermissionDenied(" ".join(exc.messages)) from exc
+        created = outcome_link_create(
+            patient=data["patient"], measure=data["measure"], created_by=request.user, send=data.get("send", False)
+        )
         obj.pk = obj.id = created.pk
 
     @admin.action(description="Revoke the selected links")

@@ -126,7 +126,12 @@ def fill(request, token: str):
                 return redirect("outcomes:thanks", token=token)
             blanks = len(result.missing)
             missing = result.missing
-    context = _context(link, values, errors) | {"blanks": blanks, "missing": _missing_links(measure, missing)}
+    try:
+        context = _context(link, values, errors) | {"blanks": blanks, "missing": _missing_links(measure, missing)}
+    except ValidationError:  # the clinic removed the licensed wording after sending the link
+        return _unavailable(
+            request, 410, "This form is not available", "Please contact the clinic.", clinic=link.clinic
+        )
     status = 400 if errors or blanks else 200
     return _private(render(request, "outcomes/fill.html", context, status=status))
 

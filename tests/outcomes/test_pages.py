@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from outcomes.models import OutcomeResponse
+from outcomes.models import MeasureText, OutcomeResponse
 from outcomes.services import outcome_link_create
 from tests.outcomes.conftest import lefs
 
@@ -78,3 +78,12 @@ def test_answers_of_zero_are_kept_when_the_page_is_shown_again(client, patient):
     answers = {f"q{n}": 0 for n in range(1, 21)} | {"q5": ""}
     body = client.post(f"/outcomes/{link.token}/", answers).content.decode()
     assert body.count('value="0" checked') == 19
+
+
+def test_a_licensed_measure_whose_wording_was_removed_is_a_410_not_an_error(client, clinic, patient):
+    items = {f"q{n}": {"text": f"Item {n}", "options": ["a", "b", "c", "d", "e"]} for n in range(1, 12)}
+    text = MeasureText.objects.create(clinic=clinic, measure="quickdash", items=items, licence_note="IWH 2026")
+    link = outcome_link_create(patient=patient, measure="quickdash")
+    assert "Item 11" in client.get(f"/outcomes/{link.token}/").content.decode()
+    text.delete()
+    assert client.get(f"/outcomes/{link.token}/").status_code == 410

@@ -194,3 +194,16 @@ def test_the_series_and_the_mcid_report(clinic, patient, owner):
     rows = {row.practitioner: row for row in mcid_report(clinic_ids=[clinic.pk])}
     assert (rows["Ava"].finished, rows["Ava"].reached, rows["Ava"].share) == (1, 1, 100)
     assert (rows["Ben"].finished, rows["Ben"].reached, rows["Ben"].share) == (2, 1, 50)  # +5 is under 9; +20 is over
+
+
+def test_the_day_a_patient_answers_is_the_clinics_day_across_a_dst_change(clinic, patient):
+    clinic.time_zone = "America/Toronto"
+    clinic.save()
+    # 02:30 UTC on Sunday 8 March 2026 is 21:30 on Saturday 7 March in Toronto (before the change).
+    with time_machine.travel(dt.datetime(2026, 3, 8, 2, 30, tzinfo=dt.UTC), tick=False):
+        saturday = outcome_submit(link=outcome_link_create(patient=patient, measure="nprs"), answers={"pain": 5})
+    # 07:30 UTC the same Sunday is 03:30 EDT, after the clocks went forward.
+    with time_machine.travel(dt.datetime(2026, 3, 8, 7, 30, tzinfo=dt.UTC), tick=False):
+        sunday = outcome_submit(link=outcome_link_create(patient=patient, measure="nprs"), answers={"pain": 4})
+    assert saturday.recorded_on == dt.date(2026, 3, 7)
+    assert sunday.recorded_on == dt.date(2026, 3, 8)
