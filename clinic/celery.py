@@ -27,6 +27,9 @@ app.conf.beat_schedule = {
     "patient-retention": {"task": "patients.tasks.apply_retention", "schedule": crontab(hour=3, minute=41)},
     # Claims due messages (and claims of dead workers) and queues their sends. Ticks that
     # pile up while the broker was down expire instead of running back to back.
+    # Outcome measure repeats on each clinic's rhythm (every N visits or weeks); each course is
+    # locked and re-checked, so a doubled run sends nothing twice.
+    "outcome-repeats": {"task": "outcomes.tasks.send_outcome_repeats", "schedule": crontab(minute=23)},
     "messages-dispatch-due": {
         "task": "clinic.tasks.dispatch_due_messages",
         "schedule": crontab(),

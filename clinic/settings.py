@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "patients",
     "intake",
     "sessions.apps.SessionsConfig",
+    "outcomes",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -324,6 +325,9 @@ SPECTACULAR_SETTINGS = {
         "NoteStatusEnum": "sessions.models.NoteStatus",
         # Patients' preferred channel and a message's channel are the same two choices.
         "ChannelEnum": "patients.models.Channel",
+        # Intake and outcome links share their three states (open, submitted, revoked).
+        "LinkStatusEnum": "outcomes.models.OutcomeLinkStatus",
+        "OutcomeResponseStatusEnum": "outcomes.models.ResponseStatus",
     },
     # Error responses (one shape, every operation) are added in one place.
     "POSTPROCESSING_HOOKS": [

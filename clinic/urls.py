@@ -24,6 +24,7 @@ api_v1 = [
     path("", include("intake.urls")),
     path("", include("treatments.urls")),
     path("", include("sessions.urls")),
+    path("", include("outcomes.urls")),
 ]
 
 fhir = SimpleRouter(trailing_slash=False)
@@ -50,6 +51,7 @@ urlpatterns = [
     path("", include("patients.public_urls")),
     path("", include("intake.public_urls")),
     path("", include("sessions.public_urls")),
+    path("", include("outcomes.public_urls")),
 ]
 
 handler404 = "clinic.api.conventions.not_found"

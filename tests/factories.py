@@ -32,6 +32,7 @@ from clinic.models import (
 )
 from clinic.security.roles import Role
 from intake.models import IntakeLink, IntakeSubmission, Questionnaire
+from outcomes.models import OutcomeLink, OutcomeResponse
 from patients.models import Patient
 from sessions.models import (
     Appointment,
@@ -426,6 +427,18 @@ def intake_submission_for(clinic: Clinic):
     return intake_submit(link=intake_link_for(clinic), answers=clean_intake_answers())
 
 
+def outcome_link_for(clinic: Clinic):
+    from outcomes.services import outcome_link_create
+
+    return outcome_link_create(patient=PatientFactory(clinic=clinic), measure="nprs")
+
+
+def outcome_response_for(clinic: Clinic):
+    from outcomes.services import outcome_submit
+
+    return outcome_submit(link=outcome_link_for(clinic), answers={"pain": 5})
+
+
 def calendar_feed_for(clinic: Clinic):
     from sessions.services import calendar_feed_create
 
@@ -536,6 +549,9 @@ API_OBJECT_FACTORIES: dict[type[models.Model], Callable[[Clinic], models.Model]]
     IntakeLink: intake_link_for,
     IntakeSubmission: intake_submission_for,
     PatientFlag: lambda clinic: PatientFlagFactory(clinic=clinic),
+    # outcomes
+    OutcomeLink: outcome_link_for,
+    OutcomeResponse: outcome_response_for,
     # clinic
     BreakGlassAccess: break_glass_access_for,
     Message: message_for,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("clinic", "treatments", "patients", "intake", "sessions")
+APPS = ("clinic", "treatments", "patients", "intake", "sessions", "outcomes")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 

@@ -23,6 +23,7 @@ class MessageKind(models.TextChoices):
     WAITLIST_OFFER = "waitlist_offer", "Waitlist offer"
     # To staff, not to the patient: `Message.to_user` is set (see Message).
     URGENT_INTAKE_ALERT = "urgent_intake_alert", "Urgent intake answer (staff alert)"
+    OUTCOME_LINK = "outcome_link", "Outcome measure link"
 
 
 # Kinds about an appointment: each names the visit's place and time (clinic/templates/messages/).

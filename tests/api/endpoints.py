@@ -150,7 +150,7 @@ def ids_created_since(starts: dict) -> set[int]:
 def _project_models() -> set:
     from django.apps import apps
 
-    project = {"clinic", "patients", "intake", "treatment_sessions", "treatments"}
+    project = {"clinic", "patients", "intake", "treatment_sessions", "treatments", "outcomes"}
     return {m for m in apps.get_models() if m._meta.app_label in project}
 
 
