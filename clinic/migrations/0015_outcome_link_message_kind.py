@@ -4,20 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clinic', '0014_msg_confirmations_locations_staff_alerts'),
+        ("clinic", "0014_msg_confirmations_locations_staff_alerts"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='message',
-            name='kind',
-            field=models.CharField(choices=[('appointment_confirmation', 'Booking confirmation'), ('appointment_reminder', 'Appointment reminder'), ('appointment_cancelled', 'Cancellation notice'), ('intake_link', 'Intake link'), ('intake_nudge', 'Intake not yet completed'), ('followup_nudge', 'Follow-up re-booking nudge'), ('waitlist_offer', 'Waitlist offer'), ('urgent_intake_alert', 'Urgent intake answer (staff alert)'), ('outcome_link', 'Outcome measure link')], max_length=30),
+            model_name="message",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("appointment_confirmation", "Booking confirmation"),
+                    ("appointment_reminder", "Appointment reminder"),
+                    ("appointment_cancelled", "Cancellation notice"),
+                    ("intake_link", "Intake link"),
+                    ("intake_nudge", "Intake not yet completed"),
+                    ("followup_nudge", "Follow-up re-booking nudge"),
+                    ("waitlist_offer", "Waitlist offer"),
+                    ("urgent_intake_alert", "Urgent intake answer (staff alert)"),
+                    ("outcome_link", "Outcome measure link"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.AlterField(
-            model_name='messagetemplate',
-            name='kind',
-            field=models.CharField(choices=[('appointment_confirmation', 'Booking confirmation'), ('appointment_reminder', 'Appointment reminder'), ('appointment_cancelled', 'Cancellation notice'), ('intake_link', 'Intake link'), ('intake_nudge', 'Intake not yet completed'), ('followup_nudge', 'Follow-up re-booking nudge'), ('waitlist_offer', 'Waitlist offer'), ('urgent_intake_alert', 'Urgent intake answer (staff alert)'), ('outcome_link', 'Outcome measure link')], max_length=30),
+            model_name="messagetemplate",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("appointment_confirmation", "Booking confirmation"),
+                    ("appointment_reminder", "Appointment reminder"),
+                    ("appointment_cancelled", "Cancellation notice"),
+                    ("intake_link", "Intake link"),
+                    ("intake_nudge", "Intake not yet completed"),
+                    ("followup_nudge", "Follow-up re-booking nudge"),
+                    ("waitlist_offer", "Waitlist offer"),
+                    ("urgent_intake_alert", "Urgent intake answer (staff alert)"),
+                    ("outcome_link", "Outcome measure link"),
+                ],
+                max_length=30,
+            ),
         ),
     ]
