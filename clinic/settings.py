@@ -161,6 +161,17 @@ BROKER_DIR = VAR_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # One beat across every node. RedBeat takes a lock in the broker's Redis at start and
+    # extends it on every tick (at least every BEAT_MAX_LOOP_INTERVAL seconds); a second beat
+    # started by mistake waits for that lock as a standby and takes over once the lock lapses
+    # (at most BEAT_LOCK_TIMEOUT_SECONDS after the first beat died). The schedule itself
+    # stays the one in clinic/celery.py; RedBeat keeps its due times in Redis.
+    CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+    CELERY_REDBEAT_REDIS_URL = CELERY_BROKER_URL
+    CELERY_REDBEAT_KEY_PREFIX = "clinic:redbeat"
+    CELERY_REDBEAT_REDIS_OPTIONS = {"socket_connect_timeout": 5, "socket_timeout": 5}
+    CELERY_BEAT_MAX_LOOP_INTERVAL = 10
+    CELERY_REDBEAT_LOCK_TIMEOUT = env_int("BEAT_LOCK_TIMEOUT_SECONDS", 60, minimum=CELERY_BEAT_MAX_LOOP_INTERVAL * 2)
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",

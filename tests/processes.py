@@ -60,6 +60,19 @@ def celery_worker(env: dict[str, str], *options: str, stdout=subprocess.PIPE) ->
     )
 
 
+def celery_beat(env: dict[str, str], *, stdout) -> subprocess.Popen:
+    """Celery beat of this project (INFO log, where RedBeat reports its lock) in its own process group."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "clinic", "beat", "--loglevel=INFO"],
+        cwd=ROOT,
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def stop_process(process: subprocess.Popen, *, timeout: int = 30) -> str:
     """SIGTERM to the process group, SIGKILL if it has not ended within `timeout`; its piped output."""
     if process.poll() is None:
@@ -204,12 +217,12 @@ class PrivatePostgres:
 
 
 @contextlib.contextmanager
-def web_server(env: dict[str, str]) -> Iterator[str]:
-    """gunicorn serving this project (one worker) on a free port; yields its base URL."""
+def web_server(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
+    """gunicorn serving this project (`workers` processes) on a free port; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "clinic.wsgi:application", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", "1", "--timeout", "60"],
+        + ["--workers", str(workers), "--timeout", "60"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
