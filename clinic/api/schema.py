@@ -8,8 +8,8 @@ import re
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.plumbing import get_doc, get_view_model
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
 from clinic.api.conventions import required_scope
@@ -99,7 +99,8 @@ class ClinicAutoSchema(AutoSchema):
         family, words = resource_of(self.path)
         action = getattr(self.view, "action", None)
         if action is None:
-            action = "list" if self.method == "GET" and self._is_list_view() else self.method_mapping[self.method.lower()]
+            listing = self.method == "GET" and self._is_list_view()
+            action = "list" if listing else self.method_mapping[self.method.lower()]
         if len(words) > 1 and self.method in ("GET", "POST"):
             # A custom action (`/appointments/{id}/cancel/`): its words say what it does.
             action = None
@@ -229,7 +230,8 @@ def add_tags(result, generator, request, public):
     for path, _, _, view in getattr(generator, "endpoints", None) or []:
         doc = get_doc(getattr(view, "cls", view))
         described.setdefault(resource_tag(path), doc.split("\n\n")[0].replace("\n", " ") if doc else "")
-    used = sorted({tag for item in result.get("paths", {}).values() for op in item.values() for tag in op.get("tags", [])})
+    operations = [op for item in result.get("paths", {}).values() for op in item.values() if isinstance(op, dict)]
+    used = sorted({tag for operation in operations for tag in operation.get("tags", [])})
     result["tags"] = [{"name": tag, "description": described.get(tag, "")} for tag in used]
     return result
 
