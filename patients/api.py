@@ -205,7 +205,8 @@ class NdjsonRenderer(_FileRenderer):
 @extend_schema_view(create=extend_schema(request=ExportJobCreateSerializer, responses={202: ExportJobSerializer}))
 class ExportJobViewSet(ClinicScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Patients or appointments as CSV or FHIR NDJSON, written by a worker: poll the job, then
-    download the file once (`download`), within 24 hours. Only whoever asked sees the job.
+    download the file once (`download`), within 24 hours. Only whoever asked downloads it; an API
+    key sees its own jobs, owners see every export of the clinic (what left it, and when).
 
     Owners only. An API key needs `exports:write` to ask, `exports:read` to poll and download,
     and the read scope of what it exports (`patients:read`, `appointments:read`).
@@ -224,7 +225,9 @@ class ExportJobViewSet(ClinicScopedMixin, mixins.ListModelMixin, mixins.Retrieve
             fields = ["status", "kind", "format"]
 
     def get_queryset(self):
-        return super().get_queryset().filter(**export_requester(self.request))
+        jobs = super().get_queryset()
+        key = self.request.auth if isinstance(self.request.auth, ApiKey) else None
+        return jobs.filter(created_by_key=key) if key else jobs
 
     def create(self, request, *args, **kwargs):
         # A retried request (same Idempotency-Key) replays the first 202 instead of a second export.
@@ -247,12 +250,16 @@ class ExportJobViewSet(ClinicScopedMixin, mixins.ListModelMixin, mixins.Retrieve
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The CSV file (once)."),
             (200, "application/fhir+ndjson"): OpenApiResponse(OpenApiTypes.STR, description="One resource per line."),
+            403: OpenApiResponse(description="Someone else asked for this export."),
             410: OpenApiResponse(description="Downloaded already, expired, or failed: request a new export."),
         },
     )
     @action(detail=True, methods=["get"], renderer_classes=[renderers.JSONRenderer, CsvRenderer, NdjsonRenderer])
     def download(self, request, pk=None):
         job = self.get_object()
+        asked = export_requester(request)
+        if (job.created_by_id, job.created_by_key_id) != tuple(getattr(asked[k], "pk", None) for k in asked):
+            raise PermissionDenied("Only whoever asked for an export can download it.")
         try:
             content, job = export_job_download(job=job, request=request)
         except ExportNotReady as exc:

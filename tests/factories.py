@@ -352,11 +352,13 @@ def import_job_for(clinic: Clinic) -> ImportJob:
 
 
 def export_job_for(clinic: Clinic) -> ExportJob:
-    """A finished export, waiting for its download."""
+    """A finished export waiting for its download, asked for by the clinic's first owner (who
+    alone may download it), if it has one yet."""
     now = timezone.now()
+    owner = Membership.objects.filter(clinic=clinic, role=Role.OWNER).order_by("id").first()
     return ExportJob.objects.create(
         clinic=clinic, kind="patients", status=ExportJobStatus.SUCCEEDED, content="id\n1\n", rows=1,
-        finished_at=now, expires_at=now + dt.timedelta(hours=24),
+        finished_at=now, expires_at=now + dt.timedelta(hours=24), created_by=owner.user if owner else None,
     )  # fmt: skip
 
 

@@ -114,7 +114,11 @@ def test_only_the_requester_sees_and_downloads_a_job(exporter, clinic, owner_api
     assert colleague.get(f"{EXPORTS}{job['id']}/download/").status_code == 404
     assert colleague.get(f"{EXPORTS}{job['id']}/").status_code == 404
     assert colleague.get(EXPORTS).json()["results"] == []
-    assert owner_api.get(f"{EXPORTS}{job['id']}/download/").status_code == 404  # an owner's session, not the key
+    # Owners see every export of the clinic, but only whoever asked downloads it.
+    assert owner_api.get(f"{EXPORTS}{job['id']}/").json()["status"] == "succeeded"
+    refused = owner_api.get(f"{EXPORTS}{job['id']}/download/")
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "Only whoever asked for an export can download it."
     assert exporter.get(f"{EXPORTS}{job['id']}/download/").status_code == 200
 
 
