@@ -23,6 +23,8 @@ app.conf.beat_schedule = {
     # Signed checkpoints of the audit chains' heads (verify_audit checks them). Only events newer
     # than the last checkpoint can be cut from a chain's end unnoticed: the interval is that window.
     "audit-checkpoint": {"task": "clinic.tasks.checkpoint_audit_chains", "schedule": crontab(minute="*/15")},
+    # Export files nobody downloaded within a day; the rows stay as the record.
+    "export-expiry": {"task": "patients.tasks.expire_exports", "schedule": crontab(minute=23)},
     # Erased patients past the retention period; idempotent, so a missed or doubled run is harmless.
     "patient-retention": {"task": "patients.tasks.apply_retention", "schedule": crontab(hour=3, minute=41)},
     # Claims due messages (and claims of dead workers) and queues their sends. Ticks that

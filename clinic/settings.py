@@ -344,6 +344,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "clinic.api.schema.add_error_responses",
+        "clinic.api.schema.add_tags",
+        "clinic.api.schema_examples.add_examples",
     ],
 }
 # API bodies are small JSON documents; anything near this is a mistake or an attack.

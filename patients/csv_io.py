@@ -10,7 +10,9 @@ Used by `manage.py import_patients`.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
 from collections.abc import Callable, Iterable
 
 from django.core.exceptions import ValidationError
@@ -21,7 +23,18 @@ from clinic.celery import task_named
 from clinic.csv_import import ImportRefused, ImportReport, column_mapping_parse, csv_date, csv_import_run
 from clinic.csv_safety import SafeCsvWriter
 from clinic.degrade import publish
-from clinic.models import Clinic, ImportJob, ImportJobStatus
+from clinic.models import (
+    ApiKey,
+    AuditAction,
+    Clinic,
+    ExportFormat,
+    ExportJob,
+    ExportJobStatus,
+    ImportJob,
+    ImportJobStatus,
+)
+from clinic.security.audit import audit_record
+from patients.fhir import patient_to_fhir
 from patients.models import Patient
 from patients.services import DuplicatePatientError, patient_create
 
@@ -137,6 +150,128 @@ CSV_EXPORTS: dict[str, Callable[..., int]] = {"patients": patients_export_csv}
 def csv_export_register(name: str, export: Callable[..., int]) -> None:
     """`export(clinic=, out=) -> rows written`, through `clinic.csv_safety.SafeCsvWriter`."""
     CSV_EXPORTS[name] = export
+
+
+def ndjson_writer(rows: Iterable, to_fhir: Callable[..., dict]) -> Callable[..., int]:
+    """An NDJSON export (FHIR bulk data style): one resource per line, `to_fhir(row)` each."""
+
+    def export(*, clinic: Clinic, out) -> int:
+        count = 0
+        for row in rows(clinic):
+            out.write(json.dumps(to_fhir(row), separators=(",", ":"), ensure_ascii=False) + "\n")
+            count += 1
+        return count
+
+    return export
+
+
+# The same exports as FHIR resources, one per line; sessions registers Appointment.
+NDJSON_EXPORTS: dict[str, Callable[..., int]] = {
+    "patients": ndjson_writer(
+        lambda clinic: Patient.objects.filter(clinic=clinic).order_by("id").iterator(chunk_size=1000),
+        patient_to_fhir,
+    )
+}
+
+
+def ndjson_export_register(name: str, export: Callable[..., int]) -> None:
+    NDJSON_EXPORTS[name] = export
+
+
+def _exports(export_format: str) -> dict[str, Callable[..., int]]:
+    return NDJSON_EXPORTS if export_format == ExportFormat.NDJSON else CSV_EXPORTS
+
+
+def export_kinds() -> list[str]:
+    return sorted(CSV_EXPORTS)
+
+
+# --- asynchronous export jobs (API) ------------------------------------------------------
+
+# How long a finished export waits for its one download.
+EXPORT_TTL = dt.timedelta(hours=24)
+
+
+class ExportGone(Exception):  # noqa: N818 - a state the API answers with 410
+    """Downloaded already, or expired: the file is no longer here."""
+
+
+class ExportNotReady(Exception):  # noqa: N818 - a state the API answers with 409
+    pass
+
+
+def export_requester(request) -> dict:
+    """Who asked, as the job stores it: the API key, or else the signed-in user."""
+    key = request.auth if isinstance(getattr(request, "auth", None), ApiKey) else None
+    user = request.user if key is None and request.user.is_authenticated else None
+    return {"created_by": user, "created_by_key": key}
+
+
+def export_job_submit(*, clinic: Clinic, kind: str, export_format: str, request) -> ExportJob:
+    """Queue an export for a worker, audited as requested; refused fields are 400s."""
+    if kind not in _exports(export_format):
+        raise ValidationError({"kind": [f"Choose one of: {', '.join(sorted(_exports(export_format)))}."]})
+    job = ExportJob.objects.create(clinic=clinic, kind=kind, format=export_format, **export_requester(request))
+    audit_record(
+        action=AuditAction.EXPORT, clinic=clinic, obj=job, request=request,
+        extra={"what": kind, "format": export_format, "step": "requested"},
+    )  # fmt: skip
+
+    def broker_down() -> None:
+        ExportJob.objects.filter(pk=job.pk, status=ExportJobStatus.QUEUED).update(
+            status=ExportJobStatus.FAILED, detail="The task queue is unavailable; nothing was exported. Retry.",
+            finished_at=timezone.now(), updated_at=timezone.now(),
+        )  # fmt: skip
+
+    transaction.on_commit(lambda: publish(task_named("patients.tasks.run_export_job"), job.pk, on_failure=broker_down))
+    return job
+
+
+def export_job_run(*, job_id: int) -> None:
+    """Write a queued export once (a redelivered task finds it no longer queued)."""
+    if not ExportJob.objects.filter(pk=job_id, status=ExportJobStatus.QUEUED).update(
+        status=ExportJobStatus.RUNNING, updated_at=timezone.now()
+    ):
+        return
+    job = ExportJob.objects.select_related("clinic").get(pk=job_id)
+    out = io.StringIO(newline="")
+    rows = _exports(job.format)[job.kind](clinic=job.clinic, out=out)
+    now = timezone.now()
+    ExportJob.objects.filter(pk=job_id).update(
+        status=ExportJobStatus.SUCCEEDED, content=out.getvalue(), rows=rows, finished_at=now,
+        expires_at=now + EXPORT_TTL, updated_at=now,
+    )  # fmt: skip
+
+
+def export_job_download(*, job: ExportJob, request) -> tuple[str, ExportJob]:
+    """The file, once: the row is locked, the content taken and dropped, the download audited."""
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().get(pk=job.pk)
+        if job.status in (ExportJobStatus.QUEUED, ExportJobStatus.RUNNING):
+            raise ExportNotReady("The export is not finished yet; poll the job until its status is succeeded.")
+        if job.status == ExportJobStatus.FAILED:
+            raise ExportGone(job.detail or "The export failed; request a new one.")
+        if job.downloaded_at is not None:
+            raise ExportGone("This export was downloaded already; request a new one.")
+        if job.expires_at is None or job.expires_at <= timezone.now():
+            raise ExportGone("This export has expired; request a new one.")
+        content = job.content
+        job.content, job.downloaded_at = "", timezone.now()
+        job.save(update_fields=["content", "downloaded_at", "updated_at"])
+        audit_record(
+            action=AuditAction.EXPORT, clinic=job.clinic, obj=job, request=request,
+            extra={"what": job.kind, "format": job.format, "rows": job.rows, "step": "downloaded"},
+        )  # fmt: skip
+    return content, job
+
+
+def export_jobs_expire() -> int:
+    """Drop the files of exports past their expiry (beat, hourly); the rows stay."""
+    return (
+        ExportJob.objects.filter(expires_at__lte=timezone.now(), downloaded_at__isnull=True)
+        .exclude(content="")
+        .update(content="", updated_at=timezone.now())
+    )
 
 
 # --- asynchronous import jobs (API) ------------------------------------------------------

@@ -53,10 +53,10 @@ class SessionsConfig(AppConfig):
         from clinic.messaging.outbox import validity_check_register
         from clinic.models import MessageKind
         from clinic.security.access import care_relationship_register
-        from patients.csv_io import csv_export_register
+        from patients.csv_io import csv_export_register, ndjson_export_register
         from patients.privacy import record_part_register
         from sessions import messages, privacy, selectors
-        from sessions.csv_io import appointments_export_csv
+        from sessions.csv_io import appointments_export_csv, appointments_export_ndjson
         from sessions.services.confirmation import sms_appointment_reply
         from sessions.services.waitlist import waitlist_offer_still_open
 
@@ -64,6 +64,7 @@ class SessionsConfig(AppConfig):
         care_relationship_register(selectors.care_relationship_q)
         record_part_register(privacy.PART)
         csv_export_register("appointments", appointments_export_csv)
+        ndjson_export_register("appointments", appointments_export_ndjson)
         validity_check_register(MessageKind.WAITLIST_OFFER, waitlist_offer_still_open)
         sms_reply_handler_register(sms_appointment_reply)
 

@@ -20,7 +20,9 @@ from django.db.models import Q
 from clinic.csv_import import ImportReport, column_mapping_parse, csv_datetime, csv_import_run
 from clinic.csv_safety import SafeCsvWriter
 from clinic.models import Clinic, Practitioner, Room, Service
+from patients.csv_io import ndjson_writer
 from patients.models import Patient
+from sessions.fhir.scheduling import appointment_to_fhir
 from sessions.models import Appointment
 from sessions.services import BookingConflictError, appointment_book
 
@@ -149,3 +151,15 @@ def appointments_export_csv(*, clinic: Clinic, out) -> int:
         )
         count += 1
     return count
+
+
+# The same appointments as FHIR Appointment resources, one per line (`POST /api/v1/exports/`).
+appointments_export_ndjson = ndjson_writer(
+    lambda clinic: (
+        Appointment.objects.filter(clinic=clinic)
+        .select_related("patient", "practitioner", "service")
+        .order_by("id")
+        .iterator(chunk_size=1000)
+    ),
+    appointment_to_fhir,
+)

@@ -19,6 +19,8 @@ from clinic.models import (
     AuditEvent,
     BreakGlassAccess,
     Clinic,
+    ExportJob,
+    ExportJobStatus,
     ImportJob,
     Location,
     Membership,
@@ -352,6 +354,17 @@ def import_job_for(clinic: Clinic) -> ImportJob:
     return ImportJob.objects.create(clinic=clinic, csv_text="given_name,family_name\nAda,Moss\n")
 
 
+def export_job_for(clinic: Clinic) -> ExportJob:
+    """A finished export waiting for its download, asked for by the clinic's first owner (who
+    alone may download it), if it has one yet."""
+    now = timezone.now()
+    owner = Membership.objects.filter(clinic=clinic, role=Role.OWNER).order_by("id").first()
+    return ExportJob.objects.create(
+        clinic=clinic, kind="patients", status=ExportJobStatus.SUCCEEDED, content="id\n1\n", rows=1,
+        finished_at=now, expires_at=now + dt.timedelta(hours=24), created_by=owner.user if owner else None,
+    )  # fmt: skip
+
+
 # --- objects of every API-served model, in one clinic ---------------------------------------
 # Only rows of that clinic: a shared row (catalog, questionnaire) made here would be visible
 # to every clinic and read as a leak by the isolation matrix.
@@ -533,6 +546,7 @@ API_OBJECT_FACTORIES: dict[type[models.Model], Callable[[Clinic], models.Model]]
     WebhookEndpoint: webhook_endpoint_for,
     WebhookDelivery: webhook_delivery_for,
     ImportJob: import_job_for,
+    ExportJob: export_job_for,
     # booking
     WaitlistEntry: lambda clinic: WaitlistEntryFactory(clinic=clinic),
     WaitlistOffer: waitlist_offer_for,

@@ -27,6 +27,7 @@ SCOPE_RESOURCES = (
     "catalogs",
     "messages",
     "webhooks",
+    "exports",
 )
 ALL_SCOPES = tuple(f"{resource}:{mode}" for resource in SCOPE_RESOURCES for mode in ("read", "write"))
 

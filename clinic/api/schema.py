@@ -4,8 +4,11 @@ every operation (and the server's own 414 for an over-long request line), and th
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import get_doc, get_view_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
@@ -25,7 +28,111 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
+# What a standard viewset action does, as the first word of its summary.
+REST_VERBS = {
+    "list": "List", "retrieve": "Get", "create": "Create", "update": "Replace",
+    "partial_update": "Update", "destroy": "Delete",
+}  # fmt: skip
+FHIR_VERBS = {"list": "Search", "retrieve": "Read", "create": "Create", "update": "Update", "destroy": "Delete"}
+# Path segments that group resources rather than name one.
+NAMESPACES = {"catalogs"}
+ACRONYMS = {"api": "API", "art": "ART", "fhir": "FHIR"}
+# Custom actions whose name is a noun, not a verb: how their summary reads ({a} = "a"/"an").
+ACTION_PHRASES = {
+    "history": "History of {a} {one}",
+    "fhir": "{A} {one} as a FHIR resource",
+    "addenda": "Add an addendum to {a} {one}",
+    "entries": "Add an entry to {a} {one}",
+    "entries:delete": "Delete an entry of {a} {one}",
+    "export": "Export {a} {one}",
+    "no-show": "Mark {a} {one} as a no-show",
+    "check-in": "Check in {a} {one}",
+    "series": "Book a weekly series of appointments",
+    "slots": "Find free slots",
+    "pain-series": "Pain before and after each session of a patient",
+}
+
+
+def _words(text: str) -> str:
+    return " ".join(ACRONYMS.get(word, word) for word in text.replace("-", " ").split())
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeiou" else "a"
+
+
+def resource_of(path: str) -> tuple[str, list[str]]:
+    """('api' | 'fhir' | other, the path's words without its prefix and parameters);
+    `catalogs/muscles` counts as one word."""
+    words = [w for w in re.sub(r"\{[\w\-]+\}", "", path).strip("/").split("/") if w]
+    if words[:2] == ["api", "v1"]:
+        family, words = "api", words[2:]
+    elif words[:2] == ["fhir", "R4"]:
+        family, words = "fhir", words[2:]
+    else:
+        family = words[0] if words else "root"
+    if words and words[0] in NAMESPACES and len(words) > 1:
+        words = [f"{words[0]}/{words[1]}", *words[2:]]
+    return family, words or ["root"]
+
+
+def resource_tag(path: str) -> str:
+    """One tag per resource: `Appointments`, `Catalogs: muscles`, `FHIR Patient`."""
+    family, words = resource_of(path)
+    if family == "fhir":
+        return f"FHIR {words[0]}"
+    namespace, _, name = words[0].rpartition("/")
+    if namespace:
+        return f"{namespace.capitalize()}: {_words(name)}"
+    label = _words(name)
+    return label[:1].upper() + label[1:]
+
+
 class ClinicAutoSchema(AutoSchema):
+    """Operations named for people and generated clients: one tag per resource, a summary on
+    every operation, short unique operation ids (`appointments_cancel`, `fhir_patient_list`)."""
+
+    def get_tags(self):
+        return [resource_tag(self.path)]
+
+    def get_operation_id(self):
+        family, words = resource_of(self.path)
+        action = getattr(self.view, "action", None)
+        if action is None:
+            listing = self.method == "GET" and self._is_list_view()
+            action = "list" if listing else self.method_mapping[self.method.lower()]
+        if len(words) > 1 and self.method in ("GET", "POST"):
+            # A custom action (`/appointments/{id}/cancel/`): its words say what it does.
+            action = None
+        elif len(words) > 1:
+            action = self.method_mapping[self.method.lower()]
+        tokens = [w.replace("-", "_").replace("/", "_").lower() for w in words]
+        prefix = ["fhir"] if family == "fhir" else [] if family == "api" else [family]
+        return "_".join(prefix + tokens + ([action] if action else []))
+
+    def get_summary(self):
+        summary = super().get_summary()
+        if summary:
+            return summary
+        family, words = resource_of(self.path)
+        action = getattr(self.view, "action", None)
+        if family == "fhir":
+            verb = FHIR_VERBS.get(action) or (action or self.method).replace("_", " ").capitalize()
+            return f"{verb} {words[0]}"
+        model = get_view_model(self.view, emit_warnings=False)
+        noun = _words(words[0].rpartition("/")[2])
+        one = _words(str(model._meta.verbose_name)) if model else noun.removesuffix("s")
+        if action in REST_VERBS and len(words) == 1:
+            if action == "list":
+                return f"List {_words(str(model._meta.verbose_name_plural)) if model else noun}"
+            return f"{REST_VERBS[action]} {_article(one)} {one}"
+        last = words[-1]
+        phrase = ACTION_PHRASES.get(f"{last}:{self.method.lower()}") or ACTION_PHRASES.get(last)
+        if phrase is None:
+            phrase = f"{_words(last).capitalize()} {{a}} {{one}}"
+        article = _article(one)
+        return phrase.format(a=article, A=article.capitalize(), one=one)
+
     def get_auth(self):
         auth = super().get_auth()
         if not getattr(self.view, "api_keys_allowed", True):
@@ -115,6 +222,18 @@ def _error_codes(path: str, method: str, operation: dict) -> list[str]:
     if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])):
         codes.append("422")
     return codes
+
+
+def add_tags(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the tags in order, each described by its view's docstring."""
+    described: dict[str, str] = {}
+    for path, _, _, view in getattr(generator, "endpoints", None) or []:
+        doc = get_doc(getattr(view, "cls", view))
+        described.setdefault(resource_tag(path), doc.split("\n\n")[0].replace("\n", " ") if doc else "")
+    operations = [op for item in result.get("paths", {}).values() for op in item.values() if isinstance(op, dict)]
+    used = sorted({tag for operation in operations for tag in operation.get("tags", [])})
+    result["tags"] = [{"name": tag, "description": described.get(tag, "")} for tag in used]
+    return result
 
 
 def add_error_responses(result, generator, request, public):

@@ -8,6 +8,8 @@ from clinic.models import (
     ApiKey,
     AuditEvent,
     BreakGlassAccess,
+    ExportFormat,
+    ExportJob,
     ImportJob,
     Location,
     Practitioner,
@@ -188,3 +190,28 @@ class ImportJobCreateSerializer(StrictSerializer):
             return date_format_parse(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
+
+
+class ExportJobSerializer(serializers.ModelSerializer):
+    download = serializers.SerializerMethodField(help_text="Where to fetch the file once it is ready (one download).")
+
+    class Meta:
+        model = ExportJob
+        fields = [
+            "id", "kind", "format", "status", "rows", "detail", "created_at", "finished_at", "expires_at",
+            "downloaded_at", "download",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_download(self, job) -> str | None:
+        ready = job.status == "succeeded" and job.downloaded_at is None
+        return f"/api/v1/exports/{job.pk}/download/" if ready else None
+
+
+class ExportJobCreateSerializer(StrictSerializer):
+    kind = serializers.ChoiceField(choices=[], help_text="What to export.")
+    format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.CSV)
+
+    def __init__(self, *args, kinds: list[str] | tuple[str, ...] = ("patients", "appointments"), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = list(kinds)

@@ -11,7 +11,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from clinic.api.conventions import ClinicScopedMixin
-from clinic.api.inputs import UpdatedSinceFilterSet, UtcIsoDateTimeFilter
+from clinic.api.inputs import IdFilter, UpdatedSinceFilterSet, UtcIsoDateTimeFilter
 from clinic.api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
@@ -196,8 +196,8 @@ class AuditEventFilterSet(filters.FilterSet):
     occurred_after = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
     action = filters.ChoiceFilter(choices=AuditAction.choices)
-    actor = filters.NumberFilter(field_name="actor_id")
-    patient = filters.NumberFilter(field_name="patient_id")
+    actor = IdFilter(field_name="actor_id")
+    patient = IdFilter(field_name="patient_id")
 
     class Meta:
         model = AuditEvent

@@ -7,6 +7,7 @@ from django_filters import rest_framework as filters
 from rest_framework import serializers, viewsets
 
 from clinic.api.conventions import ClinicScopedMixin
+from clinic.api.inputs import IdFilter
 from clinic.messaging.outbox import message_about_models
 from clinic.models import Message, MessageKind, MessageStatus
 from clinic.security.roles import ALL_ROLES
@@ -30,8 +31,8 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class MessageFilterSet(filters.FilterSet):
-    patient = filters.NumberFilter(field_name="patient_id")
-    appointment = filters.NumberFilter(method="filter_appointment")
+    patient = IdFilter(field_name="patient_id")
+    appointment = IdFilter(method="filter_appointment")
     status = filters.MultipleChoiceFilter(choices=MessageStatus.choices)
     kind = filters.MultipleChoiceFilter(choices=MessageKind.choices)
 

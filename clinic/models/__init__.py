@@ -1,7 +1,16 @@
 """Clinic-wide models, one module per concern; imported here so Django (and migrations,
 which name `clinic.models.<name>`) find every model and validator under `clinic.models`."""
 
-from clinic.models.api import ApiKey, IdempotencyRecord, IdempotencyStatus, ImportJob, ImportJobStatus
+from clinic.models.api import (
+    ApiKey,
+    ExportFormat,
+    ExportJob,
+    ExportJobStatus,
+    IdempotencyRecord,
+    IdempotencyStatus,
+    ImportJob,
+    ImportJobStatus,
+)
 from clinic.models.audit import AuditAction, AuditCheckpoint, AuditEvent, BreakGlassAccess
 from clinic.models.messaging import (
     Message,
@@ -39,7 +48,8 @@ from clinic.models.webhooks import (
 
 __all__ = [
     "ApiKey", "AuditAction", "AuditCheckpoint", "AuditEvent", "BreakGlassAccess", "Clinic", "ClinicOwned",
-    "IdempotencyRecord", "IdempotencyStatus", "ImportJob", "ImportJobStatus", "Location", "Membership", "Message",
+    "ExportFormat", "ExportJob", "ExportJobStatus", "IdempotencyRecord", "IdempotencyStatus", "ImportJob",
+    "ImportJobStatus", "Location", "Membership", "Message",
     "MessageChannel", "MessageKind", "MessageStatus", "MessageTemplate", "OptOut", "OptOutSource", "Practitioner",
     "ReminderPolicy", "Room", "SeriesConflictMode", "Service", "ServiceReminderPolicy", "User", "WebhookDelivery",
     "WebhookDeliveryStatus", "WebhookEndpoint", "WebhookEvent", "WebhookEventType", "WorkerHeartbeat",

@@ -108,4 +108,43 @@ class ImportJob(ClinicOwned):
         return f"{self.kind} import #{self.pk} ({self.status})"
 
 
+class ExportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Ready to download"
+    FAILED = "failed", "Failed"
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    NDJSON = "ndjson", "FHIR NDJSON (one resource per line)"
+
+
+class ExportJob(ClinicOwned):
+    """An export requested through the API, written by a worker, downloadable once by whoever
+    asked (the same user or the same API key) until it expires; the file is dropped on download
+    or expiry, the row stays as the record of what left the clinic."""
+
+    kind = models.CharField(max_length=40, help_text="What is exported: patients, appointments.")
+    format = models.CharField(max_length=10, choices=ExportFormat.choices, default=ExportFormat.CSV)
+    status = models.CharField(max_length=20, choices=ExportJobStatus.choices, default=ExportJobStatus.QUEUED)
+    content = models.TextField(blank=True, help_text="The file, until it is downloaded or expires.")
+    rows = models.PositiveIntegerField(default=0)
+    detail = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["expires_at"], name="export_job_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} export #{self.pk} ({self.status})"
+
+
 # --- messaging: outbox, reminder policy, templates, opt-outs ---------------------------

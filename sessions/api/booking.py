@@ -10,8 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, mixins, status, viewsets
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -91,6 +91,27 @@ class AppointmentFilter(filters.FilterSet):
         fields = ["practitioner", "patient", "room", "series"]
 
 
+# What `POST /appointments/series/` answers: the series, what was booked and what was skipped.
+SERIES_RESULT = inline_serializer(
+    "AppointmentSeriesResult",
+    fields={
+        "series": serializers.IntegerField(),
+        "mode": serializers.CharField(help_text="The clinic's series conflict mode when it was booked."),
+        "booked": AppointmentSerializer(many=True),
+        "skipped": serializers.ListField(
+            child=inline_serializer(
+                "SkippedOccurrence",
+                fields={
+                    "start": serializers.DateTimeField(),
+                    "reason": serializers.CharField(),
+                    "conflicts": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        ),
+    },
+)
+
+
 class AppointmentViewSet(
     ClinicTimeZoneMixin, ClinicScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -119,6 +140,7 @@ class AppointmentViewSet(
     def _out(self, appointment, code=status.HTTP_200_OK):
         return Response(AppointmentSerializer(appointment, context=self.get_serializer_context()).data, status=code)
 
+    @extend_schema(request=AppointmentBookSerializer, responses={201: AppointmentSerializer})
     def create(self, request, *args, **kwargs):
         # A retried booking (same Idempotency-Key) replays the first 201 instead of booking twice.
         return idempotent(request, lambda: self._book(request))
@@ -132,6 +154,7 @@ class AppointmentViewSet(
             raise _conflict(exc, request.clinic) from exc
         return self._out(appointment, status.HTTP_201_CREATED)
 
+    @extend_schema(request=AppointmentSeriesSerializer, responses={201: SERIES_RESULT})
     @action(detail=False, methods=["post"])
     def series(self, request):
         data = self._input(request)
@@ -175,6 +198,7 @@ class AppointmentViewSet(
         except services.InvalidTransitionError as exc:
             raise Conflict(str(exc)) from exc
 
+    @extend_schema(request=AppointmentRescheduleSerializer, responses=AppointmentSerializer)
     @action(detail=True, methods=["post"])
     def reschedule(self, request, pk=None):
         appointment = self.get_object()  # another clinic's appointment is a 404 before any body check
@@ -182,6 +206,7 @@ class AppointmentViewSet(
         _check_override(request, data)
         return self._act(services.appointment_reschedule, appointment, by=_user(request), **data)
 
+    @extend_schema(request=AppointmentCancelSerializer, responses=AppointmentSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         appointment = self.get_object()

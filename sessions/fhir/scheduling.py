@@ -166,7 +166,7 @@ class _OneBundleSchema(ClinicAutoSchema):
 
 @extend_schema_view(
     list=extend_schema(
-        operation_id="fhir_R4_Slot_list",
+        operation_id="fhir_slot_list",
         summary="Search free Slot resources (searchset Bundle)",
         parameters=[SlotSearchSerializer, FORMAT_PARAMETER],
         responses={200: OpenApiResponse(response=BUNDLE_SCHEMA)},
