@@ -26,6 +26,7 @@ from rest_framework.response import Response
 
 from clinic import degrade
 from clinic.api.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
+from clinic.fhir.outcome import fhir_not_found
 from clinic.models import ApiKey, Clinic
 from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES, Role
 from clinic.security.signin import active_memberships
@@ -309,12 +310,14 @@ __all__ = ["ALL_SCOPES", "ApiKeyAuthentication", "api_key_digest", "api_key_gene
 
 
 def not_found(request, exception=None):
-    """handler404: a URL that matches no route is a 404 in the error format under /api/ and /fhir/
-    (an id like `1.5` never reaches a view), and Django's page elsewhere."""
+    """handler404: a URL that matches no route is a 404 in the error format under /api/, an
+    OperationOutcome under /fhir/ (an id like `1.5` never reaches a view), and Django's page elsewhere."""
     from django.http import JsonResponse
     from django.views.defaults import page_not_found
 
-    if request.path.startswith(("/api/", "/fhir/")):
+    if request.path.startswith("/fhir/"):
+        return fhir_not_found(request)
+    if request.path.startswith("/api/"):
         body = {"type": "about:blank", "title": _TITLES[404], "status": 404, "detail": "Not found.", "errors": {}}
         return JsonResponse(body, status=404)
     return page_not_found(request, exception)
