@@ -86,6 +86,8 @@ class PatientSearch(filters.FilterSet):
     email = filters.CharFilter(field_name="email", lookup_expr="iexact")
     _lastUpdated = FhirDateFilter(field_name="updated_at")  # noqa: N815 - FHIR parameter name
 
+    FHIR_TYPES = {"identifier": "token", "phone": "token", "email": "token"}  # for the CapabilityStatement
+
     class Meta:
         model = Patient
         fields: list[str] = []

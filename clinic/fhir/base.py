@@ -164,7 +164,7 @@ class FhirFormatMixin:
                 response.data,
                 status=response.status_code,
                 resource_type=fhir_resource_type(self.request),
-                query=set(self.request.GET),
+                query=None if self.request.method in ("GET", "HEAD") else set(self.request.GET),
                 headers={name.lower() for name in self.request.headers},
             )
         # Content negotiation may have failed (406): the error is FHIR JSON all the same.

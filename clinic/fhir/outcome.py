@@ -61,16 +61,19 @@ def _messages(value) -> list[str]:
     return [str(value)]
 
 
-def where(name: str, *, resource_type: str, query: set[str], headers: set[str]) -> dict:
-    """`location` or `expression` for an error keyed `name` in the REST error body."""
-    if name in query or name.lower() in headers:
+def where(name: str, *, resource_type: str, query: set[str] | None, headers: set[str]) -> dict:
+    """`location` or `expression` for an error keyed `name` in the REST error body. `query` is
+    None for a search or read: every name is then a query parameter (given or missing)."""
+    if query is None or name in query or name.lower() in headers:
         return {"location": f"http.{name}"}
     if name.startswith(f"{resource_type}."):  # already a FHIRPath into the posted resource
         return {"expression": name}
     return {"expression": f"{resource_type}.{name}"}
 
 
-def outcome_from_error(body: dict, *, status: int, resource_type: str, query: set[str], headers: set[str]) -> dict:
+def outcome_from_error(
+    body: dict, *, status: int, resource_type: str, query: set[str] | None, headers: set[str]
+) -> dict:
     """The REST API's error body (`{"type", "title", "status", "detail", "errors"}`) as an OperationOutcome."""
     code = ISSUE_CODES.get(status, "exception" if status >= 500 else "processing")
     errors = body.get("errors") or {}

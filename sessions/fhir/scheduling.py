@@ -126,6 +126,7 @@ class FhirAppointmentViewSet(AppointmentWriteMixin, FhirViewSet):
     )  # fmt: skip
     filterset_class = AppointmentSearch
     extra_query_params = (*FHIR_QUERY_PARAMS, "_include")
+    fhir_includes = tuple(sorted(INCLUDES))
     to_fhir = staticmethod(appointment_to_fhir)
 
     def list(self, request, *args, **kwargs):
@@ -245,6 +246,12 @@ class FhirSlotViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ViewSet):
     api_scope = "appointments"
     isolation_model = Practitioner
     schema = _OneBundleSchema()
+    fhir_search_params = (  # for the CapabilityStatement: this search is computed, not a FilterSet
+        ("service", "token", "The service's id (required)."),
+        ("schedule", "reference", "Schedule/<practitioner id>."),
+        ("location", "token", "The location's id."),
+        ("start", "date", "ge/gt and lt/le bounds; default the next 7 days, at most 31."),
+    )
 
     def _window(self, values: list[str]) -> tuple[dt.datetime, dt.datetime]:
         now = timezone.now()
