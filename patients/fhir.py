@@ -4,6 +4,8 @@ same services as the REST API (`patient_create`, `patient_update`, archive/unarc
 
 from __future__ import annotations
 
+import datetime as dt
+
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -13,6 +15,7 @@ from django_filters import rest_framework as filters
 from rest_framework import exceptions
 
 from clinic.api.conventions import Conflict
+from clinic.api.inputs import DATE_RANGE_ERROR, in_supported_range
 from clinic.fhir.base import FhirDateFilter, FhirViewSet, fhir_meta, fhir_schema
 from clinic.fhir.writes import FhirWriteMixin, django_errors_as_fhir
 from patients.models import Gender, Patient
@@ -140,6 +143,20 @@ def _one(values: list[dict], *, use: str) -> dict | None:
     return next((value for value in values if value.get("use") == use), None)
 
 
+def _birth_date(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:  # FHIR allows 1984 or 1984-05; a record needs the day
+        raise exceptions.ValidationError(
+            {"Patient.birthDate": ["Give the full date of birth, like 1984-05-02."]}
+        ) from None
+    if not in_supported_range(day):
+        raise exceptions.ValidationError({"Patient.birthDate": [DATE_RANGE_ERROR]})
+    return day
+
+
 def patient_data_from_fhir(resource: dict) -> dict:
     """The stored fields a FHIR Patient sets. An update replaces the resource, so every field
     it maps is set (blank when absent); fields FHIR does not carry (consents, the emergency
@@ -153,7 +170,7 @@ def patient_data_from_fhir(resource: dict) -> dict:
         "family_name": official["family"],
         "given_name": " ".join(official["given"]),
         "preferred_name": " ".join((usual or {}).get("given") or []),
-        "birth_date": resource.get("birthDate") or None,
+        "birth_date": _birth_date(resource.get("birthDate")),
         "gender": resource.get("gender") or Gender.UNKNOWN,
         "email": "",
         "mobile_phone": "",

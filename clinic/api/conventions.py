@@ -193,7 +193,11 @@ class ClinicAccess(permissions.BasePermission):
             if not getattr(view, "api_keys_allowed", True):
                 self.message = "This endpoint is for staff sessions; API keys cannot use it."
                 return False
-            return request.auth.has_scope(required_scope(view, request))
+            scope = required_scope(view, request)
+            if not request.auth.has_scope(scope):
+                self.message = f"This API key lacks the scope {scope}, which this request needs."
+                return False
+            return True
         allowed = getattr(view, "allowed_roles", ALL_ROLES)
         if request.method not in permissions.SAFE_METHODS:
             allowed = getattr(view, "write_roles", allowed)
