@@ -28,7 +28,7 @@ def error_fields(response) -> dict[str, list[str]]:
     parameter, header or element they name (`Patient.name[0].family` -> `name[0].family`)."""
     body = response.json()
     if not _is_outcome(body):
-        return body["errors"]
+        return body.get("errors", {})
     fields: dict[str, list[str]] = {}
     for issue in body["issue"]:
         for location in issue.get("location", []):
