@@ -66,20 +66,19 @@ def validate_resource(data, resource_type: str) -> dict:
     """The body as a FHIR resource of `resource_type`, or a 400 naming every problem's element."""
     if not isinstance(data, dict):
         raise exceptions.ValidationError({"non_field_errors": ["The body must be a FHIR resource (a JSON object)."]})
+    errors: dict[str, list[str]] = {}
     if data.get("resourceType") != resource_type:
-        raise exceptions.ValidationError(
-            {f"{resource_type}.resourceType": [f"Must be {resource_type!r}, not {data.get('resourceType')!r}."]}
-        )
-    try:
-        get_fhir_model_class(resource_type).model_validate(data)
+        errors[f"{resource_type}.resourceType"] = [f"Must be {resource_type!r}, not {data.get('resourceType')!r}."]
+    try:  # every other problem too, in one answer
+        get_fhir_model_class(resource_type).model_validate({**data, "resourceType": resource_type})
     except PydanticValidationError as exc:
-        errors: dict[str, list[str]] = {}
         for error in exc.errors():
             message = "Not a FHIR element." if error["type"] == "extra_forbidden" else error["msg"]
             errors.setdefault(_path(resource_type, error["loc"]), []).append(message)
-        raise exceptions.ValidationError(errors) from None
     except (TypeError, ValueError) as exc:  # what pydantic does not wrap
-        raise exceptions.ValidationError({"non_field_errors": [f"Not a valid {resource_type}: {exc}"]}) from None
+        errors.setdefault("non_field_errors", []).append(f"Not a valid {resource_type}: {exc}")
+    if errors:
+        raise exceptions.ValidationError(errors)
     return data
 
 
