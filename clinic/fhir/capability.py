@@ -134,6 +134,7 @@ def capability_statement(request, registry) -> dict:
 class CapabilityStatementView(FhirFormatMixin, APIView):
     """FHIR R4 CapabilityStatement: what this server serves (public, no clinic data)."""
 
+    authentication_classes: list = []  # public: credentials are neither needed nor read
     permission_classes = [permissions.AllowAny]
     registry: list = []  # the FHIR router's (prefix, viewset, basename), given by clinic/urls.py
     isolation_model = Practitioner  # serves no rows: the generated isolation tests make one and expect none back
