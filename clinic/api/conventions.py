@@ -33,6 +33,8 @@ from clinic.security.signin import active_memberships
 
 # --- errors ---------------------------------------------------------------------------
 
+PROBLEM_JSON = "application/problem+json"  # RFC 9457: what every error body of the REST API is
+
 _TITLES = {
     400: "Invalid request",
     401: "Not authenticated",
@@ -122,6 +124,8 @@ def exception_handler(exc, context):
         "detail": detail,
         "errors": errors,
     }
+    # RFC 9457's media type; a client that parses any JSON reads it as before.
+    response.content_type = PROBLEM_JSON
     return response
 
 
@@ -298,7 +302,7 @@ class BreakGlassRequiredError(exceptions.PermissionDenied):
 
 
 def error_response(status_code: int, detail: str, errors: dict | None = None) -> Response:
-    return Response(
+    response = Response(
         {
             "type": "about:blank",
             "title": _TITLES.get(status_code, "Error"),
@@ -308,6 +312,8 @@ def error_response(status_code: int, detail: str, errors: dict | None = None) ->
         },
         status=status_code,
     )
+    response.content_type = PROBLEM_JSON
+    return response
 
 
 __all__ = ["ALL_SCOPES", "ApiKeyAuthentication", "api_key_digest", "api_key_generate"]
@@ -323,5 +329,5 @@ def not_found(request, exception=None):
         return fhir_not_found(request)
     if request.path.startswith("/api/"):
         body = {"type": "about:blank", "title": _TITLES[404], "status": 404, "detail": "Not found.", "errors": {}}
-        return JsonResponse(body, status=404)
+        return JsonResponse(body, status=404, content_type=PROBLEM_JSON)
     return page_not_found(request, exception)

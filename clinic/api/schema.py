@@ -152,7 +152,7 @@ def add_error_responses(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
     schemas["OperationOutcome"] = OPERATION_OUTCOME_SCHEMA
-    rest = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    rest = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     fhir = {"application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():

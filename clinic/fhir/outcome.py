@@ -105,6 +105,13 @@ def _clash(clash: dict) -> dict:
     )
 
 
+def fhir_error_response(status: int, code: str, diagnostics: str) -> JsonResponse:
+    """An OperationOutcome answered outside a FHIR view (a database outage in middleware)."""
+    return JsonResponse(
+        operation_outcome([issue(code=code, diagnostics=diagnostics)]), status=status, content_type=FHIR_JSON
+    )
+
+
 def fhir_not_found(request) -> JsonResponse:
     """An unrouted URL under /fhir/ (handler404): an OperationOutcome like every FHIR error."""
     body = operation_outcome([issue(code="not-found", diagnostics=f"No FHIR route matches {request.path}.")])

@@ -15,6 +15,7 @@ from clinic.models import AuditAction, AuditEvent, WebhookEndpoint
 from patients.models import Patient
 from patients.privacy import patient_erase
 from sessions.models import Appointment
+from tests.api.errors import error_detail, error_fields, is_error
 from tests.factories import (
     LocationFactory,
     PatientFactory,
@@ -22,7 +23,6 @@ from tests.factories import (
     WorkingHoursFactory,
     intake_submission_for,
 )
-from tests.api.errors import error_detail, error_fields, is_error
 from tests.sessions.conftest import NOW
 
 pytestmark = pytest.mark.django_db

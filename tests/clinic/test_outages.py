@@ -266,7 +266,7 @@ def test_a_database_outage_is_a_503_in_the_api_error_format_with_retry_after(dja
                 _get(base + "/api/v1/rooms/", cookies=session),  # fails in the session middleware
             ):
                 assert response.status_code == 503
-                assert response.headers["Content-Type"] == "application/json"
+                assert response.headers["Content-Type"] == "application/problem+json"
                 assert int(response.headers["Retry-After"]) > 0
                 body = _problem(response)
                 assert body["status"] == 503

@@ -16,6 +16,7 @@ from clinic.security.roles import Role
 from clinic.services import api_key_create
 from intake.services import intake_submit
 from sessions.services import entry_add, note_sign
+from tests.api.errors import error_detail
 from tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -25,7 +26,6 @@ from tests.factories import (
     intake_link,
     staff,
 )
-from tests.api.errors import error_detail
 from tests.fhir_validation import assert_valid_fhir
 from tests.sessions.conftest import art, home_care, massage, needle
 
