@@ -57,6 +57,10 @@ def slot_parts(slot_id: str) -> tuple[int, int, int, dt.datetime] | None:
     return int(match.group(1)), int(match.group(2)), int(match.group(3)), start
 
 
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def _user(request):
     return request.user if request.user and request.user.is_authenticated else None
 
@@ -69,8 +73,11 @@ def _instant(resource: dict, name: str) -> dt.datetime | None:
     raw = resource.get(name)
     if raw is None:
         return None
-    when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))  # validated as a FHIR instant already
-    if when.tzinfo is None or not in_supported_range(when):
+    try:  # a FHIR instant already (the R4B model checked it); Python reads at most microseconds
+        when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None or not in_supported_range(when):
         raise exceptions.ValidationError({f"Appointment.{name}": ["Give an instant with its offset, in 1900-2199."]})
     return when
 
@@ -107,7 +114,7 @@ class AppointmentWriteMixin(FhirWriteMixin):
         for index, coding in enumerate(kinds[0].get("coding") or []):
             if coding.get("system") == SERVICE_SYSTEM:
                 code = coding.get("code") or ""
-                service = services_of_clinic.filter(pk=int(code)).first() if code.isdigit() and len(code) < 19 else None
+                service = services_of_clinic.filter(pk=int(code)).first() if _is_id(code) else None
                 if service is None:
                     raise ReferenceNotFound(f"Appointment.serviceType[0].coding[{index}]", f"service {code}")
                 return service
