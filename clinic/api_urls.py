@@ -1,6 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
 from clinic.api import views
+from clinic.api.tombstones import TombstoneViewSet
 from clinic.messaging import api as message_views
 
 router = SimpleRouter(trailing_slash=True)
@@ -14,5 +15,6 @@ router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("webhooks", views.WebhookEndpointViewSet, basename="webhook")
 router.register("webhook-deliveries", views.WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("messages", message_views.MessageViewSet, basename="message")
+router.register("deleted", TombstoneViewSet, basename="deleted")
 
 urlpatterns = router.urls

@@ -26,6 +26,8 @@ from django.http import HttpResponse, JsonResponse
 from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 
+from clinic.fhir.outcome import fhir_error_response
+
 log = logging.getLogger(__name__)
 
 # What a cache call raises when its server is unreachable: redis-py's errors (connection
@@ -118,7 +120,9 @@ def is_database_outage(exc: BaseException | None) -> bool:
 
 
 def database_unavailable_response(request) -> HttpResponse:
-    if request.path.startswith(("/api/", "/fhir/")):
+    if request.path.startswith("/fhir/"):
+        response = fhir_error_response(503, "transient", DatabaseUnavailable.default_detail)
+    elif request.path.startswith("/api/"):
         body = {
             "type": "about:blank",
             "title": "Service unavailable",
@@ -126,7 +130,7 @@ def database_unavailable_response(request) -> HttpResponse:
             "detail": DatabaseUnavailable.default_detail,
             "errors": {},
         }
-        response = JsonResponse(body, status=503)
+        response = JsonResponse(body, status=503, content_type="application/problem+json")
     else:
         response = HttpResponse(
             "Service temporarily unavailable. Please try again in a minute.\n", status=503, content_type="text/plain"

@@ -7,6 +7,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from clinic.api.schema_views import SchemaDocsView, SchemaView
+from clinic.fhir.capability import CapabilityStatementView
 from clinic.fhir.resources import FhirPractitionerViewSet
 from clinic.health import healthz
 from intake.fhir import FhirQuestionnaireResponseViewSet, FhirQuestionnaireViewSet
@@ -39,6 +40,12 @@ fhir.register("Slot", FhirSlotViewSet, basename="slot")
 fhir.register("Questionnaire", FhirQuestionnaireViewSet, basename="questionnaire")
 fhir.register("QuestionnaireResponse", FhirQuestionnaireResponseViewSet, basename="questionnaireresponse")
 
+# The CapabilityStatement is generated from this registry: registering a resource here declares it.
+fhir_urls = [
+    path("metadata", CapabilityStatementView.as_view(registry=fhir.registry), name="metadata"),
+    *fhir.urls,
+]
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
@@ -47,7 +54,7 @@ urlpatterns = [
     path("api/docs/", SchemaDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", include("clinic.public_urls")),
-    path("fhir/R4/", include((fhir.urls, "fhir"), namespace="fhir")),
+    path("fhir/R4/", include((fhir_urls, "fhir"), namespace="fhir")),
     path("", include("patients.public_urls")),
     path("", include("intake.public_urls")),
     path("", include("sessions.public_urls")),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from clinic.models import TombstoneReason
+from clinic.tombstones import tombstones_record
 from intake.fhir import questionnaire_resource, submission_resource
 from intake.models import IntakeLink, IntakeLinkStatus, IntakeSubmission, PatientFlag
 from patients.models import Patient
@@ -51,6 +53,11 @@ def _purge_counts(people: list[Patient]) -> dict:
 def _purge(people: list[Patient]) -> None:
     # A submission protects its link; both would otherwise cascade from the patient together.
     PatientFlag.objects.filter(patient__in=people).delete()
+    submissions = IntakeSubmission.objects.filter(patient__in=people).values_list("pk", flat=True)
+    tombstones_record(
+        clinic=people[0].clinic, model=IntakeSubmission, ids=submissions, reason=TombstoneReason.DELETED,
+        scope="clinical",
+    )  # fmt: skip
     IntakeSubmission.objects.filter(patient__in=people).delete()
     IntakeLink.objects.filter(patient__in=people).delete()
 

@@ -30,10 +30,11 @@ from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
-from clinic.models import AuditAction, BreakGlassAccess, Clinic, Message, MessageStatus, OptOut
+from clinic.models import AuditAction, BreakGlassAccess, Clinic, Message, MessageStatus, OptOut, TombstoneReason
 from clinic.security.access import role_in
 from clinic.security.audit import audit_record
 from clinic.security.roles import Role
+from clinic.tombstones import tombstones_record
 from patients.fhir import patient_to_fhir
 from patients.models import Patient
 
@@ -255,9 +256,12 @@ def patient_erase(*, patient: Patient, by, reason: str = "", request=None) -> Pa
     if locked.erased_at is not None:
         raise ValidationError("This patient was already erased.")
     now = timezone.now()
+    erased = [locked.pk]
     for duplicate in Patient.objects.select_for_update().filter(merged_into=locked, erased_at__isnull=True):
         _anonymise(duplicate, by=by, now=now)
+        erased.append(duplicate.pk)
     counts = _anonymise(locked, by=by, now=now)
+    tombstones_record(clinic=locked.clinic, model=Patient, ids=erased, reason=TombstoneReason.ERASED, scope="patients")
     audit_record(
         action=AuditAction.ERASE, obj=locked, clinic=locked.clinic, actor=by, request=request,
         via="api" if request is not None else "admin", reason=reason or "Patient erasure request", extra=counts,
@@ -337,6 +341,10 @@ def retention_purge(*, patient: Patient) -> dict:
         part.purge(people)
     Message.objects.filter(patient__in=people).delete()
     BreakGlassAccess.objects.filter(patient__in=people).delete()
+    tombstones_record(
+        clinic=patient.clinic, model=Patient, ids=[p.pk for p in people], reason=TombstoneReason.DELETED,
+        scope="patients",
+    )  # fmt: skip
     for person in people:  # duplicates first: they point at the patient they were merged into
         person.delete()
     return counts

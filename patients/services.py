@@ -9,8 +9,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from clinic.models import AuditAction, Clinic, User, WebhookEventType
+from clinic.models import AuditAction, Clinic, TombstoneReason, User, WebhookEventType
 from clinic.security.audit import audit_record
+from clinic.tombstones import tombstones_record
 from clinic.webhooks.delivery import webhook_event_emit
 from patients.models import Patient
 
@@ -177,6 +178,10 @@ def patient_merge(*, source: Patient, target: Patient, by: User | None = None, r
     target.save()
     _emit(source, WebhookEventType.PATIENT_UPDATED)
     _emit(target, WebhookEventType.PATIENT_UPDATED)
+    tombstones_record(
+        clinic=target.clinic, model=Patient, ids=[source.pk], reason=TombstoneReason.MERGED, scope="patients",
+        replaced_by=target.pk,
+    )  # fmt: skip
     audit_record(
         action=AuditAction.CHANGE, obj=target, patient_id=target.pk, actor=by, request=request, via=via,
         reason=f"Merged patient #{source.pk} into this record.", extra={"merged_from": source.pk},

@@ -12,6 +12,8 @@ from django.db import connection
 from django.db.models import Max, Q
 
 from clinic.fhir.resources import practitioner_to_fhir
+from clinic.models import TombstoneReason
+from clinic.tombstones import tombstones_record
 from patients.models import Patient
 from patients.privacy import RecordPart
 from sessions import selectors
@@ -140,6 +142,10 @@ def _purge(people: list[Patient]) -> None:
             # Honoured by the signed-note locks for DELETE only, until this transaction ends
             # (or until switched off below).
             cursor.execute("SET LOCAL clinic.retention_purge = 'on'")
+    clinic = people[0].clinic
+    for model, scope in ((TreatmentSession, "clinical"), (Appointment, "appointments")):
+        ids = model.objects.filter(patient__in=people).values_list("pk", flat=True)
+        tombstones_record(clinic=clinic, model=model, ids=ids, reason=TombstoneReason.DELETED, scope=scope)
     Addendum.objects.filter(session__patient__in=people).delete()
     TreatmentSession.objects.filter(patient__in=people).delete()
     Appointment.objects.filter(patient__in=people).delete()

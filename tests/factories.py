@@ -28,11 +28,13 @@ from clinic.models import (
     Practitioner,
     Room,
     Service,
+    Tombstone,
     User,
     WebhookDelivery,
     WebhookEndpoint,
 )
 from clinic.security.roles import Role
+from clinic.tombstones import tombstones_record
 from intake.models import IntakeLink, IntakeSubmission, Questionnaire
 from outcomes.models import OutcomeLink, OutcomeResponse
 from patients.models import Patient
@@ -530,6 +532,15 @@ API_ROUTE_QUERY: dict[str, Callable[[models.Model], dict]] = {
 }
 
 
+def tombstone_for(clinic):
+    """A duplicate patient merged into another: the feed's row for it."""
+    kept, duplicate = PatientFactory(clinic=clinic), PatientFactory(clinic=clinic)
+    [row] = tombstones_record(
+        clinic=clinic, model=Patient, ids=[duplicate.pk], reason="merged", scope="patients", replaced_by=kept.pk
+    )
+    return Tombstone.objects.get(pk=row.pk)
+
+
 # Every model an API endpoint (/api/v1/, /fhir/R4/) serves -> how to make one in a clinic.
 # tests/api/test_isolation.py walks every endpoint and fails when its model has no entry here,
 # so a new endpoint is covered by the isolation matrix, query budgets and bad-input checks
@@ -569,6 +580,7 @@ API_OBJECT_FACTORIES: dict[type[models.Model], Callable[[Clinic], models.Model]]
     # clinic
     BreakGlassAccess: break_glass_access_for,
     Message: message_for,
+    Tombstone: tombstone_for,
 }
 
 

@@ -26,11 +26,14 @@ from rest_framework.response import Response
 
 from clinic import degrade
 from clinic.api.authentication import ALL_SCOPES, ApiKeyAuthentication, api_key_digest, api_key_generate
+from clinic.fhir.outcome import fhir_not_found
 from clinic.models import ApiKey, Clinic
 from clinic.security.roles import ALL_ROLES, CLINICAL_ROLES, Role
 from clinic.security.signin import active_memberships
 
 # --- errors ---------------------------------------------------------------------------
+
+PROBLEM_JSON = "application/problem+json"  # RFC 9457: what every error body of the REST API is
 
 _TITLES = {
     400: "Invalid request",
@@ -121,6 +124,8 @@ def exception_handler(exc, context):
         "detail": detail,
         "errors": errors,
     }
+    # RFC 9457's media type; a client that parses any JSON reads it as before.
+    response.content_type = PROBLEM_JSON
     return response
 
 
@@ -192,7 +197,11 @@ class ClinicAccess(permissions.BasePermission):
             if not getattr(view, "api_keys_allowed", True):
                 self.message = "This endpoint is for staff sessions; API keys cannot use it."
                 return False
-            return request.auth.has_scope(required_scope(view, request))
+            scope = required_scope(view, request)
+            if not request.auth.has_scope(scope):
+                self.message = f"This API key lacks the scope {scope}, which this request needs."
+                return False
+            return True
         allowed = getattr(view, "allowed_roles", ALL_ROLES)
         if request.method not in permissions.SAFE_METHODS:
             allowed = getattr(view, "write_roles", allowed)
@@ -293,7 +302,7 @@ class BreakGlassRequiredError(exceptions.PermissionDenied):
 
 
 def error_response(status_code: int, detail: str, errors: dict | None = None) -> Response:
-    return Response(
+    response = Response(
         {
             "type": "about:blank",
             "title": _TITLES.get(status_code, "Error"),
@@ -303,18 +312,22 @@ def error_response(status_code: int, detail: str, errors: dict | None = None) ->
         },
         status=status_code,
     )
+    response.content_type = PROBLEM_JSON
+    return response
 
 
 __all__ = ["ALL_SCOPES", "ApiKeyAuthentication", "api_key_digest", "api_key_generate"]
 
 
 def not_found(request, exception=None):
-    """handler404: a URL that matches no route is a 404 in the error format under /api/ and /fhir/
-    (an id like `1.5` never reaches a view), and Django's page elsewhere."""
+    """handler404: a URL that matches no route is a 404 in the error format under /api/, an
+    OperationOutcome under /fhir/ (an id like `1.5` never reaches a view), and Django's page elsewhere."""
     from django.http import JsonResponse
     from django.views.defaults import page_not_found
 
-    if request.path.startswith(("/api/", "/fhir/")):
+    if request.path.startswith("/fhir/"):
+        return fhir_not_found(request)
+    if request.path.startswith("/api/"):
         body = {"type": "about:blank", "title": _TITLES[404], "status": 404, "detail": "Not found.", "errors": {}}
-        return JsonResponse(body, status=404)
+        return JsonResponse(body, status=404, content_type=PROBLEM_JSON)
     return page_not_found(request, exception)

@@ -1,5 +1,5 @@
 """OpenAPI descriptions that drf-spectacular cannot infer: API-key auth, the error format on
-every operation (and the server's own 414 for an over-long request line), and the
+every operation (an OperationOutcome under /fhir/) (and the server's own 414 for an over-long request line), and the
 `Idempotency-Key` header on views that honour it."""
 
 from __future__ import annotations
@@ -183,6 +183,31 @@ ERROR_SCHEMA = {
     "required": ["type", "title", "status", "detail", "errors"],
 }
 
+# Under /fhir/ every error is an OperationOutcome (clinic/fhir/outcome.py), as FHIR JSON.
+OPERATION_OUTCOME_SCHEMA = {
+    "type": "object",
+    "description": "A FHIR R4 OperationOutcome: each issue says what (`code`, `diagnostics`) and where "
+    "(`location`: `http.<query parameter or header>`; `expression`: a FHIRPath into the posted resource).",
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["OperationOutcome"]},
+        "issue": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "severity": {"type": "string"},
+                    "code": {"type": "string"},
+                    "diagnostics": {"type": "string"},
+                    "location": {"type": "array", "items": {"type": "string"}},
+                    "expression": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["severity", "code"],
+            },
+        },
+    },
+    "required": ["resourceType", "issue"],
+}
+
 _DESCRIPTIONS = {
     "400": "Invalid input: bad field values, unknown fields or query parameters, malformed JSON.",
     "401": "No credentials, or an unknown or revoked API key.",
@@ -190,6 +215,7 @@ _DESCRIPTIONS = {
     "404": "No such object in the caller's clinic.",
     "406": "FHIR: `Accept` or `_format` asks for something other than JSON (served as application/fhir+json).",
     "409": "Conflicts with the current state (or the same Idempotency-Key is still being processed).",
+    "412": "FHIR conditional create: the If-None-Exist search matches more than one resource.",
     "413": "The request body is larger than the limit.",
     "415": "The request body is not JSON.",
     "422": "The Idempotency-Key was already used for a different request.",
@@ -221,6 +247,10 @@ def _error_codes(path: str, method: str, operation: dict) -> list[str]:
         codes += ["413", "415"]
     if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])):
         codes.append("422")
+    if any(p.get("name") == "If-None-Exist" for p in operation.get("parameters", [])):
+        codes.append("412")
+    if path == "/fhir/R4/metadata":  # public and computed: no credentials, no rows, no rate limit
+        codes = ["406"]
     return codes
 
 
@@ -238,15 +268,19 @@ def add_tags(result, generator, request, public):
 
 def add_error_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: the Error component on every operation's error codes."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
-    ref = {"$ref": "#/components/schemas/Error"}
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["OperationOutcome"] = OPERATION_OUTCOME_SCHEMA
+    rest = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    fhir = {"application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
             for code in _error_codes(path, method, operation):
-                response = {"description": _DESCRIPTIONS[code], "content": {"application/json": {"schema": ref}}}
+                content = fhir if path.startswith("/fhir/") else rest
+                response = {"description": _DESCRIPTIONS[code], "content": content}
                 if code in {"429", "503"}:
                     response["headers"] = {
                         "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django import forms
+from django.db.models import Q
 from django.utils.dateparse import parse_date, parse_datetime
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -29,6 +31,7 @@ from rest_framework.response import Response
 from clinic.api.clinical import ClinicalAccessMixin, require_clinical_access, scope_clinical_list
 from clinic.api.conventions import ClinicScopedMixin, CursorPagination
 from clinic.api.inputs import DATE_RANGE_ERROR, filter_parameter, in_supported_range
+from clinic.fhir.outcome import outcome_from_error
 from clinic.models import AuditAction
 from clinic.security.audit import audit_record
 
@@ -146,17 +149,35 @@ class FhirContentNegotiation(DefaultContentNegotiation):
 
 
 class FhirFormatMixin:
-    """Resources and Bundles as `application/fhir+json`. Errors keep the API's error body (see
-    `clinic.api.conventions.exception_handler`), which is not a FHIR OperationOutcome, so not FHIR's media
-    type: `application/json`, as everywhere else."""
+    """Resources and Bundles as `application/fhir+json`, and so are errors: the API's error
+    body (`clinic.api.conventions.exception_handler` decides status and messages) rewritten as
+    an OperationOutcome whose issues name the query parameter, header or element at fault
+    (`clinic.fhir.outcome`)."""
 
     renderer_classes = [FhirJSONRenderer]
     content_negotiation_class = FhirContentNegotiation
 
     def handle_exception(self, exc):
         response = super().handle_exception(exc)
-        response.content_type = "application/json"
+        if isinstance(response.data, dict) and "status" in response.data:
+            response.data = outcome_from_error(
+                response.data,
+                status=response.status_code,
+                resource_type=fhir_resource_type(self.request),
+                query=None if self.request.method in ("GET", "HEAD") else set(self.request.GET),
+                headers={name.lower() for name in self.request.headers},
+            )
+        # Content negotiation may have failed (406): the error is FHIR JSON all the same.
+        self.request.accepted_renderer = FhirJSONRenderer()
+        self.request.accepted_media_type = FHIR_JSON
+        response.content_type = FHIR_JSON
         return response
+
+
+def fhir_resource_type(request) -> str:
+    """`Patient` for /fhir/R4/Patient/12: the type an error's FHIRPaths start with."""
+    parts = request.path.split("/")
+    return parts[3] if len(parts) > 3 and parts[3] else "Resource"
 
 
 class FhirViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ReadOnlyModelViewSet):
@@ -176,19 +197,57 @@ class FhirViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ReadOnlyModelView
         return Response(type(self).to_fhir(self.get_object()))
 
 
-def fhir_schema(resource: str):
-    return extend_schema_view(
-        list=extend_schema(
+def resource_body_schema(resource: str) -> dict:
+    return {
+        "type": "object",
+        "description": f"A FHIR R4 {resource} resource (https://hl7.org/fhir/R4B/{resource.lower()}.html).",
+        "properties": {"resourceType": {"type": "string", "enum": [resource]}, "id": {"type": "string"}},
+        "required": ["resourceType"],
+        "additionalProperties": True,
+    }
+
+
+IF_NONE_EXIST_PARAMETER = OpenApiParameter(
+    "If-None-Exist",
+    str,
+    OpenApiParameter.HEADER,
+    description="Conditional create: a search (`family=Moss&birthdate=1980-04-02`); one match is "
+    "answered 200 with it and nothing is created, several are 412.",
+)
+
+
+def fhir_schema(resource: str, *, writes: bool = False):
+    """OpenAPI for a FHIR resource's search and read, and with `writes` its create and update."""
+    operations = {
+        "list": extend_schema(
             summary=f"Search {resource} resources (searchset Bundle)",
             parameters=[FORMAT_PARAMETER],
             responses={200: OpenApiResponse(response=BUNDLE_SCHEMA)},
         ),
-        retrieve=extend_schema(
+        "retrieve": extend_schema(
             summary=f"Read one {resource}",
             parameters=[FORMAT_PARAMETER],
             responses={200: OpenApiResponse(response=RESOURCE_SCHEMA)},
         ),
-    )
+    }
+    if writes:
+        body = {FHIR_JSON: resource_body_schema(resource), "application/json": resource_body_schema(resource)}
+        operations["create"] = extend_schema(
+            summary=f"Create a {resource} (conditional with If-None-Exist)",
+            parameters=[FORMAT_PARAMETER, IF_NONE_EXIST_PARAMETER],
+            request=body,
+            responses={
+                201: OpenApiResponse(response=RESOURCE_SCHEMA, description="Created."),
+                200: OpenApiResponse(response=RESOURCE_SCHEMA, description="If-None-Exist matched this one."),
+            },
+        )
+        operations["update"] = extend_schema(
+            summary=f"Update a {resource} (the whole resource)",
+            parameters=[FORMAT_PARAMETER],
+            request=body,
+            responses={200: OpenApiResponse(response=RESOURCE_SCHEMA)},
+        )
+    return extend_schema_view(**operations)
 
 
 def fhir_date_value(raw: str, *, parameter: str) -> dt.date | dt.datetime:
@@ -207,22 +266,85 @@ def fhir_date_value(raw: str, *, parameter: str) -> dt.date | dt.datetime:
     return when
 
 
-class FhirDateFilter(filters.CharFilter):
-    """FHIR date search: `2026-11-21`, or with a prefix `ge`, `gt`, `le`, `lt`, `eq`."""
+class _RepeatedValues(forms.Widget):
+    """Every value of a repeated query parameter: FHIR ANDs them (`date=ge2026-01-01&date=lt2026-02-01`)."""
 
+    def value_from_datadict(self, data, files, name):
+        if hasattr(data, "getlist"):
+            return data.getlist(name)
+        return [data[name]] if name in data else []
+
+
+class RepeatedCharField(forms.CharField):
+    widget = _RepeatedValues
+
+    def to_python(self, value):
+        values = value if isinstance(value, list | tuple) else [value]
+        return [str(item).strip() for item in values if item not in (None, "")]
+
+
+class FhirDateFilter(filters.CharFilter):
+    """FHIR date search: `2026-11-21`, or with a prefix `ge`, `gt`, `le`, `lt`, `eq`; repeated
+    values all apply (a range). `date_only` for a date column (Patient.birthdate)."""
+
+    field_class = RepeatedCharField
     _LOOKUPS = {"ge": "gte", "gt": "gt", "le": "lte", "lt": "lt", "eq": "date"}
+
+    def __init__(self, *args, date_only: bool = False, **kwargs):
+        self.date_only = date_only
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        for one in value or []:
+            qs = self._filter_one(qs, one)
+        return qs
+
+    def _filter_one(self, qs, value):
+        prefix, raw = (value[:2], value[2:]) if value[:2] in self._LOOKUPS else ("eq", value)
+        when = fhir_date_value(raw, parameter=filter_parameter(self))
+        lookup = self._LOOKUPS[prefix]
+        if self.date_only:
+            if isinstance(when, dt.datetime):
+                raise exceptions.ValidationError({filter_parameter(self): ["Use a date like 1980-04-02."]})
+            return qs.filter(**{f"{self.field_name}__{'exact' if lookup == 'date' else lookup}": when})
+        if isinstance(when, dt.datetime):
+            when = when.astimezone(dt.UTC)  # PostgreSQL refuses some offsets ISO 8601 allows, so send UTC
+        if lookup != "date" and "T" not in raw:
+            lookup = f"date__{lookup}"
+        return qs.filter(**{f"{self.field_name}__{lookup}": when})
+
+
+def parse_reference_value(value: str, types: tuple[str, ...], *, parameter: str) -> tuple[str | None, int | None]:
+    """A reference search value: `12`, `Patient/12` or a URL ending so. (type or None, id), or
+    (type, None) for an id no row can have; a malformed value or another type is a 400."""
+    tail = value.rstrip("/").split("/")
+    kind, pk = (tail[-2], tail[-1]) if len(tail) >= 2 else (None, tail[-1])
+    if kind is not None and kind not in types:
+        raise exceptions.ValidationError({parameter: [f"Give {' or '.join(types)} references, like {types[0]}/12."]})
+    if not pk.isascii() or not pk.isdigit():
+        raise exceptions.ValidationError({parameter: [f"Give a reference like {types[0]}/12 or an id."]})
+    return kind, (int(pk) if len(pk) <= 18 else None)
+
+
+class FhirReferenceFilter(filters.CharFilter):
+    """FHIR reference search (`patient=Patient/12` or `patient=12`): the rows pointing at that
+    resource. An id of another clinic matches nothing, like an id that exists nowhere."""
+
+    def __init__(self, *args, types: dict[str, str], **kwargs):
+        self.types = types  # resource type -> the column holding its id
+        super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
         if not value:
             return qs
-        prefix, raw = (value[:2], value[2:]) if value[:2] in self._LOOKUPS else ("eq", value)
-        when = fhir_date_value(raw, parameter=filter_parameter(self))
-        if isinstance(when, dt.datetime):
-            when = when.astimezone(dt.UTC)  # PostgreSQL refuses some offsets ISO 8601 allows, so send UTC
-        lookup = self._LOOKUPS[prefix]
-        if lookup != "date" and "T" not in raw:
-            lookup = f"date__{lookup}"
-        return qs.filter(**{f"{self.field_name}__{lookup}": when})
+        kind, pk = parse_reference_value(value, tuple(self.types), parameter=filter_parameter(self))
+        if pk is None:
+            return qs.none()
+        columns = [self.types[kind]] if kind else list(self.types.values())
+        condition = Q()
+        for column in columns:
+            condition |= Q(**{column: pk})
+        return qs.filter(condition)
 
 
 # --- clinical resources ---------------------------------------------------------------------

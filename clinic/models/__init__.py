@@ -38,6 +38,7 @@ from clinic.models.tenancy import (
     WorkerHeartbeat,
     validate_time_zone,
 )
+from clinic.models.tombstones import Tombstone, TombstoneReason
 from clinic.models.webhooks import (
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -51,7 +52,8 @@ __all__ = [
     "ExportFormat", "ExportJob", "ExportJobStatus", "IdempotencyRecord", "IdempotencyStatus", "ImportJob",
     "ImportJobStatus", "Location", "Membership", "Message",
     "MessageChannel", "MessageKind", "MessageStatus", "MessageTemplate", "OptOut", "OptOutSource", "Practitioner",
-    "ReminderPolicy", "Room", "SeriesConflictMode", "Service", "ServiceReminderPolicy", "User", "WebhookDelivery",
-    "WebhookDeliveryStatus", "WebhookEndpoint", "WebhookEvent", "WebhookEventType", "WorkerHeartbeat",
+    "ReminderPolicy", "Room", "SeriesConflictMode", "Service", "ServiceReminderPolicy", "Tombstone",
+    "TombstoneReason", "User", "WebhookDelivery", "WebhookDeliveryStatus", "WebhookEndpoint", "WebhookEvent",
+    "WebhookEventType", "WorkerHeartbeat",
     "default_lead_times", "validate_lead_times", "validate_time_zone",
 ]  # fmt: skip

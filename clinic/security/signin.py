@@ -41,7 +41,7 @@ def _is_api(request) -> bool:
 
 def _problem(status: int, title: str, detail: str) -> JsonResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "errors": {}}
-    return JsonResponse(body, status=status)
+    return JsonResponse(body, status=status, content_type="application/problem+json")
 
 
 def active_memberships(request) -> list[Membership]:

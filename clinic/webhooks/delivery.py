@@ -11,7 +11,10 @@ which claims rows whose `next_attempt_at` has come: no far-future ETAs on the br
 
 Payloads carry ids and non-clinical fields only (no notes, intake answers, flags or pain
 scores): a receiver that needs more calls the API with its key, where scopes and the audit
-trail apply. Signing is described for receivers in docs/webhooks.md.
+trail apply. Signing is described for receivers in docs/webhooks.md: each delivery carries the
+Standard Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`, verifiable
+with any Standard Webhooks library) and, until `LEGACY_HEADERS_SUNSET`, the older
+`Clinic-Webhook-*` headers.
 """
 
 from __future__ import annotations
@@ -53,9 +56,15 @@ from clinic.webhooks.outbound import open_url
 
 log = logging.getLogger(__name__)
 
+# Standard Webhooks (https://www.standardwebhooks.com/): the headers every delivery carries.
+STANDARD_ID_HEADER = "webhook-id"
+STANDARD_TIMESTAMP_HEADER = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER = "webhook-signature"
+# The headers of the first, home-made scheme: still sent, deprecated (docs/webhooks.md).
 SIGNATURE_HEADER = "Clinic-Webhook-Signature"
 TIMESTAMP_HEADER = "Clinic-Webhook-Timestamp"
 ID_HEADER = "Clinic-Webhook-Id"
+LEGACY_HEADERS_SUNSET = dt.date(2027, 6, 30)
 RETRY_FOR = dt.timedelta(hours=72)
 DISABLE_AFTER = dt.timedelta(days=3)  # an endpoint failing this long is switched off and the owner told
 CLAIM_FOR = dt.timedelta(minutes=5)  # an attempt in flight holds its row this long
@@ -79,9 +88,39 @@ def webhook_secret_of(endpoint: WebhookEndpoint) -> str:
 
 
 def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
-    """Hex HMAC-SHA256 of "{timestamp}.{body}" with the endpoint's secret."""
+    """Hex HMAC-SHA256 of "{timestamp}.{body}" with the endpoint's secret (the deprecated scheme)."""
     message = str(timestamp).encode() + b"." + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def webhook_signing_key(secret: str) -> bytes:
+    """The key a Standard Webhooks secret encodes: the base64 after `whsec_`. Secrets made since
+    Standard Webhooks are standard base64 (what verifier libraries decode); older ones are
+    URL-safe base64 without padding, read here with either alphabet so they sign with the same
+    32 random bytes (docs/webhooks.md shows receivers the one-line conversion)."""
+    encoded = secret.removeprefix("whsec_").replace("-", "+").replace("_", "/")
+    return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+
+
+def webhook_standard_signature(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """Standard Webhooks: `v1,` + base64 HMAC-SHA256 of "{id}.{timestamp}.{body}"."""
+    message = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(webhook_signing_key(secret), message, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def webhook_headers(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The signed headers of one delivery attempt: Standard Webhooks, then the deprecated ones."""
+    return {
+        STANDARD_ID_HEADER: msg_id,
+        STANDARD_TIMESTAMP_HEADER: str(timestamp),
+        STANDARD_SIGNATURE_HEADER: webhook_standard_signature(
+            secret=secret, msg_id=msg_id, timestamp=timestamp, body=body
+        ),
+        ID_HEADER: msg_id,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: "v1=" + webhook_signature(secret=secret, timestamp=timestamp, body=body),
+    }
 
 
 # --- endpoints ------------------------------------------------------------------------
@@ -92,7 +131,8 @@ def webhook_endpoint_create(
     *, clinic: Clinic, url: str, events: list[str], description: str = "", is_active: bool = True
 ) -> tuple[WebhookEndpoint, str]:
     """Create an endpoint; return it and its signing secret (shown to the caller once)."""
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    # Standard Webhooks form: `whsec_` + standard base64 of 32 random bytes.
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     endpoint = WebhookEndpoint(
         clinic=clinic,
         url=url,
@@ -204,9 +244,9 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "clinic-webhooks/1",
-        ID_HEADER: str(delivery.event.event_id),
-        TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: "v1=" + webhook_signature(secret=webhook_secret_of(endpoint), timestamp=timestamp, body=body),
+        **webhook_headers(
+            secret=webhook_secret_of(endpoint), msg_id=str(delivery.event.event_id), timestamp=timestamp, body=body
+        ),
     }
     status, error = _post(endpoint.url, body, headers)
     ok = status is not None and 200 <= status < 300

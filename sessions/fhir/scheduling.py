@@ -4,7 +4,6 @@ free-slot search as Schedule (one per practitioner) and Slot."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -13,14 +12,16 @@ from rest_framework import exceptions, serializers, viewsets
 from rest_framework.response import Response
 
 from clinic.api.conventions import ClinicScopedMixin
-from clinic.api.inputs import StrictSerializer, in_supported_range
+from clinic.api.inputs import StrictSerializer
 from clinic.api.schema import ClinicAutoSchema
 from clinic.fhir.base import (
     BUNDLE_SCHEMA,
+    FHIR_QUERY_PARAMS,
     FORMAT_PARAMETER,
     RESOURCE_SCHEMA,
     FhirDateFilter,
     FhirFormatMixin,
+    FhirReferenceFilter,
     FhirViewSet,
     fhir_date_value,
     fhir_datetime,
@@ -28,8 +29,11 @@ from clinic.fhir.base import (
     fhir_schema,
     searchset,
 )
-from clinic.models import Location, Practitioner, Service
+from clinic.fhir.resources import practitioner_to_fhir
+from clinic.models import ApiKey, Location, Practitioner, Service
+from patients.fhir import patient_to_fhir
 from sessions.availability import Slot, free_slots
+from sessions.fhir.booking import SERVICE_SYSTEM, AppointmentWriteMixin, slot_parts
 from sessions.models import Appointment, AppointmentStatus
 from sessions.serializers.booking import SlotQuerySerializer
 
@@ -49,7 +53,14 @@ def appointment_to_fhir(appointment: Appointment) -> dict:
         "id": str(appointment.pk),
         "meta": fhir_meta(appointment),
         "status": _APPOINTMENT_STATUS[appointment.status],
-        "serviceType": [{"text": appointment.service.name}],
+        "serviceType": [
+            {
+                "coding": [
+                    {"system": SERVICE_SYSTEM, "code": str(appointment.service_id), "display": appointment.service.name}
+                ],
+                "text": appointment.service.name,
+            }
+        ],
         "start": fhir_datetime(appointment.start),
         "end": fhir_datetime(appointment.end),
         "minutesDuration": int((appointment.end - appointment.start).total_seconds() // 60),
@@ -70,8 +81,11 @@ def appointment_to_fhir(appointment: Appointment) -> dict:
 
 
 class AppointmentSearch(filters.FilterSet):
-    patient = filters.NumberFilter(field_name="patient_id")
-    practitioner = filters.NumberFilter(field_name="practitioner_id")
+    """The spec's Appointment search parameters; references as `Patient/12` or `12`."""
+
+    patient = FhirReferenceFilter(types={"Patient": "patient_id"})
+    practitioner = FhirReferenceFilter(types={"Practitioner": "practitioner_id"})
+    actor = FhirReferenceFilter(types={"Patient": "patient_id", "Practitioner": "practitioner_id"})
     date = FhirDateFilter(field_name="start")
     status = filters.ChoiceFilter(
         method="filter_status", choices=[(v, v) for v in sorted(set(_APPOINTMENT_STATUS.values()))]
@@ -86,18 +100,67 @@ class AppointmentSearch(filters.FilterSet):
         return qs.filter(status__in=[ours for ours, theirs in _APPOINTMENT_STATUS.items() if theirs == value])
 
 
-@fhir_schema("Appointment")
-class FhirAppointmentViewSet(FhirViewSet):
-    """FHIR R4 Appointment: who, with whom, when, and its status."""
+# `_include` values: the referenced resources added to a search's Bundle (search.mode "include").
+INCLUDES = {"Appointment:patient": "patient", "Appointment:practitioner": "practitioner"}
+INCLUDE_SCOPES = {"Appointment:patient": "patients", "Appointment:practitioner": "clinic"}
+INCLUDE_PARAMETER = OpenApiParameter(
+    "_include",
+    str,
+    OpenApiParameter.QUERY,
+    enum=sorted(INCLUDES),
+    description="Add each appointment's Patient (needs the `patients:read` scope) or Practitioner to the Bundle.",
+)
+
+
+@fhir_schema("Appointment", writes=True)
+@extend_schema_view(list=extend_schema(parameters=[FORMAT_PARAMETER, INCLUDE_PARAMETER]))
+class FhirAppointmentViewSet(AppointmentWriteMixin, FhirViewSet):
+    """FHIR R4 Appointment: who, with whom, when, and its status. Create books, update moves,
+    cancels or changes the status (sessions/fhir/booking.py)."""
 
     api_scope = "appointments"
     # One query for a page of any size, with only the columns the mapper reads.
     queryset = Appointment.objects.select_related("patient", "practitioner", "service").only(
-        "id", "updated_at", "status", "start", "end",
+        "id", "updated_at", "status", "start", "end", "service_id", "patient_id", "practitioner_id",
         "patient__given_name", "patient__family_name", "practitioner__display_name", "service__name",
     )  # fmt: skip
     filterset_class = AppointmentSearch
+    extra_query_params = (*FHIR_QUERY_PARAMS, "_include")
+    fhir_includes = tuple(sorted(INCLUDES))
     to_fhir = staticmethod(appointment_to_fhir)
+
+    def list(self, request, *args, **kwargs):
+        includes = self._includes(request)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        response = self.get_paginated_response([appointment_to_fhir(obj) for obj in page])
+        included = []
+        for name in includes:  # one query per included type, whatever the page size
+            field = INCLUDES[name]
+            model = Appointment._meta.get_field(field).related_model
+            ids = {getattr(obj, f"{field}_id") for obj in page}
+            rows = model.objects.filter(clinic=request.clinic, pk__in=ids).order_by("pk")
+            mapper = patient_to_fhir if field == "patient" else practitioner_to_fhir
+            included += [mapper(row) for row in rows]
+        if included:
+            base = request.build_absolute_uri("/fhir/R4/").rstrip("/")
+            response.data.setdefault("entry", []).extend(
+                {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "include"}}
+                for r in included
+            )
+        return response
+
+    @staticmethod
+    def _includes(request) -> list[str]:
+        wanted = request.query_params.getlist("_include")
+        unknown = [name for name in wanted if name not in INCLUDES]
+        if unknown:
+            raise exceptions.ValidationError({"_include": [f"Use {' or '.join(sorted(INCLUDES))}."]})
+        if isinstance(request.auth, ApiKey):
+            for name in wanted:
+                scope = f"{INCLUDE_SCOPES[name]}:read"
+                if not request.auth.has_scope(scope):
+                    raise exceptions.PermissionDenied(f"_include={name} needs the scope {scope}.")
+        return sorted(set(wanted))
 
 
 # --- Schedule and Slot: the free-slot search -----------------------------------------------------
@@ -116,9 +179,6 @@ def schedule_to_fhir(practitioner: Practitioner) -> dict:
         resource["serviceType"] = services
     resource["actor"] = [{"reference": f"Practitioner/{practitioner.pk}", "display": practitioner.display_name}]
     return resource
-
-
-_SLOT_ID = re.compile(r"^([0-9]{1,18})-([0-9]{1,18})-([0-9]{1,18})-([0-9]{8}T[0-9]{4})Z$")
 
 
 def slot_id(slot: Slot, service_id: int) -> str:
@@ -186,6 +246,12 @@ class FhirSlotViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ViewSet):
     api_scope = "appointments"
     isolation_model = Practitioner
     schema = _OneBundleSchema()
+    fhir_search_params = (  # for the CapabilityStatement: this search is computed, not a FilterSet
+        ("service", "token", "The service's id (required)."),
+        ("schedule", "reference", "Schedule/<practitioner id>."),
+        ("location", "token", "The location's id."),
+        ("start", "date", "ge/gt and lt/le bounds; default the next 7 days, at most 31."),
+    )
 
     def _window(self, values: list[str]) -> tuple[dt.datetime, dt.datetime]:
         now = timezone.now()
@@ -244,16 +310,10 @@ class FhirSlotViewSet(FhirFormatMixin, ClinicScopedMixin, viewsets.ViewSet):
         )
 
     def retrieve(self, request, pk=None):
-        match = _SLOT_ID.match(str(pk))
-        if match is None:
+        parts = slot_parts(str(pk))
+        if parts is None:
             raise exceptions.NotFound()
-        practitioner_id, service_id, location_id = (int(match.group(n)) for n in (1, 2, 3))
-        try:
-            start = dt.datetime.strptime(match.group(4), "%Y%m%dT%H%M").replace(tzinfo=dt.UTC)
-        except ValueError:  # 20271399T9999: shaped like an id, names no time
-            raise exceptions.NotFound() from None
-        if not in_supported_range(start):
-            raise exceptions.NotFound()
+        practitioner_id, service_id, location_id, start = parts
         service = Service.objects.filter(clinic=request.clinic, pk=service_id).first()
         practitioner = Practitioner.objects.filter(clinic=request.clinic, pk=practitioner_id).first()
         location = Location.objects.filter(clinic=request.clinic, pk=location_id).first()

@@ -12,10 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.models import AuditAction, Practitioner, WebhookEventType
+from clinic.models import AuditAction, Practitioner, TombstoneReason, WebhookEventType
 from clinic.security.access import clinical_access_check, clinical_access_enforce, role_in
 from clinic.security.audit import audit_record
 from clinic.security.roles import Role
+from clinic.tombstones import tombstones_record
 from clinic.webhooks.delivery import webhook_event_emit
 from patients.models import Patient
 from sessions.messages import followup_nudges_schedule
@@ -209,6 +210,9 @@ def entry_delete(*, entry: NoteEntry, actor, request=None, via: str = "") -> Non
     session = _locked_session(entry.session)
     _may_write(session, actor)
     kind, entry_id = entry.kind, entry.pk
+    tombstones_record(
+        clinic=session.clinic, model=type(entry), ids=[entry_id], reason=TombstoneReason.DELETED, scope="clinical"
+    )
     entry.delete()
     audit_record(
         action=AuditAction.CHANGE,

@@ -13,6 +13,7 @@ from fhir.resources.R4B.practitioner import Practitioner as FhirPractitioner
 
 from clinic.services import api_key_create
 from sessions.models import AppointmentStatus
+from tests.api.errors import is_error
 from tests.factories import AppointmentFactory, PatientFactory
 from tests.fhir_validation import assert_valid_fhir
 
@@ -99,7 +100,10 @@ def test_bad_search_values_and_unknown_parameters_are_400(owner_api):
     assert owner_api.get("/fhir/R4/Appointment", {"date": "ge-yesterday"}).status_code == 400
     response = owner_api.get("/fhir/R4/Patient", {"name:contains": "x"})
     assert response.status_code == 400
-    assert "name:contains" in response.json()["errors"]
+    assert is_error(response)
+    [issue] = response.json()["issue"]
+    assert issue["location"] == ["http.name:contains"]
+    assert issue["code"] == "invalid"
     assert owner_api.get("/fhir/R4/Patient", {"_count": 101}).status_code == 400
 
 
@@ -122,10 +126,16 @@ def test_the_same_keys_and_scopes_apply(api, clinic):
     assert api.get("/fhir/R4/Patient").status_code == 401
 
 
-def test_fhir_is_read_only(owner_api, clinic):
+def test_delete_and_patch_are_not_served(owner_api, clinic):
     patient = PatientFactory(clinic=clinic)
-    assert owner_api.post("/fhir/R4/Patient", {"resourceType": "Patient"}).status_code == 405
-    assert owner_api.delete(f"/fhir/R4/Patient/{patient.id}").status_code == 405
+    for response in (
+        owner_api.delete(f"/fhir/R4/Patient/{patient.id}"),
+        owner_api.patch(f"/fhir/R4/Patient/{patient.id}", {}, format="json"),
+        owner_api.post("/fhir/R4/Practitioner", {"resourceType": "Practitioner"}, format="json"),
+    ):
+        assert response.status_code == 405
+        assert is_error(response)
+        assert response.json()["issue"][0]["code"] == "not-supported"
 
 
 def test_date_searches_take_any_iso_offset(owner_api, clinic):
@@ -182,7 +192,7 @@ def test_an_unescaped_plus_in_format_still_reads_as_fhir_json(owner_api, clinic)
     assert response["Content-Type"] == "application/fhir+json"
 
 
-def test_formats_other_than_json_are_406_and_errors_keep_the_error_format(owner_api, clinic):
+def test_formats_other_than_json_are_406_and_every_error_is_an_operation_outcome(owner_api, clinic):
     appointment = AppointmentFactory(clinic=clinic)
     for response in (
         owner_api.get("/fhir/R4/Appointment", HTTP_ACCEPT="application/fhir+xml"),
@@ -191,14 +201,18 @@ def test_formats_other_than_json_are_406_and_errors_keep_the_error_format(owner_
         owner_api.get(f"/fhir/R4/Appointment/{appointment.pk}", {"_format": "text/html"}),
     ):
         assert response.status_code == 406
-        assert response["Content-Type"] == "application/json"
-        assert response.json()["status"] == 406
-    # Errors are the API's error body (not an OperationOutcome), as application/json.
-    for response in (
-        owner_api.get("/fhir/R4/Appointment/999999999"),
-        owner_api.get("/fhir/R4/Appointment", {"date": "ge-yesterday"}),
-        owner_api.get("/fhir/R4/Slot"),
-    ):
-        assert response.status_code in {400, 404}
-        assert response["Content-Type"] == "application/json"
-        assert set(response.json()) == {"type", "title", "status", "detail", "errors"}
+        assert response["Content-Type"] == "application/fhir+json"
+        assert response.json()["issue"][0]["code"] == "not-supported"
+    expected = {
+        "/fhir/R4/Appointment/999999999": (404, "not-found", None),
+        "/fhir/R4/Appointment?date=ge-yesterday": (400, "invalid", ["http.date"]),
+        "/fhir/R4/Slot": (400, "invalid", ["http.service"]),
+    }
+    for url, (status, code, location) in expected.items():
+        response = owner_api.get(url)
+        assert response.status_code == status
+        assert response["Content-Type"] == "application/fhir+json"
+        body = response.json()
+        assert_valid_fhir(body, "OperationOutcome")
+        assert body["issue"][0]["code"] == code
+        assert body["issue"][0].get("location") == location, body

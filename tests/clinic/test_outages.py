@@ -254,13 +254,19 @@ def test_a_database_outage_is_a_503_in_the_api_error_format_with_retry_after(dja
             assert _get(base + "/api/v1/rooms/", cookies=session).status_code == 200
 
             postgres.stop()
+            fhir = _get(base + "/fhir/R4/Patient", headers=key)  # FHIR errors are OperationOutcomes
+            assert fhir.status_code == 503
+            assert fhir.headers["Content-Type"] == "application/fhir+json"
+            assert int(fhir.headers["Retry-After"]) > 0
+            [issue] = fhir.json()["issue"]
+            assert issue["code"] == "transient"
+            assert "database" in issue["diagnostics"]
             for response in (
                 _get(base + "/api/v1/rooms/", headers=key),  # fails in an API view
-                _get(base + "/fhir/R4/Patient", headers=key),
                 _get(base + "/api/v1/rooms/", cookies=session),  # fails in the session middleware
             ):
                 assert response.status_code == 503
-                assert response.headers["Content-Type"] == "application/json"
+                assert response.headers["Content-Type"] == "application/problem+json"
                 assert int(response.headers["Retry-After"]) > 0
                 body = _problem(response)
                 assert body["status"] == 503

@@ -16,6 +16,7 @@ from clinic.security.roles import Role
 from clinic.services import api_key_create
 from intake.services import intake_submit
 from sessions.services import entry_add, note_sign
+from tests.api.errors import error_detail
 from tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -218,7 +219,7 @@ def test_a_colleague_finds_nothing_and_reads_nothing_until_the_glass_is_broken(c
         assert search(colleague_api, resource) == []
         refused = colleague_api.get(f"/fhir/R4/{resource}/{resource_id}")
         assert refused.status_code == 403
-        assert "POST /api/v1/break-glass/" in refused.json()["detail"]
+        assert "POST /api/v1/break-glass/" in error_detail(refused)
     assert AuditEvent.objects.filter(action=AuditAction.DENIED, actor=colleague_api.user, via="fhir").count() == 4
 
     break_glass_open(user=colleague_api.user, patient=session.patient, reason=REASON)
