@@ -9,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --create-home --uid 10001 clinic
 COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# Wheels only, each checked against the lock's hash; nothing outside the lock (--no-deps).
+RUN pip install --require-hashes --only-binary=:all: --no-deps -r requirements.txt
 COPY . .
 # collectstatic runs under production settings, so the manifest storage production serves with
 # writes its manifest (hashed names; without it /admin/ and /api/docs/ answer 500). It needs

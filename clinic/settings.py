@@ -24,6 +24,9 @@ from clinic.env import (
     env_list,
     env_redis_url,
     env_str,
+    env_trusted_proxies,
+    redis_database,
+    redis_url_with_database,
 )
 
 DJANGO_ENV = env_choice("DJANGO_ENV", "development", {"development", "production", "test"})
@@ -142,8 +145,21 @@ if DJANGO_ENV == "test":
 
 # --- database -----------------------------------------------------------------------
 
+# Production fails closed: without these it would run on the embedded SQLite file and
+# filesystem broker, and several nodes would each keep their own data.
+_REQUIRED_IN_PRODUCTION = {
+    "DATABASE_URL": "production needs PostgreSQL (postgres://user:password@host:5432/dbname)",
+    "REDIS_URL": "production needs Redis for the task broker (redis://host:6379/0 or sentinel://host:26379/0)",
+}
+if PRODUCTION:
+    _missing = [f"{name}: {why}" for name, why in _REQUIRED_IN_PRODUCTION.items() if not env_str(name)]
+    if _missing:
+        raise EnvError("\n".join(_missing))
+
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'clinic.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if PRODUCTION:
+        raise EnvError(f"DATABASE_URL: {_REQUIRED_IN_PRODUCTION['DATABASE_URL']}, not SQLite")
     # Writers queue up instead of interleaving: the embedded default relies on this
     # (with the same service-level checks as PostgreSQL) where PostgreSQL has
     # exclusion constraints and row locks.
@@ -154,19 +170,40 @@ else:
 
 # --- broker and cache ---------------------------------------------------------------
 
+# REDIS_URL is the broker; the cache lives in another database (REDIS_CACHE_URL, default: the
+# broker's server, database + 1), because they need opposite eviction policies: the cache may
+# drop keys (allkeys-lru), the broker must never (noeviction). docs/operations.md says more.
+# Tests share one database per run (one Redis database per test run on a shared machine).
 REDIS_URL = env_redis_url("REDIS_URL")
+REDIS_CACHE_URL = env_redis_url("REDIS_CACHE_URL")
+if REDIS_URL and not REDIS_CACHE_URL:
+    REDIS_CACHE_URL = (
+        REDIS_URL if DJANGO_ENV == "test" else redis_url_with_database(REDIS_URL, redis_database(REDIS_URL) + 1)
+    )
+if PRODUCTION and REDIS_CACHE_URL == REDIS_URL:
+    raise EnvError("REDIS_CACHE_URL: must not be the broker's database (REDIS_URL): they need different eviction")
+# The master's name for sentinel:// URLs (broker and cache).
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "")
+if any(url and url.startswith("sentinel://") for url in (REDIS_URL, REDIS_CACHE_URL)) and not REDIS_SENTINEL_MASTER:
+    raise EnvError("REDIS_SENTINEL_MASTER: sentinel:// URLs need the name of the master the sentinels watch")
 BROKER_DIR = VAR_DIR / "broker"
 
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    if REDIS_URL.startswith("sentinel://"):
+        CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    # A Redis that stops answering costs a request two seconds, then the rate limiter
+    # fails open (clinic.degrade) instead of every request hanging.
+    _cache_options = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    if REDIS_CACHE_URL.startswith("sentinel://"):
+        _cache_options |= {"pool_class": "clinic.redis_sentinel.SentinelPool", "master_name": REDIS_SENTINEL_MASTER}
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            # A Redis that stops answering costs a request two seconds, then the rate limiter
-            # fails open (clinic.degrade) instead of every request hanging.
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            # A list: Django would split a string at `;`, which joins sentinels.
+            "LOCATION": [REDIS_CACHE_URL],
+            "OPTIONS": _cache_options,
         }
     }
 else:
@@ -346,6 +383,10 @@ AXES_RESET_ON_SUCCESS = True
 # it ends LOGIN_COOLOFF_MINUTES after the failure that caused it, whatever happens meanwhile.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HTTP_RESPONSE_CODE = 429
+# The client's address behind proxies, the same for every user of it (clinic.security.addresses):
+# empty (REMOTE_ADDR is the client), a hop count, or the proxies' addresses/networks.
+TRUSTED_PROXIES = env_trusted_proxies("TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "clinic.security.addresses.client_ip"
 AXES_VERBOSE = False
 
 # Audit checkpoints (clinic.security.audit): the head of each audit chain, HMAC-signed with this key
