@@ -28,6 +28,7 @@ from clinic.env import (
     redis_database,
     redis_url_with_database,
 )
+from clinic.observability.errors import sentry_init
 
 DJANGO_ENV = env_choice("DJANGO_ENV", "development", {"development", "production", "test"})
 PRODUCTION = DJANGO_ENV == "production"
@@ -84,6 +85,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every response (redirects and errors too) carries a request id and gets one log line.
+    "clinic.security.middleware.RequestIdMiddleware",
+    "clinic.observability.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -97,14 +101,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "clinic.security.middleware.RequestIdMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into a 429.
     "axes.middleware.AxesMiddleware",
 ]
 
 if PRODUCTION:
     # gunicorn serves the collected static files (admin, API docs); runserver does it in development.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "clinic.urls"
 WSGI_APPLICATION = "clinic.wsgi.application"
@@ -433,21 +439,49 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    # Probes and the metrics scraper speak plain HTTP inside the network (clinic/health.py).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     if env_bool("SECURE_PROXY_SSL_HEADER", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- observability (clinic/observability/, clinic/health.py) ---------------------------
+
+# json: one JSON object per line (production's default; what log collectors read); plain: text.
+LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "plain", {"json", "plain"})
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "clinic.observability.jsonlog.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     # django-axes logs every attempt at INFO; the audit trail already records sign-ins.
-    "loggers": {"axes": {"level": "WARNING"}},
+    # django.server repeats what clinic.request says about each request under runserver.
+    "loggers": {"axes": {"level": "WARNING"}, "django.server": {"level": "WARNING"}},
     "root": {
         "handlers": ["console"],
         "level": env_choice("LOG_LEVEL", "info", {"debug", "info", "warning", "error"}).upper(),
     },
 }
+
+# /metrics answers a scraper sending `Authorization: Bearer <METRICS_TOKEN>`; unset, it is a 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise EnvError("METRICS_TOKEN: needs at least 32 characters")
+# /readyz: beat's heartbeat (sent every minute) may be this old; the oldest due message may
+# wait this long before the node reports not ready.
+BEAT_HEARTBEAT_MAX_AGE = env_int("BEAT_HEARTBEAT_MAX_AGE", 180, minimum=60)
+OUTBOX_MAX_LAG = env_int("OUTBOX_MAX_LAG", 900, minimum=60)
+
+# Error tracking: Sentry when SENTRY_DSN is set, patient data scrubbed (clinic.observability.errors).
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", DJANGO_ENV),
+        release=env_str("SENTRY_RELEASE", ""),
+    )
