@@ -72,9 +72,14 @@ def sentry_init(*, dsn: str, environment: str, release: str = "", traces_sample_
             CeleryIntegration(),
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
         ],
-        send_default_pii=False,
-        include_local_variables=False,
-        max_request_body_size="never",
+        # Collect as little as the SDK allows; scrub_event then keeps only what is allowlisted.
+        data_collection={
+            "user_info": False,
+            "http_bodies": [],
+            "database_query_data": False,
+            "queues": False,
+            "stack_frame_variables": False,
+        },
         before_send=scrub_event,
         before_breadcrumb=scrub_breadcrumb,
         traces_sample_rate=traces_sample_rate,
