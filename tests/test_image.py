@@ -26,6 +26,7 @@ import urllib.request
 import pytest
 import yaml
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
 
 from tests.processes import ROOT, PrivateRedis, free_port, project_env, stop_process, wait_for
@@ -133,7 +134,8 @@ def _get(url: str, **headers: str) -> tuple[int, dict, bytes]:
 
 @pytest.mark.slow
 @pytest.mark.processes
-def test_the_images_steps_by_hand_serve_admin_login_under_production_settings(tmp_path, django_db_setup, settings):
+@pytest.mark.django_db  # the test database exists (the server below connects to it)
+def test_the_images_steps_by_hand_serve_admin_login_under_production_settings(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     bin_dir = venv / "bin"
@@ -161,7 +163,7 @@ def test_the_images_steps_by_hand_serve_admin_login_under_production_settings(tm
     redis = PrivateRedis(tmp_path)
     redis.start()
     port = free_port()
-    test_db = settings.DATABASES["default"]["NAME"]
+    test_db = connection.settings_dict["NAME"]  # the test database (settings keep the configured name)
     token = secrets.token_urlsafe(32)
     run_env = {
         **base_env,
@@ -185,6 +187,7 @@ def test_the_images_steps_by_hand_serve_admin_login_under_production_settings(tm
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
+
         def serving() -> bool:
             if web.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{stop_process(web)}")
