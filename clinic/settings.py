@@ -468,6 +468,9 @@ LOGGING = {
     },
 }
 
+# Workers and beat log through LOGGING too (JSON lines), instead of Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
+
 # /metrics answers a scraper sending `Authorization: Bearer <METRICS_TOKEN>`; unset, it is a 404.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
