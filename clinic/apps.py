@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from clinic.observability import heartbeat  # noqa: F401 - connects beat's heartbeat to its signals
 from clinic.security.roles import ALL_ACTIONS
 
 

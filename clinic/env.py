@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from clinic.security.addresses import TrustedProxies
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -94,14 +96,10 @@ def env_database(name: str, default: str) -> dict:
     return config
 
 
-def env_redis_url(name: str) -> str | None:
-    """A redis:// or rediss:// URL, or None when unset (the embedded broker is used)."""
-    url = _raw(name)
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
-        raise EnvError(f"{name}: expected redis://host:port/db, got {url!r}")
+def _redis_part(name: str, url: str, part: str, schemes: set[str]) -> int:
+    parts = urlsplit(part.strip())
+    if parts.scheme not in schemes or not parts.hostname:
+        raise EnvError(f"{name}: expected redis://host:port/db or sentinel://host:port/db[;...], got {url!r}")
     try:
         parts.port  # noqa: B018 - raises ValueError on a non-numeric port
     except ValueError:
@@ -109,7 +107,45 @@ def env_redis_url(name: str) -> str | None:
     db = parts.path.lstrip("/")
     if db and not db.isdigit():
         raise EnvError(f"{name}: database must be a number in {url!r}")
+    return int(db or 0)
+
+
+def env_redis_url(name: str) -> str | None:
+    """A redis://, rediss:// or sentinel:// URL, or None when unset (the embedded broker is used).
+
+    Sentinel: `sentinel://[:password@]host:26379/db`, several sentinels joined by `;` (the form
+    Celery reads); the master's name is REDIS_SENTINEL_MASTER."""
+    url = _raw(name)
+    if not url:
+        return None
+    if url.startswith("sentinel://"):
+        dbs = {_redis_part(name, url, part, {"sentinel"}) for part in url.split(";")}
+        if len(dbs) > 1:
+            raise EnvError(f"{name}: the sentinels name different databases in {url!r}")
+    else:
+        _redis_part(name, url, url, {"redis", "rediss"})
     return url
+
+
+def redis_database(url: str) -> int:
+    """The database number of a URL env_redis_url accepted (0 when it names none)."""
+    return int(urlsplit(url.split(";")[0]).path.lstrip("/") or 0)
+
+
+def redis_url_with_database(url: str, db: int) -> str:
+    """The same server(s) as `url`, database `db` (each sentinel of a `;` list)."""
+    return ";".join(urlsplit(part)._replace(path=f"/{db}").geturl() for part in url.split(";"))
+
+
+def env_trusted_proxies(name: str):
+    """TRUSTED_PROXIES: empty (none), a hop count, or comma-separated addresses/networks."""
+    value = _raw(name) or ""
+    try:
+        return TrustedProxies.parse(value)
+    except ValueError:
+        raise EnvError(
+            f"{name}: expected a number of proxies (1) or addresses/networks (10.0.0.0/8,192.168.1.7), got {value!r}"
+        ) from None
 
 
 def load_settings_or_exit() -> None:
@@ -124,7 +160,8 @@ def load_settings_or_exit() -> None:
     try:
         settings.INSTALLED_APPS  # noqa: B018 - forces the lazy settings to load
     except EnvError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
+        for line in str(exc).splitlines():
+            sys.stderr.write(f"configuration error: {line}\n")
         raise SystemExit(2) from None
 
 

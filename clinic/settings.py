@@ -24,7 +24,12 @@ from clinic.env import (
     env_list,
     env_redis_url,
     env_str,
+    env_trusted_proxies,
+    redis_database,
+    redis_url_with_database,
 )
+from clinic.observability.errors import sentry_init
+from clinic.redis_sentinel import sentinel_nodes
 
 DJANGO_ENV = env_choice("DJANGO_ENV", "development", {"development", "production", "test"})
 PRODUCTION = DJANGO_ENV == "production"
@@ -82,6 +87,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every response (redirects and errors too) carries a request id and gets one log line.
+    "clinic.security.middleware.RequestIdMiddleware",
+    "clinic.observability.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,14 +103,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "clinic.security.middleware.RequestIdMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into a 429.
     "axes.middleware.AxesMiddleware",
 ]
 
 if PRODUCTION:
     # gunicorn serves the collected static files (admin, API docs); runserver does it in development.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "clinic.urls"
 WSGI_APPLICATION = "clinic.wsgi.application"
@@ -143,8 +153,21 @@ if DJANGO_ENV == "test":
 
 # --- database -----------------------------------------------------------------------
 
+# Production fails closed: without these it would run on the embedded SQLite file and
+# filesystem broker, and several nodes would each keep their own data.
+_REQUIRED_IN_PRODUCTION = {
+    "DATABASE_URL": "production needs PostgreSQL (postgres://user:password@host:5432/dbname)",
+    "REDIS_URL": "production needs Redis for the task broker (redis://host:6379/0 or sentinel://host:26379/0)",
+}
+if PRODUCTION:
+    _missing = [f"{name}: {why}" for name, why in _REQUIRED_IN_PRODUCTION.items() if not env_str(name)]
+    if _missing:
+        raise EnvError("\n".join(_missing))
+
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'clinic.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if PRODUCTION:
+        raise EnvError(f"DATABASE_URL: {_REQUIRED_IN_PRODUCTION['DATABASE_URL']}, not SQLite")
     # Writers queue up instead of interleaving: the embedded default relies on this
     # (with the same service-level checks as PostgreSQL) where PostgreSQL has
     # exclusion constraints and row locks.
@@ -155,30 +178,59 @@ else:
 
 # --- broker and cache ---------------------------------------------------------------
 
+# REDIS_URL is the broker; the cache lives in another database (REDIS_CACHE_URL, default: the
+# broker's server, database + 1), because they need opposite eviction policies: the cache may
+# drop keys (allkeys-lru), the broker must never (noeviction). docs/operations.md says more.
+# Tests share one database per run (one Redis database per test run on a shared machine).
 REDIS_URL = env_redis_url("REDIS_URL")
+REDIS_CACHE_URL = env_redis_url("REDIS_CACHE_URL")
+if REDIS_URL and not REDIS_CACHE_URL:
+    REDIS_CACHE_URL = (
+        REDIS_URL if DJANGO_ENV == "test" else redis_url_with_database(REDIS_URL, redis_database(REDIS_URL) + 1)
+    )
+if PRODUCTION and REDIS_CACHE_URL == REDIS_URL:
+    raise EnvError("REDIS_CACHE_URL: must not be the broker's database (REDIS_URL): they need different eviction")
+# The master's name for sentinel:// URLs (broker and cache).
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "")
+if any(url and url.startswith("sentinel://") for url in (REDIS_URL, REDIS_CACHE_URL)) and not REDIS_SENTINEL_MASTER:
+    raise EnvError("REDIS_SENTINEL_MASTER: sentinel:// URLs need the name of the master the sentinels watch")
 BROKER_DIR = VAR_DIR / "broker"
 
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    if REDIS_URL.startswith("sentinel://"):
+        CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    # A Redis that stops answering costs a request two seconds, then the rate limiter
+    # fails open (clinic.degrade) instead of every request hanging.
+    _cache_options = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    if REDIS_CACHE_URL.startswith("sentinel://"):
+        _cache_options |= {"pool_class": "clinic.redis_sentinel.SentinelPool", "master_name": REDIS_SENTINEL_MASTER}
     # One beat across every node. RedBeat takes a lock in the broker's Redis at start and
     # extends it on every tick (at least every BEAT_MAX_LOOP_INTERVAL seconds); a second beat
     # started by mistake waits for that lock as a standby and takes over once the lock lapses
     # (at most BEAT_LOCK_TIMEOUT_SECONDS after the first beat died). The schedule itself
     # stays the one in clinic/celery.py; RedBeat keeps its due times in Redis.
     CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
-    CELERY_REDBEAT_REDIS_URL = CELERY_BROKER_URL
     CELERY_REDBEAT_KEY_PREFIX = "clinic:redbeat"
     CELERY_REDBEAT_REDIS_OPTIONS = {"socket_connect_timeout": 5, "socket_timeout": 5}
+    if REDIS_URL.startswith("sentinel://"):
+        # RedBeat finds the master through the same sentinels, in its own URL scheme and options.
+        _nodes, _password, _db = sentinel_nodes(REDIS_URL)
+        CELERY_REDBEAT_REDIS_URL = "redis-sentinel://"
+        CELERY_REDBEAT_REDIS_OPTIONS |= {
+            "sentinels": _nodes, "service_name": REDIS_SENTINEL_MASTER, "db": _db, "password": _password,
+        }  # fmt: skip
+    else:
+        CELERY_REDBEAT_REDIS_URL = CELERY_BROKER_URL
     CELERY_BEAT_MAX_LOOP_INTERVAL = 10
     CELERY_REDBEAT_LOCK_TIMEOUT = env_int("BEAT_LOCK_TIMEOUT_SECONDS", 60, minimum=CELERY_BEAT_MAX_LOOP_INTERVAL * 2)
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            # A Redis that stops answering costs a request two seconds, then the rate limiter
-            # fails open (clinic.degrade) instead of every request hanging.
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            # A list: Django would split a string at `;`, which joins sentinels.
+            "LOCATION": [REDIS_CACHE_URL],
+            "OPTIONS": _cache_options,
         }
     }
 else:
@@ -365,6 +417,10 @@ AXES_RESET_ON_SUCCESS = True
 # it ends LOGIN_COOLOFF_MINUTES after the failure that caused it, whatever happens meanwhile.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HTTP_RESPONSE_CODE = 429
+# The client's address behind proxies, the same for every user of it (clinic.security.addresses):
+# empty (REMOTE_ADDR is the client), a hop count, or the proxies' addresses/networks.
+TRUSTED_PROXIES = env_trusted_proxies("TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "clinic.security.addresses.client_ip"
 AXES_VERBOSE = False
 
 # Audit checkpoints (clinic.security.audit): the head of each audit chain, HMAC-signed with this key
@@ -411,21 +467,52 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    # Probes and the metrics scraper speak plain HTTP inside the network (clinic/health.py).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     if env_bool("SECURE_PROXY_SSL_HEADER", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- observability (clinic/observability/, clinic/health.py) ---------------------------
+
+# json: one JSON object per line (production's default; what log collectors read); plain: text.
+LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "plain", {"json", "plain"})
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "clinic.observability.jsonlog.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     # django-axes logs every attempt at INFO; the audit trail already records sign-ins.
-    "loggers": {"axes": {"level": "WARNING"}},
+    # django.server repeats what clinic.request says about each request under runserver.
+    "loggers": {"axes": {"level": "WARNING"}, "django.server": {"level": "WARNING"}},
     "root": {
         "handlers": ["console"],
         "level": env_choice("LOG_LEVEL", "info", {"debug", "info", "warning", "error"}).upper(),
     },
 }
+
+# Workers and beat log through LOGGING too (JSON lines), instead of Celery's own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
+
+# /metrics answers a scraper sending `Authorization: Bearer <METRICS_TOKEN>`; unset, it is a 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise EnvError("METRICS_TOKEN: needs at least 32 characters")
+# /readyz: beat's heartbeat (sent every minute) may be this old; the oldest due message may
+# wait this long before the node reports not ready.
+BEAT_HEARTBEAT_MAX_AGE = env_int("BEAT_HEARTBEAT_MAX_AGE", 180, minimum=60)
+OUTBOX_MAX_LAG = env_int("OUTBOX_MAX_LAG", 900, minimum=60)
+
+# Error tracking: Sentry when SENTRY_DSN is set, patient data scrubbed (clinic.observability.errors).
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", DJANGO_ENV),
+        release=env_str("SENTRY_RELEASE", ""),
+    )

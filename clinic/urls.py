@@ -9,7 +9,8 @@ from rest_framework.routers import SimpleRouter
 from clinic.api.schema_views import SchemaDocsView, SchemaView
 from clinic.fhir.capability import CapabilityStatementView
 from clinic.fhir.resources import FhirPractitionerViewSet
-from clinic.health import healthz
+from clinic.health import healthz, readyz
+from clinic.observability.metrics import metrics_view
 from intake.fhir import FhirQuestionnaireResponseViewSet, FhirQuestionnaireViewSet
 from patients.fhir import FhirPatientViewSet
 from sessions.fhir.clinical import FhirEncounterViewSet, FhirObservationViewSet, FhirProcedureViewSet
@@ -48,6 +49,8 @@ fhir_urls = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     # Public in development; staff or an API key in production (clinic.api.schema_views).
     path("api/schema/", SchemaView.as_view(), name="schema"),

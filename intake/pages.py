@@ -19,7 +19,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
 from clinic import degrade
-from clinic.security.middleware import client_ip
+from clinic.security.addresses import client_ip
 from intake.definition import REQUIRED_MESSAGE, Form, Question, QuestionType, Section, body_regions
 from intake.messages import urgent_advice
 from intake.models import FlagSeverity, IntakeLink, IntakeLinkStatus, PatientFlag
@@ -319,7 +319,7 @@ def review(request, link: IntakeLink):
         try:
             intake_submit(
                 link=link,
-                ip_address=request.META.get("REMOTE_ADDR"),
+                ip_address=client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
             )
         except LinkUnavailableError as exc:

@@ -22,7 +22,7 @@ fi
 echo
 echo "  Admin:    http://127.0.0.1:${PORT}/admin/   (logins above)"
 echo "  API docs: http://127.0.0.1:${PORT}/api/docs/"
-echo "  Health:   http://127.0.0.1:${PORT}/healthz"
+echo "  Health:   http://127.0.0.1:${PORT}/healthz (liveness), /readyz (readiness)"
 echo "  Links sent to patients start with ${PUBLIC_BASE_URL:-http://127.0.0.1:${PORT}} (PUBLIC_BASE_URL; follows PORT)."
 echo "  Ctrl-C stops the web server, the worker and beat."
 echo

@@ -66,6 +66,8 @@ class ApiKeyAuthentication(BaseAuthentication):
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
             # Written at most once a minute so hot keys don't turn every read into a write.
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        # For the request log (clinic.observability.logs), which sees the Django request only.
+        request._request.api_key_id = key.pk
         return AnonymousUser(), key
 
     def authenticate_header(self, request):

@@ -30,6 +30,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from clinic.models import ApiKey, AuditAction, AuditCheckpoint, AuditEvent, Clinic
+from clinic.security.addresses import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def audit_record(
         object_id=object_id,
         patient_id=patient_id,
         via=via,
-        ip_address=meta.get("REMOTE_ADDR") or None,
+        ip_address=client_ip(django_request) if django_request is not None else None,
         user_agent=(meta.get("HTTP_USER_AGENT") or "")[:200],
         request_id=getattr(django_request, "request_id", "") or "",
         reason=reason,

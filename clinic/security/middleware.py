@@ -25,10 +25,6 @@ class RequestIdMiddleware:
         return response
 
 
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def staff_clinic(request):
     """The clinic whose wall clock a staff request reads and types times in.
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
+import time
 
 import pytest
+import redis
+from kombu import Connection
 
 from clinic import env
-from tests.processes import manage, project_env
+from clinic.redis_sentinel import SentinelPool
+from tests.processes import PrivateRedis, free_port, manage, project_env, wait_for
 
 
 @pytest.mark.parametrize(
@@ -76,6 +82,8 @@ def test_redis_url_unset_means_embedded_broker(monkeypatch):
         ("EMAIL_PORT", "smtp"),
         ("TIME_ZONE", "Mars/Olympus_Mons"),
         ("AUDIT_CHECKPOINT_KEY", "short"),
+        ("TRUSTED_PROXIES", "proxy.example"),
+        ("REDIS_URL", "sentinel://:pw@sentinel-a:26379/1;sentinel://sentinel-b:26379/2"),
     ],
 )
 def test_bad_variable_stops_start_up_with_one_line_naming_it(variable, value):
@@ -138,3 +146,109 @@ def test_public_links_follow_the_served_port_in_development():
     assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8801"
     chosen = project_env(DJANGO_ENV="development", PORT="8801", PUBLIC_BASE_URL="https://clinic.example/")
     assert manage(*show, env=chosen).stdout.strip().splitlines()[-1] == "https://clinic.example"
+
+
+# --- fail closed: production needs PostgreSQL and Redis -------------------------------------
+
+PRODUCTION = {"DJANGO_ENV": "production", "ALLOWED_HOSTS": "clinic.example"}
+SHOW_REDIS = (
+    "shell",
+    "-c",
+    "from django.conf import settings as s; import json;"
+    " print(json.dumps([s.CELERY_BROKER_URL, s.CACHES['default']['LOCATION'], s.CELERY_BROKER_TRANSPORT_OPTIONS,"
+    " s.CACHES['default']['OPTIONS']]))",
+)
+
+
+def test_production_refuses_to_start_without_database_url_and_redis_url_naming_each():
+    result = manage(
+        "check", env=project_env(**PRODUCTION, SECRET_KEY=secrets.token_urlsafe(64), DATABASE_URL=None, REDIS_URL=None)
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "configuration error: DATABASE_URL: production needs PostgreSQL (postgres://user:password@host:5432/dbname)",
+        "configuration error: REDIS_URL: production needs Redis for the task broker"
+        " (redis://host:6379/0 or sentinel://host:26379/0)",
+    ]
+    result = manage("check", env=project_env(**PRODUCTION, SECRET_KEY=secrets.token_urlsafe(64), REDIS_URL=None))
+    assert result.returncode == 2
+    assert [line.split(":")[1] for line in result.stderr.splitlines()] == [" REDIS_URL"]
+
+
+def test_production_refuses_the_embedded_sqlite_database():
+    production = project_env(**PRODUCTION, SECRET_KEY=secrets.token_urlsafe(64), DATABASE_URL="sqlite:////tmp/x.db")
+    result = manage("check", env=production)
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration error: DATABASE_URL: production needs PostgreSQL")
+
+
+def test_production_keeps_the_cache_out_of_the_brokers_redis_database():
+    key = secrets.token_urlsafe(64)
+    result = manage(*SHOW_REDIS, env=project_env(**PRODUCTION, SECRET_KEY=key, REDIS_URL="redis://redis:6379/0"))
+    broker, cache, _, _ = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (broker, cache) == ("redis://redis:6379/0", ["redis://redis:6379/1"])
+    # Its own URL (another server) is taken as is; the broker's own database is refused.
+    other = project_env(**PRODUCTION, SECRET_KEY=key, REDIS_URL="redis://q:6379/0", REDIS_CACHE_URL="redis://c:6379/0")
+    assert json.loads(manage(*SHOW_REDIS, env=other).stdout.strip().splitlines()[-1])[1] == ["redis://c:6379/0"]
+    same = project_env(**PRODUCTION, SECRET_KEY=key, REDIS_URL="redis://q:6379/0", REDIS_CACHE_URL="redis://q:6379/0")
+    result = manage("check", env=same)
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration error: REDIS_CACHE_URL: must not be the broker's database")
+
+
+def test_sentinel_urls_configure_the_broker_and_the_cache_with_the_master_name():
+    sentinels = "sentinel://:pw@sentinel-a:26379/2;sentinel://:pw@sentinel-b:26379/2"
+    production = project_env(**PRODUCTION, SECRET_KEY=secrets.token_urlsafe(64), REDIS_URL=sentinels)
+    result = manage("check", env=production)
+    assert result.stderr.startswith("configuration error: REDIS_SENTINEL_MASTER")
+    result = manage(*SHOW_REDIS, env={**production, "REDIS_SENTINEL_MASTER": "clinic"})
+    broker, cache, broker_options, cache_options = json.loads(result.stdout.strip().splitlines()[-1])
+    assert broker == sentinels
+    assert broker_options["master_name"] == "clinic"
+    assert cache == ["sentinel://:pw@sentinel-a:26379/3;sentinel://:pw@sentinel-b:26379/3"]
+    assert cache_options["pool_class"] == "clinic.redis_sentinel.SentinelPool"
+    assert cache_options["master_name"] == "clinic"
+
+
+def test_the_cache_and_the_broker_reach_redis_through_a_real_sentinel(tmp_path, settings):
+    """A private redis-server, a sentinel watching it, and the project's cache and Celery
+    broker configured with sentinel:// URLs: both find the master and work."""
+    master = PrivateRedis(tmp_path)
+    master.start()
+    port = free_port()
+    (tmp_path / "sentinel.conf").write_text(
+        f"port {port}\nbind 127.0.0.1\nsentinel monitor clinic 127.0.0.1 {master.port} 1\n"
+    )
+    sentinel = subprocess.Popen(
+        ["redis-server", str(tmp_path / "sentinel.conf"), "--sentinel"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        pool = None
+
+        def cache_works() -> bool:
+            nonlocal pool
+            try:
+                pool = SentinelPool.from_url(f"sentinel://127.0.0.1:{port}/3", master_name="clinic", socket_timeout=2)
+                client = redis.Redis(connection_pool=pool)
+                client.set("probe", "1")
+                return client.get("probe") == b"1"
+            except (redis.exceptions.RedisError, OSError):
+                time.sleep(0.2)
+                return False
+
+        wait_for(cache_works, timeout=15, what="the cache through the sentinel")
+        with Connection(f"sentinel://127.0.0.1:{port}/4", transport_options={"master_name": "clinic"}) as conn:
+            conn.ensure_connection(max_retries=3)
+            queue = conn.SimpleQueue("sentinel-probe")
+            queue.put({"hello": "sentinel"})
+            assert queue.get(timeout=5).payload == {"hello": "sentinel"}
+            queue.close()
+    finally:
+        if pool is not None:
+            pool.disconnect()
+        sentinel.kill()
+        sentinel.wait(timeout=10)
+        master.kill()

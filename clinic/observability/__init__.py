@@ -1,0 +1,1 @@
+"""Operating the service: JSON logs and the request log, error tracking, metrics, beat's heartbeat."""
