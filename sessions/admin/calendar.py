@@ -433,7 +433,8 @@ def _reschedule(request, appointment: Appointment):
         and (room is None or room.pk == appointment.room_id)
     ):
         messages.error(
-            request, f"The appointment is already at {old} with {practitioner}: nothing was changed. Choose another time."
+            request,
+            f"The appointment is already at {old} with {practitioner}: nothing was changed. Choose another time.",
         )
         return None, 400
     try:

@@ -238,8 +238,10 @@ def calendar_columns(query: CalendarQuery) -> tuple[list[Column], list[dict], in
         owner = owners[0] if owners else None
         columns = [
             Column(
-                title=f"{day:%a} {day.day} {day:%b}", subtitle=str(owner),
-                blocks=cell(owner.pk, day), gone=gone(owner.pk, day),
+                title=f"{day:%a} {day.day} {day:%b}",
+                subtitle=str(owner),
+                blocks=cell(owner.pk, day),
+                gone=gone(owner.pk, day),
             )  # fmt: skip
             for day in days
             if owner is not None

@@ -77,7 +77,9 @@ def test_the_receptionist_books_moves_and_cancels_from_the_calendar(
     )  # fmt: skip
     appointment_patient_confirm(appointment=held, via=ConfirmedVia.SMS_REPLY)  # Ben replied YES
     # A 30-minute visit of a flagged patient: the shortest block, where the badge used to be cut.
-    release = ServiceFactory(clinic=clinic, name="Trigger point release", duration_minutes=30, buffer_minutes=0, requires_room=False)
+    release = ServiceFactory(
+        clinic=clinic, name="Trigger point release", duration_minutes=30, buffer_minutes=0, requires_room=False
+    )
     practitioner.services.add(release)
     zoe = PatientFactory(clinic=clinic, given_name="Zoe", family_name="Taylor")
     PatientFlagFactory(clinic=clinic, patient=zoe, severity=FlagSeverity.URGENT, rule_code="dvt_suspected")

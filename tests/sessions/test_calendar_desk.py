@@ -50,7 +50,9 @@ def _block(html: str, start: str) -> str:
 
 
 def test_a_short_block_shows_the_badge_whole_and_keeps_the_rest_in_its_accessible_name(setup, receptionist):
-    short = ServiceFactory(clinic=setup.clinic, name="Release", duration_minutes=30, buffer_minutes=0, requires_room=False)
+    short = ServiceFactory(
+        clinic=setup.clinic, name="Release", duration_minutes=30, buffer_minutes=0, requires_room=False
+    )
     setup.practitioner.services.add(short)
     setup.patient.given_name, setup.patient.family_name = "Maya", "Singh"
     setup.patient.save()
@@ -62,7 +64,9 @@ def test_a_short_block_shows_the_badge_whole_and_keeps_the_rest_in_its_accessibl
     block = _block(week.content.decode(), "09:00")
     # Time on the first line, then the badge before the name; the detail lines do not fit a
     # 36 px block in a narrow week column, so they are hidden whole, not cut.
-    assert re.search(r'cal-time">09:00&ndash;09:30</span>\s*<span class="cal-who"><span class="cal-flag flag-urgent"', block)
+    assert re.search(
+        r'cal-time">09:00&ndash;09:30</span>\s*<span class="cal-who"><span class="cal-flag flag-urgent"', block
+    )
     assert block.count("cal-more") == 2
     assert 'aria-label="09:00–09:30 Maya Singh, Urgent flag, Release, Booked, No intake"' in block
     long = _block(week.content.decode(), "10:00")
@@ -152,7 +156,8 @@ def test_the_booking_search_shows_each_patients_flag_badge(setup, receptionist):
     text = _text(client.get("/admin/calendar/book/", {**query, "q": "Zed"}))
     assert "Maya Zed ⚠︎ Urgent flag" in text
     assert "Mark Zed ⚠" not in text
-    assert "Dvt" not in text and "anticoag" not in text.lower()  # severity only
+    assert "Dvt" not in text  # severity only
+    assert "anticoag" not in text.lower()
     # Once chosen (the form comes back with an error), the badge is still by her name.
     refused = client.post("/admin/calendar/book/", {**query, "patient": flagged.pk, "notes": "x" * 501})
     assert refused.status_code == 400
