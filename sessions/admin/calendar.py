@@ -32,7 +32,9 @@ from sessions.admin.calendar_layout import (
     appointment_blocks,
     bookable_services,
     calendar_columns,
+    flag_badges,
     free_slots_for_move,
+    services_offered,
     visible_practitioners,
     visible_rooms,
 )
@@ -99,16 +101,21 @@ def calendar_view(request):
     date = form.cleaned_data.get("date") or timezone.now().astimezone(tz).date()
     week = form.cleaned_data.get("view") == "week"
     by_room = form.cleaned_data.get("by") == "room"
-    # Free times of the first service until the desk picks one (or none).
-    default_service = offered[0] if offered else None
-    service = _pick(offered, request.GET["service"]) if "service" in request.GET else default_service
-    can_book = request.user.has_perm(PERM.format("add"))
-    if not can_book:
-        service = None  # free times are links to the booking form
     focus = _pick(rooms, request.GET.get("room")) if by_room else _pick(practitioners, request.GET.get("practitioner"))
     if week and focus is None:
         owners = rooms if by_room else practitioners
         focus = owners[0] if owners else None
+    # Free times of the first service the practitioners shown offer, until the desk picks
+    # one (or none): a service nobody in view offers would only ever show "no free times".
+    shown = [focus] if isinstance(focus, Practitioner) else practitioners
+    if "service" in request.GET:
+        service = _pick(offered, request.GET["service"])
+    else:
+        theirs = services_offered(shown) if not by_room else set()
+        service = next((s for s in offered if s.pk in theirs), None)
+    can_book = request.user.has_perm(PERM.format("add"))
+    if not can_book:
+        service = None  # free times are links to the booking form
     columns, hours, height = calendar_columns(
         CalendarQuery(
             clinic=clinic,
@@ -156,6 +163,9 @@ def calendar_view(request):
         "rooms_url": calendar_url(clinic, _without(keep, "practitioner"), by="room", date=date),
         "heading": _heading(date, week),
         "can_book": can_book,
+        "has_free": any(c.free_count for c in columns),
+        "gone_count": sum(len(c.gone) for c in columns),
+        "span": _span(date, week),
     }
     return _render(request, "admin/treatment_sessions/calendar.html", context, tz, status=400 if errors else 200)
 
@@ -170,6 +180,14 @@ def _heading(date: dt.date, week: bool) -> str:
     first = date - dt.timedelta(days=date.weekday())
     last = first + dt.timedelta(days=6)
     return f"Week of {first:%A} {first.day} {first:%B} to {last:%A} {last.day} {last:%B %Y}"
+
+
+def _span(date: dt.date, week: bool) -> str:
+    """ "on Thursday 3 December" or "in the week of Monday 30 November": for "no free times"."""
+    if not week:
+        return f"on {date:%A} {date.day} {date:%B}"
+    first = date - dt.timedelta(days=date.weekday())
+    return f"in the week of {first:%A} {first.day} {first:%B}"
 
 
 def _clinic_choices(request) -> list[Clinic]:
@@ -275,6 +293,8 @@ def book_view(request):
     chosen = form.cleaned_data.get("patient") if form is not None else None
     if chosen is not None and chosen not in patients:
         patients.insert(0, chosen)
+    # The severity badge the calendar shows (one query), so the desk sees it before booking.
+    flags = flag_badges({p.pk for p in patients}) if patients else {}
     context = {
         "title": f"Book {data['service'].name} with {data['practitioner']}",
         "clinic": clinic,
@@ -288,7 +308,7 @@ def book_view(request):
             "start": start.isoformat(),
         },
         "q": query,
-        "patients": patients,
+        "patients": [(p, flags.get(p.pk)) for p in patients],
         "chosen": chosen,
         "form": form,
         "conflict": conflict,
@@ -407,6 +427,16 @@ def _reschedule(request, appointment: Appointment):
         messages.error(request, "That is not one of the free times shown. Choose one from the list.")
         return None, 400
     old = when(appointment.start, appointment.end, tz)
+    if (
+        start == appointment.start
+        and practitioner.pk == appointment.practitioner_id
+        and (room is None or room.pk == appointment.room_id)
+    ):
+        messages.error(
+            request,
+            f"The appointment is already at {old} with {practitioner}: nothing was changed. Choose another time.",
+        )
+        return None, 400
     try:
         moved = services.appointment_reschedule(
             appointment=appointment, start=start, practitioner=practitioner, room=room,

@@ -21,13 +21,22 @@ from clinic.models import Clinic, Practitioner, Room, Service
 from intake.flag_detail import flag_neutral_text
 from intake.models import FlagSeverity, IntakeLink, IntakeLinkStatus, PatientFlag
 from sessions.availability import Slot, free_slots
-from sessions.models import Appointment, AppointmentStatus
+from sessions.models import Appointment, AppointmentStatus, ConfirmedVia
 
 PX_PER_MINUTE = 1.2
 DEFAULT_FIRST_HOUR, DEFAULT_LAST_HOUR = 8, 18
 # A flag badge shows the most severe active flag; information flags get none.
 _SEVERITY_RANK = {FlagSeverity.URGENT: 0, FlagSeverity.CAUTION: 1}
 _BADGE = {FlagSeverity.URGENT: "Urgent flag", FlagSeverity.CAUTION: "Caution flag"}
+# A block's text lines (line-height in _calendar_style.html) and its padding, in px.
+LINE_PX, BLOCK_PADDING_PX = 15.6, 4
+# Visits the desk still looks for, drawn muted; they hold no time (free_slots skips them).
+GONE = (AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW)
+_CONFIRMED_VIA = {
+    ConfirmedVia.STAFF: "Confirmed (staff)",
+    ConfirmedVia.EMAIL_LINK: "Confirmed (email link)",
+    ConfirmedVia.SMS_REPLY: "Confirmed (SMS reply)",
+}
 
 
 @dataclass
@@ -43,6 +52,15 @@ class Block:
     flag: tuple[str, str, str] = ("", "", "")  # (severity, badge, what it asks of staff)
     top: int = 0  # px
     height: int = 0
+    meta_lines: int = 2  # how many of the two detail lines fit under the time and name
+
+    @property
+    def status_text(self) -> str:
+        """ "Confirmed (SMS reply)" when the patient or staff confirmed it, else the status."""
+        a = self.appointment
+        if a.status == AppointmentStatus.CONFIRMED and a.confirmed_at is not None:
+            return _CONFIRMED_VIA.get(a.confirmed_via, "Confirmed")
+        return a.get_status_display()
 
 
 @dataclass
@@ -50,6 +68,7 @@ class Column:
     title: str
     subtitle: str = ""
     blocks: list[Block] = field(default_factory=list)
+    gone: list[Block] = field(default_factory=list)  # cancelled and no-show, listed under the column
 
     @property
     def free_count(self) -> int:
@@ -127,7 +146,6 @@ def appointments_between(
     """The range's appointments of the columns shown (`owner_key` is practitioner_id or room_id)."""
     return list(
         Appointment.objects.filter(clinic=clinic, start__gte=start, start__lt=end, **{f"{owner_key}__in": owner_ids})
-        .exclude(status=AppointmentStatus.CANCELLED)
         .select_related("patient", "practitioner", "service", "room")
         .order_by("start", "pk")
     )
@@ -191,12 +209,18 @@ def calendar_columns(query: CalendarQuery) -> tuple[list[Column], list[dict], in
         )
     step = clinic.booking_granularity_minutes
 
-    def cell(owner_id: int, day: dt.date) -> list[Block]:
-        found = [
+    def gone(owner_id: int, day: dt.date) -> list[Block]:
+        return [b for b in mine(owner_id, day) if b.appointment.status in GONE]
+
+    def mine(owner_id: int, day: dt.date) -> list[Block]:
+        return [
             b
             for b in blocks.values()
             if getattr(b.appointment, key) == owner_id and b.appointment.start.astimezone(tz).date() == day
         ]
+
+    def cell(owner_id: int, day: dt.date) -> list[Block]:
+        found = [b for b in mine(owner_id, day) if b.appointment.status not in GONE]
         for slot in slots:
             if slot.practitioner_id == owner_id and slot.start.date() == day:
                 found.append(
@@ -213,13 +237,26 @@ def calendar_columns(query: CalendarQuery) -> tuple[list[Column], list[dict], in
     if query.week:
         owner = owners[0] if owners else None
         columns = [
-            Column(title=f"{day:%a} {day.day} {day:%b}", subtitle=str(owner), blocks=cell(owner.pk, day))
+            Column(
+                title=f"{day:%a} {day.day} {day:%b}",
+                subtitle=str(owner),
+                blocks=cell(owner.pk, day),
+                gone=gone(owner.pk, day),
+            )  # fmt: skip
             for day in days
             if owner is not None
         ]
     else:
-        columns = [Column(title=str(o), blocks=cell(o.pk, days[0])) for o in owners]
-    return _place(columns)
+        columns = [Column(title=str(o), blocks=cell(o.pk, days[0]), gone=gone(o.pk, days[0])) for o in owners]
+    placed = _place(columns)
+    # A narrow week column puts the time on one line and the flag badge and name on the next;
+    # a day column has them on one line. The detail lines show only where whole lines fit
+    # (the rest is in the block's title and accessible name), so a badge is never cut.
+    head = 2 if query.week else 1
+    for column in columns:
+        for block in column.blocks:
+            block.meta_lines = max(0, int((block.height - BLOCK_PADDING_PX) // LINE_PX) - head)
+    return placed
 
 
 def _place(columns: list[Column]) -> tuple[list[Column], list[dict], int]:
@@ -253,7 +290,8 @@ def free_slots_for_move(
     *, appointment: Appointment, date: dt.date, practitioners: list[Practitioner]
 ) -> list[tuple[Practitioner, list[Slot]]]:
     """One day's free starts of the appointment's service for every practitioner offering it;
-    the appointment's own time counts as free, as `appointment_reschedule` sees it."""
+    the appointment's own time counts as free, as `appointment_reschedule` sees it, but its
+    current start with its own practitioner is no move and is not offered."""
     clinic = appointment.clinic
     start, end = local_day_bounds(date, clinic.tz)
     slots = free_slots(
@@ -266,5 +304,15 @@ def free_slots_for_move(
     )
     grouped: dict[int, list[Slot]] = defaultdict(list)
     for slot in slots:
+        if slot.start == appointment.start and slot.practitioner_id == appointment.practitioner_id:
+            continue
         grouped[slot.practitioner_id].append(slot)
     return [(p, grouped[p.pk]) for p in practitioners if grouped.get(p.pk)]
+
+
+def services_offered(practitioners: list[Practitioner]) -> set[int]:
+    """The ids of the services at least one of `practitioners` offers (one query)."""
+    through = Practitioner.services.through
+    return set(
+        through.objects.filter(practitioner_id__in=[p.pk for p in practitioners]).values_list("service_id", flat=True)
+    )

@@ -16,8 +16,9 @@ import pytest
 from django.utils import timezone
 
 from intake.models import FlagSeverity
-from sessions.models import Appointment, AppointmentStatus
+from sessions.models import Appointment, AppointmentStatus, ConfirmedVia
 from sessions.services import appointment_book
+from sessions.services.confirmation import appointment_patient_confirm
 from tests.factories import (
     LocationFactory,
     PatientFactory,
@@ -70,9 +71,21 @@ def test_the_receptionist_books_moves_and_cancels_from_the_calendar(
     # A week ahead in the clinic's zone, so every time shown is still bookable.
     day = timezone.now().astimezone(TORONTO).date() + dt.timedelta(days=7)
     busy = PatientFactory(clinic=clinic, given_name="Ben", family_name="Busy")
-    appointment_book(
+    held = appointment_book(
         clinic=clinic, patient=busy, practitioner=practitioner, service=massage,
         start=dt.datetime.combine(day, dt.time(9), tzinfo=TORONTO),
+    )  # fmt: skip
+    appointment_patient_confirm(appointment=held, via=ConfirmedVia.SMS_REPLY)  # Ben replied YES
+    # A 30-minute visit of a flagged patient: the shortest block, where the badge used to be cut.
+    release = ServiceFactory(
+        clinic=clinic, name="Trigger point release", duration_minutes=30, buffer_minutes=0, requires_room=False
+    )
+    practitioner.services.add(release)
+    zoe = PatientFactory(clinic=clinic, given_name="Zoe", family_name="Taylor")
+    PatientFlagFactory(clinic=clinic, patient=zoe, severity=FlagSeverity.URGENT, rule_code="dvt_suspected")
+    appointment_book(
+        clinic=clinic, patient=zoe, practitioner=practitioner, service=release,
+        start=dt.datetime.combine(day, dt.time(16), tzinfo=TORONTO),
     )  # fmt: skip
     long_day = f"{day:%A} {day.day} {day:%B %Y}"
     calendar = f"{live_server.url}/admin/calendar/?date={day:%Y-%m-%d}&service={massage.pk}"
@@ -91,8 +104,30 @@ def test_the_receptionist_books_moves_and_cancels_from_the_calendar(
         page.goto(calendar)
         expect(page.get_by_role("heading", name=f"Riverside: {long_day}")).to_be_visible()
         expect(page.get_by_text("Times in America/Toronto.")).to_be_visible()
-        expect(page.get_by_role("link", name="09:00–10:00 Ben Busy")).to_be_visible()
+        ben = page.get_by_role("link", name="09:00–10:00 Ben Busy")
+        expect(ben).to_be_visible()
+        expect(ben.get_by_text("Confirmed (SMS reply)")).to_be_visible()
+        expect(ben).to_have_attribute("aria-label", re.compile(r"Confirmed \(SMS reply\)"))
         page.screenshot(path=f"{shot}-1-day.png", full_page=True)
+        # The 30-minute block: the badge is whole and readable inside it, in the day and the week.
+        for view in ("", "&view=week"):
+            page.goto(calendar + view)
+            zoe_block = page.get_by_role("link", name="16:00–16:30 Zoe Taylor, Urgent flag")
+            badge = zoe_block.locator(".cal-flag")
+            expect(badge).to_be_visible()
+            expect(badge).to_contain_text("Urgent")
+            if not phone:
+                inner, outer = badge.bounding_box(), zoe_block.bounding_box()
+                assert inner["height"] >= 12, inner
+                assert inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 0.5, (inner, outer)
+                assert inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 0.5, (inner, outer)
+                # Only whole lines: none of the block's lines shown runs past its bottom.
+                for line in zoe_block.locator(".cal-line").all():
+                    box = line.bounding_box()
+                    if box is not None and line.is_visible():
+                        assert box["y"] + box["height"] <= outer["y"] + outer["height"] + 0.5, (box, outer)
+            page.screenshot(path=f"{shot}-1c-short{view[6:]}.png", full_page=True)
+        page.goto(calendar)
 
         # Taken meanwhile: this desk opens 12:15 for Maya, another tab books Ben there first.
         page.get_by_role("link", name="Book Remedial massage with Theo Therapist at 12:15").click()
@@ -127,6 +162,7 @@ def test_the_receptionist_books_moves_and_cancels_from_the_calendar(
         page.get_by_label("Find the patient").fill("Singh")
         page.get_by_role("button", name="Search").click()
         page.get_by_label("Maya Singh").check()
+        expect(page.locator(".cal-patients .cal-flag")).to_have_text("⚠︎ Urgent flag")
         page.screenshot(path=f"{shot}-2-book.png", full_page=True)
         page.get_by_role("button", name="Book Remedial massage").click()
         expect(page.locator(".messagelist")).to_contain_text(
@@ -134,14 +170,21 @@ def test_the_receptionist_books_moves_and_cancels_from_the_calendar(
         )
         block = page.get_by_role("link", name="11:00–12:00 Maya Singh")
         expect(block).to_be_visible()
-        expect(block.locator(".cal-flag")).to_have_text("Urgent flag")
+        expect(block.locator(".cal-flag")).to_have_text("⚠︎ Urgent flag")
         expect(block.locator(".cal-flag")).to_be_visible()
         page.screenshot(path=f"{shot}-3-booked.png", full_page=True)
 
         # Reschedule: open the appointment and choose another free start.
         block.click()
         expect(page.locator(".cal-when")).to_have_text(f"{long_day}, 11:00–12:00 (America/Toronto)")
-        expect(page.locator(".cal-flag")).to_have_text("Urgent flag")
+        expect(page.locator(".cal-flag")).to_have_text("⚠︎ Urgent flag")
+        # Its own start is no move: not offered.
+        expect(page.get_by_role("button", name="Move to 11:00 with Theo Therapist")).to_have_count(0)
+        next_day = day + dt.timedelta(days=1)
+        for name in ("Back to the day", f"{next_day:%a} {next_day.day} {next_day:%b} →"):
+            box = page.get_by_role("link", name=name).bounding_box()
+            assert box["height"] >= 44 or not phone, (name, box)
+        assert page.get_by_role("link", name="Back to the day").bounding_box()["height"] >= 44
         page.get_by_role("button", name="Move to 14:00 with Una Other").click()
         expect(page.locator(".messagelist")).to_contain_text(
             f"to {long_day}, 14:00–15:00 (America/Toronto) with Una Other."
@@ -162,7 +205,11 @@ def test_the_receptionist_books_moves_and_cancels_from_the_calendar(
         expect(page.locator(".messagelist")).to_contain_text(
             f"Cancelled: Maya Singh, {long_day}, 14:00–15:00 (America/Toronto). Reason: Flu, will call back"
         )
-        expect(page.get_by_role("link", name="14:00–15:00 Maya Singh")).to_have_count(0)
+        expect(page.locator(".cal-appt").get_by_role("link", name="14:00–15:00 Maya Singh")).to_have_count(0)
+        # Still findable: listed, struck through, under her day's column.
+        gone = page.locator(".cal-gone").filter(has_text="Cancelled or no-show (1)")
+        expect(gone.get_by_role("link", name="14:00–15:00 Maya Singh")).to_be_visible()
+        expect(gone).to_contain_text("Cancelled by the patient")
         # Her time is free again.
         expect(page.get_by_role("link", name="Book Remedial massage with Una Other at 14:00")).to_be_visible()
         page.screenshot(path=f"{shot}-6-cancelled.png", full_page=True)
