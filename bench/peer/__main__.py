@@ -75,7 +75,7 @@ def _serve(command: list[str], *, cwd: Path, env: dict, port: int, probe: str) -
         try:
             requests.get(f"http://127.0.0.1:{port}{probe}", timeout=2)
             return process
-        except requests.ConnectionError:
+        except requests.RequestException:
             if process.poll() is not None:
                 raise SystemExit(f"{command[0]} exited with {process.returncode}") from None
             time.sleep(0.5)
@@ -102,6 +102,8 @@ class Peer:
             "DJANGO_SETTINGS_MODULE": "peer_site.settings", "PYTHONPATH": str(HERE),
         }  # fmt: skip
         manage = [str(self.python), "-m", "django"]
+        # The package ships no migrations: its README has the site make them.
+        subprocess.run([*manage, "makemigrations", "appointment", "-v0"], cwd=HERE, env=self.env, check=True)
         subprocess.run([*manage, "migrate", "--no-input", "-v0"], cwd=HERE, env=self.env, check=True)
         seeded = subprocess.run(
             [str(self.python), "-m", "peer_site.seed", str(clients)],
