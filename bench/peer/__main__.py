@@ -119,7 +119,7 @@ class Peer:
 
     def slots_day(self, session: requests.Session, day: dt.date) -> int:
         response = session.get(
-            f"{self.base}/appointment/available_slots/",
+            f"{self.base}/appointment/ajax/available_slots/",
             params={
                 "selected_date": day.isoformat(), "staff_member": self.data["staff"],
                 "service_id": self.data["service"],
