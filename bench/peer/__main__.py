@@ -280,7 +280,7 @@ class Ours:
         start = dt.datetime.combine(day, dt.time(hour), tzinfo=ZONE)
         with psycopg.connect(f"{PG}/{self.db}") as conn:
             return conn.execute(
-                "SELECT count(*) FROM sessions_appointment WHERE start = %s AND status <> 'cancelled'", [start]
+                "SELECT count(*) FROM treatment_sessions_appointment WHERE start = %s AND status <> 'cancelled'", [start]
             ).fetchone()[0]
 
     def stop(self) -> None:
