@@ -159,6 +159,7 @@ class Peer:
             data={
                 "csrfmiddlewaretoken": token, "name": "Pat Client", "email": "ignored@example.com",
                 "phone_0": "CA", "phone_1": "4165550123", "address": "1 King St W", "additional_info": "",
+                "payment_type": "full",  # the page's radio button, checked by default
             },
             headers={"Referer": client_page}, allow_redirects=False, timeout=30,
         )  # fmt: skip
@@ -280,7 +281,8 @@ class Ours:
         start = dt.datetime.combine(day, dt.time(hour), tzinfo=ZONE)
         with psycopg.connect(f"{PG}/{self.db}") as conn:
             return conn.execute(
-                "SELECT count(*) FROM treatment_sessions_appointment WHERE start = %s AND status <> 'cancelled'", [start]
+                "SELECT count(*) FROM treatment_sessions_appointment WHERE start = %s AND status <> 'cancelled'",
+                [start],
             ).fetchone()[0]
 
     def stop(self) -> None:
