@@ -386,7 +386,7 @@ def main() -> None:
     lines.append(
         f"| {args.parallel} parallel bookings of one slot | "
         + " | ".join(
-            f"**{raced[a.name][0]} appointments created** (statuses {dict(sorted(_counted(raced[a.name][1]).items()))})"
+            f"**{raced[a.name][0]} created** (statuses {dict(sorted(_counted(raced[a.name][1]).items()))})"
             for a in apps
         )
         + " |"
@@ -394,6 +394,7 @@ def main() -> None:
     lines += [
         "",
         "The peer books through HTML forms (its slot list is a per-day AJAX view); this project through its REST API. "
+        "The peer offers starts on the hour (its slot length), this project every 15 minutes, hence more slots. "
         "The peer has no database constraint against overlapping appointments, so concurrent requests for one "
         "slot all succeed; here the exclusion constraint admits one and answers the rest with 409.",
     ]
