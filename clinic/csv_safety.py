@@ -36,13 +36,21 @@ def csv_cell_restore(text: str) -> str:
 
 
 class SafeCsvWriter:
-    """`csv.writer` whose every cell goes through `csv_cell`."""
+    """`csv.writer` whose every cell goes through `csv_cell`. With `zone` (the clinic's), a
+    date-time is written as that clinic's wall-clock time with its offset
+    (`2026-12-04T10:30:00-05:00`), as a person reading the file expects, not in UTC."""
 
-    def __init__(self, out, **kwargs):
+    def __init__(self, out, *, zone: dt.tzinfo | None = None, **kwargs):
         self._writer = csv.writer(out, **kwargs)
+        self._zone = zone
+
+    def _local(self, value):
+        if self._zone is not None and isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value.astimezone(self._zone).isoformat()
+        return value
 
     def writerow(self, row: Iterable) -> None:
-        self._writer.writerow([csv_cell(value) for value in row])
+        self._writer.writerow([csv_cell(self._local(value)) for value in row])
 
     def writerows(self, rows: Iterable[Iterable]) -> None:
         for row in rows:

@@ -133,7 +133,7 @@ PATIENT_EXPORT_FIELDS = ["id", *DEFAULT_COLUMNS, "is_archived", "created_at", "u
 
 def patients_export_csv(*, clinic: Clinic, out) -> int:
     """Write the clinic's patients (identity and contact details, no clinical content) as CSV."""
-    writer = SafeCsvWriter(out)
+    writer = SafeCsvWriter(out, zone=clinic.tz)
     writer.writerow(PATIENT_EXPORT_FIELDS)
     count = 0
     for patient in Patient.objects.filter(clinic=clinic).order_by("id").iterator(chunk_size=1000):

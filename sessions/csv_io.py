@@ -124,7 +124,7 @@ APPOINTMENT_EXPORT_FIELDS = [
 
 
 def appointments_export_csv(*, clinic: Clinic, out) -> int:
-    writer = SafeCsvWriter(out)
+    writer = SafeCsvWriter(out, zone=clinic.tz)
     writer.writerow(APPOINTMENT_EXPORT_FIELDS)
     rows = (
         Appointment.objects.filter(clinic=clinic)

@@ -103,3 +103,19 @@ def test_an_exported_file_imports_back(tmp_path, clinic, other_clinic):
         "import_patients", str(path), "--clinic", other_clinic.slug, stdout=io.StringIO(), stderr=io.StringIO()
     )
     assert Patient.objects.get(clinic=other_clinic).full_name == "Ada Moss"
+
+
+def test_exported_times_are_the_clinics_wall_clock_with_its_offset(tmp_path, clinic):
+    import datetime as dt
+
+    from tests.factories import AppointmentFactory
+
+    clinic.time_zone = "America/Toronto"
+    clinic.save(update_fields=["time_zone"])
+    AppointmentFactory(clinic=clinic, start=dt.datetime(2027, 1, 12, 15, 30, tzinfo=dt.UTC))
+    path = tmp_path / "appointments.csv"
+    call_command("export_csv", "appointments", "--clinic", clinic.slug, "--output", str(path), stderr=io.StringIO())
+    row = _rows(path)[0]
+    # 15:30 UTC is 10:30 in Toronto in January: the file says what the clinic's clock said.
+    assert row["start"] == "2027-01-12T10:30:00-05:00"
+    assert row["created_at"].endswith(("-05:00", "-04:00"))
