@@ -397,6 +397,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "clinic.api.schema.add_error_responses",
         "clinic.api.schema.add_tags",
+        "clinic.api.schema.share_request_bodies",
         "clinic.api.schema_examples.add_examples",
     ],
 }

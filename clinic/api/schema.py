@@ -254,6 +254,25 @@ def _error_codes(path: str, method: str, operation: dict) -> list[str]:
     return codes
 
 
+def share_request_bodies(result, generator, request, public):
+    """drf-spectacular postprocessing hook: a body offered in several media types
+    (`application/fhir+json` and `application/json`) as one named component, not one inline copy
+    per type. Generated clients make a model per inline schema and refuse two of the same name."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            content = operation.get("requestBody", {}).get("content", {}) if isinstance(operation, dict) else {}
+            inline = [media["schema"] for media in content.values() if "$ref" not in media.get("schema", {"$ref": ""})]
+            if len(content) < 2 or not inline:
+                continue
+            name = "".join(part.capitalize() for part in operation["operationId"].split("_")) + "Body"
+            schemas[name] = inline[0]
+            for media in content.values():
+                if media.get("schema") == inline[0]:
+                    media["schema"] = {"$ref": f"#/components/schemas/{name}"}
+    return result
+
+
 def add_tags(result, generator, request, public):
     """drf-spectacular postprocessing hook: the tags in order, each described by its view's docstring."""
     described: dict[str, str] = {}

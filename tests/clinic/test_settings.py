@@ -160,6 +160,7 @@ SHOW_REDIS = (
 )
 
 
+@pytest.mark.processes
 def test_production_refuses_to_start_without_database_url_and_redis_url_naming_each():
     result = manage(
         "check", env=project_env(**PRODUCTION, SECRET_KEY=secrets.token_urlsafe(64), DATABASE_URL=None, REDIS_URL=None)
@@ -175,6 +176,7 @@ def test_production_refuses_to_start_without_database_url_and_redis_url_naming_e
     assert [line.split(":")[1] for line in result.stderr.splitlines()] == [" REDIS_URL"]
 
 
+@pytest.mark.processes
 def test_production_refuses_the_embedded_sqlite_database():
     production = project_env(**PRODUCTION, SECRET_KEY=secrets.token_urlsafe(64), DATABASE_URL="sqlite:////tmp/x.db")
     result = manage("check", env=production)
@@ -182,9 +184,11 @@ def test_production_refuses_the_embedded_sqlite_database():
     assert result.stderr.startswith("configuration error: DATABASE_URL: production needs PostgreSQL")
 
 
+@pytest.mark.processes
 def test_production_keeps_the_cache_out_of_the_brokers_redis_database():
     key = secrets.token_urlsafe(64)
     result = manage(*SHOW_REDIS, env=project_env(**PRODUCTION, SECRET_KEY=key, REDIS_URL="redis://redis:6379/0"))
+    assert result.returncode == 0, result.stderr
     broker, cache, _, _ = json.loads(result.stdout.strip().splitlines()[-1])
     assert (broker, cache) == ("redis://redis:6379/0", ["redis://redis:6379/1"])
     # Its own URL (another server) is taken as is; the broker's own database is refused.
@@ -196,12 +200,14 @@ def test_production_keeps_the_cache_out_of_the_brokers_redis_database():
     assert result.stderr.startswith("configuration error: REDIS_CACHE_URL: must not be the broker's database")
 
 
+@pytest.mark.processes
 def test_sentinel_urls_configure_the_broker_and_the_cache_with_the_master_name():
     sentinels = "sentinel://:pw@sentinel-a:26379/2;sentinel://:pw@sentinel-b:26379/2"
     production = project_env(**PRODUCTION, SECRET_KEY=secrets.token_urlsafe(64), REDIS_URL=sentinels)
     result = manage("check", env=production)
     assert result.stderr.startswith("configuration error: REDIS_SENTINEL_MASTER")
     result = manage(*SHOW_REDIS, env={**production, "REDIS_SENTINEL_MASTER": "clinic"})
+    assert result.returncode == 0, result.stderr
     broker, cache, broker_options, cache_options = json.loads(result.stdout.strip().splitlines()[-1])
     assert broker == sentinels
     assert broker_options["master_name"] == "clinic"
@@ -210,6 +216,7 @@ def test_sentinel_urls_configure_the_broker_and_the_cache_with_the_master_name()
     assert cache_options["master_name"] == "clinic"
 
 
+@pytest.mark.processes
 def test_the_cache_and_the_broker_reach_redis_through_a_real_sentinel(tmp_path, settings):
     """A private redis-server, a sentinel watching it, and the project's cache and Celery
     broker configured with sentinel:// URLs: both find the master and work."""
