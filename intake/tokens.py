@@ -1,29 +1,10 @@
-"""Intake link tokens: a random nonce, signed with SECRET_KEY.
-
-The database stores only the nonce. A token whose signature does not verify is
-rejected before any query, so guessing costs nothing but a rate-limit count.
-"""
+"""Intake link tokens (clinic.security.link_tokens, salt "intake.link")."""
 
 from __future__ import annotations
 
-import secrets
+from clinic.security.link_tokens import LinkTokens
 
-from django.core import signing
-
-_signer = signing.Signer(salt="intake.link")
-
-
-def new_nonce() -> str:
-    return secrets.token_urlsafe(24)  # 192 random bits
-
-
-def token_for(nonce: str) -> str:
-    return _signer.sign(nonce)
-
-
-def nonce_from(token: str) -> str | None:
-    """The nonce of a genuine token, or None for a tampered or made-up one."""
-    try:
-        return _signer.unsign(token)
-    except signing.BadSignature:
-        return None
+_tokens = LinkTokens("intake.link")
+new_nonce = _tokens.new_nonce
+token_for = _tokens.token_for
+nonce_from = _tokens.nonce_from

@@ -1,25 +1,11 @@
-"""Outcome link tokens: a random nonce signed with SECRET_KEY (as intake's; another salt, so an
-intake token never opens a measure and the other way round)."""
+"""Outcome link tokens (clinic.security.link_tokens, salt "outcomes.link": an intake token never
+opens a measure and the other way round)."""
 
 from __future__ import annotations
 
-import secrets
+from clinic.security.link_tokens import LinkTokens
 
-from django.core import signing
-
-_signer = signing.Signer(salt="outcomes.link")
-
-
-def new_nonce() -> str:
-    return secrets.token_urlsafe(24)  # 192 random bits
-
-
-def token_for(nonce: str) -> str:
-    return _signer.sign(nonce)
-
-
-def nonce_from(token: str) -> str | None:
-    try:
-        return _signer.unsign(token)
-    except signing.BadSignature:
-        return None
+_tokens = LinkTokens("outcomes.link")
+new_nonce = _tokens.new_nonce
+token_for = _tokens.token_for
+nonce_from = _tokens.nonce_from

@@ -187,6 +187,17 @@ class WorkingHoursFactory(factory.django.DjangoModelFactory):
     end_time = dt.time(17)
 
 
+def bookable_service(clinic: Clinic, practitioner: Practitioner, **service_fields) -> Service:
+    """A 45-minute service (no room, no buffer unless told) that `practitioner` offers at a new
+    location every day 09:00-17:00 in the clinic's zone."""
+    location = LocationFactory(clinic=clinic)
+    service = ServiceFactory(clinic=clinic, **{"duration_minutes": 45, "requires_room": False, **service_fields})
+    practitioner.services.add(service)
+    for weekday in range(7):
+        WorkingHoursFactory(clinic=clinic, practitioner=practitioner, location=location, weekday=weekday)
+    return service
+
+
 class AvailabilityExceptionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = AvailabilityException

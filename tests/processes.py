@@ -49,21 +49,17 @@ def celery_worker(env: dict[str, str], *options: str, stdout=subprocess.PIPE) ->
     `options` are worker options (`--pool=solo`, `--loglevel=INFO`); gossip and mingle are off
     (one worker, nothing to sync). With the default `stdout`, its log is what stop_process returns.
     """
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "clinic", "worker", "--without-gossip", "--without-mingle", *options],
-        cwd=ROOT,
-        env=env,
-        stdout=stdout,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return _celery(env, stdout, "worker", "--without-gossip", "--without-mingle", *options)
 
 
 def celery_beat(env: dict[str, str], *, stdout) -> subprocess.Popen:
     """Celery beat of this project (INFO log, where RedBeat reports its lock) in its own process group."""
+    return _celery(env, stdout, "beat", "--loglevel=INFO")
+
+
+def _celery(env: dict[str, str], stdout, *arguments: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "clinic", "beat", "--loglevel=INFO"],
+        [sys.executable, "-m", "celery", "-A", "clinic", *arguments],
         cwd=ROOT,
         env=env,
         stdout=stdout,

@@ -31,7 +31,7 @@ from clinic.models import Message, MessageStatus
 from clinic.services import api_key_create
 from clinic.tasks import dispatch_due_messages
 from sessions.models import Appointment
-from tests.factories import LocationFactory, PatientFactory, ServiceFactory, WorkingHoursFactory
+from tests.factories import PatientFactory, bookable_service
 from tests.messaging.seed import seed_due_messages
 from tests.messaging.test_worker_delivery import CONCURRENCY, Worker, _test_database_url, broker, drain, sends
 from tests.processes import celery_beat, project_env, stop_process, wait_for, web_server
@@ -49,13 +49,7 @@ BEAT_LOCK_SECONDS = 20
 def slot(clinic, practitioner):
     """One bookable 45-minute slot a week ahead, and an integration key that may book it."""
     zone = zoneinfo.ZoneInfo(clinic.time_zone)
-    location = LocationFactory(clinic=clinic)
-    service = ServiceFactory(clinic=clinic, duration_minutes=45, buffer_minutes=0, requires_room=False)
-    practitioner.services.add(service)
-    for weekday in range(7):
-        WorkingHoursFactory(
-            clinic=clinic, practitioner=practitioner, location=location, weekday=weekday, start_time=dt.time(9)
-        )
+    service = bookable_service(clinic, practitioner, buffer_minutes=0)
     start = dt.datetime.combine(timezone.localdate(timezone=zone) + dt.timedelta(days=7), dt.time(10), tzinfo=zone)
     _, key = api_key_create(clinic=clinic, name="front desk", scopes=["appointments:read", "appointments:write"])
     patients = [PatientFactory(clinic=clinic) for _ in range(PARALLEL_BOOKINGS)]

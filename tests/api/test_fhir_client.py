@@ -13,7 +13,7 @@ from fhirpy.base.exceptions import OperationOutcome
 
 from clinic.services import api_key_create
 from sessions.models import Appointment, AppointmentStatus
-from tests.factories import LocationFactory, PatientFactory, ServiceFactory, WorkingHoursFactory
+from tests.factories import PatientFactory, bookable_service
 from tests.fhir_validation import assert_valid_fhir
 from tests.sessions.conftest import NOW
 
@@ -24,11 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def front_desk(clinic, practitioner, time_machine):
     """Acupuncture with Theo every day 09:00-17:00, a patient, and a key as an integration holds it."""
     time_machine.move_to(NOW, tick=True)
-    location = LocationFactory(clinic=clinic)
-    service = ServiceFactory(clinic=clinic, name="Acupuncture", duration_minutes=45, requires_room=False)
-    practitioner.services.add(service)
-    for weekday in range(7):
-        WorkingHoursFactory(clinic=clinic, practitioner=practitioner, location=location, weekday=weekday)
+    service = bookable_service(clinic, practitioner, name="Acupuncture")
     patient = PatientFactory(clinic=clinic, given_name="Ngozi", family_name="Okafor")
     PatientFactory(clinic=clinic, given_name="Ngaio", family_name="Marsh")
     _, key = api_key_create(

@@ -14,13 +14,7 @@ from patients.models import Patient
 from sessions.fhir.booking import SERVICE_SYSTEM
 from sessions.models import Appointment, AppointmentStatus
 from tests.api.errors import error_fields, is_error
-from tests.factories import (
-    AppointmentFactory,
-    LocationFactory,
-    PatientFactory,
-    ServiceFactory,
-    WorkingHoursFactory,
-)
+from tests.factories import AppointmentFactory, PatientFactory, bookable_service
 from tests.fhir_validation import assert_valid_fhir
 from tests.sessions.conftest import NOW
 
@@ -177,12 +171,7 @@ def test_another_clinics_patient_cannot_be_updated(owner_api, other_clinic):
 def bookable(clinic, practitioner, time_machine):
     """The practitioner offers a 45-minute service every day, 09:00-17:00 (clinic time)."""
     time_machine.move_to(NOW, tick=True)
-    location = LocationFactory(clinic=clinic)
-    service = ServiceFactory(clinic=clinic, name="Acupuncture", duration_minutes=45, requires_room=False)
-    practitioner.services.add(service)
-    for weekday in range(7):
-        WorkingHoursFactory(clinic=clinic, practitioner=practitioner, location=location, weekday=weekday)
-    return service
+    return bookable_service(clinic, practitioner, name="Acupuncture")
 
 
 def _appointment(patient, practitioner, service, start: dt.datetime, **extra) -> dict:

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from clinic.services import api_key_create
 from sessions.models import Appointment, AppointmentStatus
-from tests.factories import LocationFactory, PatientFactory, ServiceFactory, WorkingHoursFactory
+from tests.factories import PatientFactory, bookable_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -62,13 +62,7 @@ def generated_client(live_server, tmp_path):
 
 @pytest.fixture
 def desk(clinic, practitioner):
-    location = LocationFactory(clinic=clinic)
-    service = ServiceFactory(clinic=clinic, duration_minutes=45, buffer_minutes=0, requires_room=False)
-    practitioner.services.add(service)
-    for weekday in range(7):
-        WorkingHoursFactory(
-            clinic=clinic, practitioner=practitioner, location=location, weekday=weekday, start_time=dt.time(9)
-        )
+    service = bookable_service(clinic, practitioner, buffer_minutes=0)
     patient = PatientFactory(
         clinic=clinic, given_name="Maya", family_name="Singh", email="maya.singh@example.com", email_consent=True
     )
