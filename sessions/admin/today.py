@@ -261,13 +261,12 @@ def desk_today_panel(request, clinics: list[Clinic]) -> Panel:
         .select_related("patient", "practitioner", "service")
         .order_by("start")
     )
-    day_view = reverse("admin:treatment_sessions_appointment_day")
+    # The panel's own button opens the calendar (clinic_index.html); the old day view redirects there.
     return Panel(
         key="desk-today",
         title="Today's appointments",
         rows=_appointment_rows(appointments, by_id, "%H:%M"),
         total=len(appointments),
-        links=[("Day view", day_view)],
         empty="No appointments today.",
     )
 

@@ -124,6 +124,8 @@ def test_the_front_desk_lands_on_the_day_and_unconfirmed_bookings_without_clinic
     page = _client(receptionist).get("/admin/").content.decode()
     today = page.split('id="panel-desk-today"')[1].split("</section>")[0]
     assert re.findall(r'landing-when">(\d\d:\d\d) EST', today) == ["09:00", "11:00", "14:00", "16:00"]
+    assert today.count('href="/admin/calendar/"') == 1  # one way to the calendar, no second "Day view"
+    assert "Day view" not in today
     assert 'flag-badge flag-urgent">urgent' in today
     assert "deep vein" not in page  # severity only: the flag's text is clinical
     unconfirmed = page.split('id="panel-unconfirmed"')[1].split("</section>")[0]
